@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// No outside packages: toolchain modules only (see DEVELOPERS.md).
+import PackageDescription
+
+
+let package = Package(
+    name: "openagents",
+    products: [
+        // Generated contract types plus their codecs: what consumers depend on.
+        .library(name: "OpenAgentsContracts", targets: ["Generated", "ProtoWire"]),
+        .executable(name: "contracts", targets: ["ContractsCLI"]),
+        .plugin(name: "GenerateContracts", targets: ["GenerateContracts"]),
+    ],
+    targets: [
+        // Wire runtime: varints, reader/writer, unknown fields, the message protocol.
+        .target(name: "ProtoWire"),
+        // Generated code only (make generate). Never edited by hand.
+        .target(name: "Generated", dependencies: ["ProtoWire"]),
+        // Descriptor model, Swift emitter, the generator's verbs.
+        .target(name: "Codegen", dependencies: ["ProtoWire"]),
+        .executableTarget(name: "ContractsCLI", dependencies: ["Codegen"]),
+        // Runtime and control service (built up by the service issues).
+        .target(name: "Service", dependencies: ["Generated", "ProtoWire"]),
+        .plugin(
+            name: "GenerateContracts",
+            capability: .command(
+                intent: .custom(verb: "generate-contracts", description: "Regenerate Sources/Generated from proto/"),
+                permissions: [.writeToPackageDirectory(reason: "Writes generated Swift into Sources/Generated")]),
+            dependencies: ["ContractsCLI"]),
+        // Codec benchmark over ../shared/bench (make bench); bench types are generated into it.
+        .executableTarget(name: "CodecBench", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
+        // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
+        .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire"], path: "Tests/Fixtures/Generated"),
+        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
+        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "ProtoWire"]),
+        .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "ProtoWire"]),
+    ]
+)

@@ -1,0 +1,1 @@
+public enum ServiceInfo { public static let name = "openagents-runtime" }
