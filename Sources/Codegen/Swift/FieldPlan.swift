@@ -108,5 +108,9 @@ struct FieldPlan {
 
     var number: UInt32 { UInt32(descriptor.number) }
     func tag(_ wireType: UInt32) -> UInt32 { number << 3 | wireType }
-    var tag: UInt32 { tag(value.wireType) }
+    /// The tag as written: map entries are always length-delimited.
+    var tag: UInt32 {
+        if case .map = shape { return tag(2) }
+        return tag(value.wireType)
+    }
 }

@@ -26,7 +26,10 @@ enum Naming {
         "UnknownFields", "WireDecodingError", "ProtoBox", "Swift",
     ]
     /// Member names the message protocol itself uses.
-    static let reservedMemberNames: Set<String> = ["unknownFields", "protoMessageName", "decodeMessage", "encodeMessage", "serializedBytes", "hashValue"]
+    static let reservedMemberNames: Set<String> = [
+        "unknownFields", "protoMessageName", "decodeMessage", "encodeMessage", "serializedBytes", "hashValue",
+        "self", "Self", "init", "deinit", "Type", "Protocol",
+    ]
 
     static func pascal(_ s: String) -> String {
         var out = ""

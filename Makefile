@@ -1,0 +1,31 @@
+# The two commands a new user needs are `make run` and `make test` (README).
+SHELL := /bin/bash
+CONTRACTS := .build/debug/contracts
+BENCH_SECONDS ?= 1.5
+
+.PHONY: test generate bench tools contracts-tool run
+
+tools:
+	@scripts/ensure-tools.sh
+
+# Everything CI runs: the whole test suite (freshness, protoc oracle, codec rules, ...).
+test: tools
+	swift test
+
+contracts-tool: tools
+	@swift build --product contracts >/dev/null
+
+# Rewrites every generated file from its .proto sources.
+generate: contracts-tool
+	$(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known
+	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/CodecBench --import Generated
+	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --out Tests/Fixtures/Generated --import Generated
+	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Tests/Fixtures/Generated/Bench --import Generated
+
+# Codec benchmark on ../shared/bench, ours and then the swift-protobuf anchor in the same run.
+bench: tools
+	swift build -c release --product CodecBench >/dev/null
+	@echo "# ours: openagents generated codecs"
+	BENCH_SECONDS=$(BENCH_SECONDS) .build/release/CodecBench ../shared/bench/data
+	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: swift-protobuf 1.39.0 (../shared/bench)"; \
+	  BENCH_SECONDS=$(BENCH_SECONDS) SKIP_HTTP=1 ../shared/bench/run_anchor.sh; fi
