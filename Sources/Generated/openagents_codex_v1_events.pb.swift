@@ -89,6 +89,10 @@ extension CodexV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_NOTIFICATION_METHOD_UNSPECIFIED"),
@@ -170,6 +174,10 @@ extension CodexV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_ITEM_KIND_UNSPECIFIED"),
@@ -235,6 +243,10 @@ extension CodexV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [

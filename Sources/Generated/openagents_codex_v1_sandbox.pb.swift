@@ -33,6 +33,10 @@ extension CodexV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_EXECUTION_MODE_UNSPECIFIED"),
@@ -75,6 +79,10 @@ extension CodexV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [

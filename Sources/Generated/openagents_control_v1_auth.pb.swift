@@ -32,6 +32,10 @@ extension ControlV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "AUTH_PROVIDER_UNSPECIFIED"),
@@ -81,6 +85,10 @@ extension ControlV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -132,6 +140,10 @@ extension ControlV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "SESSION_STATUS_UNSPECIFIED"),
@@ -180,6 +192,10 @@ extension ControlV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -233,6 +249,10 @@ extension ControlV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -315,6 +335,10 @@ extension ControlV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [

@@ -33,6 +33,10 @@ extension ControlV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "ROUTE_OWNER_UNSPECIFIED"),
@@ -71,6 +75,10 @@ extension ControlV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [

@@ -209,3 +209,11 @@ final class BinaryDecodingRuleTests: XCTestCase {
         XCTAssertEqual(try FixturesV1.Keywords(serializedBytes: k.serializedBytes()), k)
     }
 }
+
+final class EnumValueTests: XCTestCase {
+    func testEnumValuesCompareByNumber() {
+        XCTAssertEqual(FixturesV1.Color.unrecognized(2), .green)
+        XCTAssertEqual(Set([FixturesV1.Color.unrecognized(1), .red]).count, 1)
+        XCTAssertNotEqual(FixturesV1.Color.unrecognized(3), .green)
+    }
+}

@@ -37,6 +37,10 @@ extension FixturesV1 {
             }
         }
 
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "COLOR_UNSPECIFIED"),
@@ -74,6 +78,10 @@ extension FixturesV1 {
             case .unrecognized(let n): return n
             }
         }
+
+        /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+        public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -281,6 +289,10 @@ extension FixturesV1 {
                 case .unrecognized(let n): return n
                 }
             }
+
+            /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
+            public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
+            public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
             /// The values declared in the contract, with their proto names.
             public static let protoNames: [(Self, String)] = [
