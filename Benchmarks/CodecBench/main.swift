@@ -61,6 +61,9 @@ func measure(_ name: String, bytes: Int, minSeconds: Double, _ body: () throws -
 let args = CommandLine.arguments
 let dataDir = args.count > 1 ? args[1] : "../shared/bench/data"
 let minSeconds = ProcessInfo.processInfo.environment["BENCH_SECONDS"].flatMap(Double.init) ?? 1.5
+/// BENCH_ONLY=name[,name] runs a subset (for profiling one operation).
+let only = ProcessInfo.processInfo.environment["BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
+func selected(_ name: String) -> Bool { only?.contains(name) ?? true }
 let binary = load(dataDir + "/batch.binpb")
 
 // Correctness once, before timing: decode, count, and a byte-identical round trip.
@@ -73,10 +76,14 @@ print("# openagents codecs events=\(fromBinary.events.count) binary_bytes=\(bina
 print("# roundtrip ok; re-encoded binary=\(reBinary.count) (identical=\(reBinary == binary))")
 
 var sink = 0
+if selected("binary-decode") {
 sink &+= try measure("binary-decode", bytes: binary.count, minSeconds: minSeconds) {
     try Batch(serializedBytes: binary).events.count
 }
+}
+if selected("binary-encode") {
 sink &+= measure("binary-encode", bytes: binary.count, minSeconds: minSeconds) {
     fromBinary.serializedBytes().count
+}
 }
 print("# sink \(sink)")

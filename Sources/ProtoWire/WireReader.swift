@@ -283,26 +283,11 @@ public struct WireReader {
 }
 
 extension String {
-    /// Validating UTF-8 decode; nil when the bytes are not well-formed UTF-8.
+    /// Validating UTF-8 decode; nil when the bytes are not well-formed UTF-8
+    /// (overlong forms, surrogates and values above U+10FFFF included).
+    /// One pass: the standard library validates while it copies.
     @inlinable
     public init?(validatingUTF8Bytes bytes: UnsafeBufferPointer<UInt8>) {
-        // ASCII fast path, 8 bytes at a time; otherwise the stdlib validator.
-        var i = 0
-        let n = bytes.count
-        if let p = bytes.baseAddress {
-            while i + 8 <= n {
-                if UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
-                i += 8
-            }
-            while i < n && p[i] < 0x80 { i += 1 }
-        }
-        if i == n {
-            self = String(unsafeUninitializedCapacity: n) { out in
-                if n > 0, let src = bytes.baseAddress, let dst = out.baseAddress { dst.update(from: src, count: n) }
-                return n
-            }
-            return
-        }
         guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
         self = s
     }
