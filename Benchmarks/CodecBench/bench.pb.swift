@@ -44,6 +44,17 @@ extension BenchV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "EVENT_KIND_UNSPECIFIED"
+            case .textDelta: return "EVENT_KIND_TEXT_DELTA"
+            case .toolCall: return "EVENT_KIND_TOOL_CALL"
+            case .statusChange: return "EVENT_KIND_STATUS_CHANGE"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "EVENT_KIND_UNSPECIFIED"),
@@ -160,6 +171,28 @@ extension BenchV1.TextDelta {
         if index != 0 { w.writeUInt32(index); w.writeTag(16) }
         if !delta.isEmpty { w.writeString(delta); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !delta.isEmpty || w.emitDefaults { w.key("\"delta\":", "\"delta\":"); w.writeString(delta) }
+        if index != 0 || w.emitDefaults { w.key("\"index\":", "\"index\":"); w.writeUInt32(index) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { index = 0 } else { index = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("delta", 0), ("index", 1)])
 }
 
 extension BenchV1.ToolCall {
@@ -186,6 +219,32 @@ extension BenchV1.ToolCall {
         if !name.isEmpty { w.writeString(name); w.writeTag(18) }
         if !toolCallId.isEmpty { w.writeString(toolCallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"toolCallId\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if !name.isEmpty || w.emitDefaults { w.key("\"name\":", "\"name\":"); w.writeString(name) }
+        if let v = arguments { w.key("\"arguments\":", "\"arguments\":"); v.encodeJSON(to: &w) }
+        if latencyMs.bitPattern != 0 || w.emitDefaults { w.key("\"latencyMs\":", "\"latency_ms\":"); w.writeDouble(latencyMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { name = "" } else { name = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { arguments = nil } else { try r.readMessage(into: &arguments) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readDouble() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("toolCallId", 0), ("tool_call_id", 0), ("name", 1), ("arguments", 2), ("latencyMs", 3), ("latency_ms", 3)])
 }
 
 extension BenchV1.StatusChange {
@@ -210,6 +269,30 @@ extension BenchV1.StatusChange {
         if !toStatus.isEmpty { w.writeString(toStatus); w.writeTag(18) }
         if !fromStatus.isEmpty { w.writeString(fromStatus); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !fromStatus.isEmpty || w.emitDefaults { w.key("\"fromStatus\":", "\"from_status\":"); w.writeString(fromStatus) }
+        if !toStatus.isEmpty || w.emitDefaults { w.key("\"toStatus\":", "\"to_status\":"); w.writeString(toStatus) }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeString(reasonCode) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { fromStatus = "" } else { fromStatus = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toStatus = "" } else { toStatus = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("fromStatus", 0), ("from_status", 0), ("toStatus", 1), ("to_status", 1), ("reasonCode", 2), ("reason_code", 2)])
 }
 
 extension BenchV1.RunEvent {
@@ -293,6 +376,62 @@ extension BenchV1.RunEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if kind.rawValue != 0 || w.emitDefaults { w.key("\"kind\":", "\"kind\":"); w.writeEnum(kind) }
+        if let v = occurredAt { w.key("\"occurredAt\":", "\"occurred_at\":"); v.encodeJSON(to: &w) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotencyKey\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+        if !attributes.isEmpty || w.emitDefaults {
+            w.key("\"attributes\":", "\"attributes\":"); w.beginObject()
+            if w.deterministic { for e in attributes.sorted(by: { $0.key < $1.key }) { w.key(e.key); w.writeString(e.value) } } else { for e in attributes { w.key(e.key); w.writeString(e.value) } }
+            w.endObject()
+        }
+        switch body {
+        case .textDelta(let v)?: w.key("\"textDelta\":", "\"text_delta\":"); v.encodeJSON(to: &w)
+        case .toolCall(let v)?: w.key("\"toolCall\":", "\"tool_call\":"); v.encodeJSON(to: &w)
+        case .statusChange(let v)?: w.key("\"statusChange\":", "\"status_change\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+        if !tokenCounts.isEmpty || w.emitDefaults { w.key("\"tokenCounts\":", "\"token_counts\":"); w.beginArray(); for v in tokenCounts { w.writeInt64(v) }; w.endArray() }
+        if !payloadDigest.isEmpty || w.emitDefaults { w.key("\"payloadDigest\":", "\"payload_digest\":"); w.writeBytes(payloadDigest) }
+        if let v = expectedPreviousSeq { w.key("\"expectedPreviousSeq\":", "\"expected_previous_seq\":"); w.writeUInt64(v) }
+        if drift != 0 || w.emitDefaults { w.key("\"drift\":", "\"drift\":"); w.writeInt32(drift) }
+        if traceIdLo != 0 || w.emitDefaults { w.key("\"traceIdLo\":", "\"trace_id_lo\":"); w.writeUInt64(traceIdLo) }
+        if replayed || w.emitDefaults { w.key("\"replayed\":", "\"replayed\":"); w.writeBool(replayed) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(BenchV1.EventKind.self) { kind = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { attributes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if attributes.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.TextDelta(); try r.readMessage(into: &v); body = .textDelta(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.ToolCall(); try r.readMessage(into: &v); body = .toolCall(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.StatusChange(); try r.readMessage(into: &v); body = .statusChange(v) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { tokenCounts = [] } else { try r.readArray { r throws(JSONDecodingError) in tokenCounts.append(try r.readInt64()) } }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { payloadDigest = [] } else { payloadDigest = try r.readBytes() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { expectedPreviousSeq = nil } else { expectedPreviousSeq = try r.readUInt64() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { drift = 0 } else { drift = try r.readInt32() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceIdLo = 0 } else { traceIdLo = try r.readUInt64() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("seq", 1), ("kind", 2), ("occurredAt", 3), ("occurred_at", 3), ("idempotencyKey", 4), ("idempotency_key", 4), ("attributes", 5), ("textDelta", 6), ("text_delta", 6), ("toolCall", 7), ("tool_call", 7), ("statusChange", 8), ("status_change", 8), ("tokenCounts", 9), ("token_counts", 9), ("payloadDigest", 10), ("payload_digest", 10), ("expectedPreviousSeq", 11), ("expected_previous_seq", 11), ("drift", 12), ("traceIdLo", 13), ("trace_id_lo", 13), ("replayed", 14)])
 }
 
 extension BenchV1.RunEventBatch {
@@ -316,5 +455,25 @@ extension BenchV1.RunEventBatch {
         w.writeUnknown(unknownFields)
         for v in events.reversed() { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !events.isEmpty || w.emitDefaults { w.key("\"events\":", "\"events\":"); w.beginArray(); for v in events { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = BenchV1.RunEvent(); try r.readMessage(into: &v); events.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("events", 0)])
 }
 

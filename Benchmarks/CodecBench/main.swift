@@ -33,9 +33,18 @@ func load(_ path: String) -> [UInt8] {
 
 /// Same schedule as the anchor: warm-up of at least 3 iterations and 0.3 s,
 /// then iterations until `minSeconds` have passed; prints mean time per batch.
+/// BENCH_ITERATIONS=N: run each operation exactly N times, untimed (for
+/// instruction counts under callgrind, which the noise of wall time cannot give).
+let fixedIterations = ProcessInfo.processInfo.environment["BENCH_ITERATIONS"].flatMap(Int.init)
+
 @inline(never)
 func measure(_ name: String, bytes: Int, minSeconds: Double, _ body: () throws -> Int) rethrows -> Int {
     var sink = 0
+    if let n = fixedIterations {
+        for _ in 0..<n { sink &+= try body() }
+        print("# \(name) ran \(n) iterations")
+        return sink
+    }
     let w0 = nowNs()
     var warm = 0
     while warm < 3 || nowNs() &- w0 < 300_000_000 {
@@ -72,8 +81,15 @@ do { fromBinary = try Batch(serializedBytes: binary) } catch { fail("decode fail
 guard fromBinary.events.count == 1000 else { fail("expected 1000 events, got \(fromBinary.events.count)") }
 let reBinary = fromBinary.serializedBytes()
 guard (try? Batch(serializedBytes: reBinary)) == fromBinary else { fail("binary round trip mismatch") }
-print("# openagents codecs events=\(fromBinary.events.count) binary_bytes=\(binary.count)")
-print("# roundtrip ok; re-encoded binary=\(reBinary.count) (identical=\(reBinary == binary))")
+let json = load(dataDir + "/batch.json")
+let fromJSON: Batch
+do { fromJSON = try Batch(jsonBytes: json) } catch { fail("JSON decode failed: \(error)") }
+guard fromJSON == fromBinary else { fail("binary and JSON corpora decode to different messages") }
+let reJSON: [UInt8]
+do { reJSON = try fromBinary.jsonBytes() } catch { fail("JSON encode failed: \(error)") }
+guard (try? Batch(jsonBytes: reJSON)) == fromBinary else { fail("JSON round trip mismatch") }
+print("# openagents codecs events=\(fromBinary.events.count) binary_bytes=\(binary.count) json_bytes=\(json.count)")
+print("# roundtrip ok; re-encoded sizes: binary=\(reBinary.count) (identical=\(reBinary == binary)) json=\(reJSON.count) (identical=\(reJSON == json))")
 
 var sink = 0
 if selected("binary-decode") {
@@ -84,6 +100,16 @@ sink &+= try measure("binary-decode", bytes: binary.count, minSeconds: minSecond
 if selected("binary-encode") {
 sink &+= measure("binary-encode", bytes: binary.count, minSeconds: minSeconds) {
     fromBinary.serializedBytes().count
+}
+}
+if selected("json-decode") {
+sink &+= try measure("json-decode", bytes: json.count, minSeconds: minSeconds) {
+    try Batch(jsonBytes: json).events.count
+}
+}
+if selected("json-encode") {
+sink &+= try measure("json-encode", bytes: json.count, minSeconds: minSeconds) {
+    try fromBinary.jsonBytes().count
 }
 }
 print("# sink \(sink)")

@@ -148,5 +148,13 @@ extension GoogleProtobuf.Any_ {
         if !value.isEmpty { w.writeBytes(value); w.writeTag(18) }
         if !typeUrl.isEmpty { w.writeString(typeUrl); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !typeUrl.isEmpty || w.emitDefaults { w.key("\"typeUrl\":", "\"type_url\":"); w.writeString(typeUrl) }
+        if !value.isEmpty || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeBytes(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { WellKnownJSON.encodeAny(typeURL: typeUrl, value: value, to: &w) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { try WellKnownJSON.decodeAny(from: &r, typeURL: &typeUrl, value: &value) }
 }
 

@@ -33,5 +33,23 @@ extension GoogleProtobuf.Empty {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([])
 }
 

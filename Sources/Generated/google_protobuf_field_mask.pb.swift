@@ -232,5 +232,23 @@ extension GoogleProtobuf.FieldMask {
         w.writeUnknown(unknownFields)
         for v in paths.reversed() { w.writeString(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !paths.isEmpty || w.emitDefaults { w.key("\"paths\":", "\"paths\":"); w.beginArray(); for v in paths { w.writeString(v) }; w.endArray() }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) {
+        var parts: [String] = []
+        for p in paths { if let j = WellKnownJSON.fieldMaskPathToJSON(p) { parts.append(j) } else { w.fail("FieldMask path \"\(p)\" has no JSON form") } }
+        w.writeString(parts.joined(separator: ","))
+    }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let s = try r.readString()
+        paths = []
+        for part in s.split(separator: ",", omittingEmptySubsequences: false) where !s.isEmpty {
+            guard let p = WellKnownJSON.fieldMaskPathFromJSON(String(part)) else { throw r.error("invalid FieldMask path \"\(part)\"") }
+            paths.append(p)
+        }
+    }
 }
 

@@ -32,6 +32,14 @@ extension GoogleProtobuf {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .nullValue: return "NULL_VALUE"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.nullValue, "NULL_VALUE"),
@@ -142,6 +150,23 @@ extension GoogleProtobuf.Struct {
             }
         }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !fields.isEmpty || w.emitDefaults {
+            w.key("\"fields\":", "\"fields\":"); w.beginObject()
+            if w.deterministic { for e in fields.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in fields { w.key(e.key); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        if w.deterministic { for e in fields.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in fields { w.key(e.key); e.value.encodeJSON(to: &w) } }
+        w.endObject()
+    }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        try r.readObject(allowingNull: true) { r, k throws(JSONDecodingError) in var v = GoogleProtobuf.Value(); try v.decodeJSON(from: &r); if fields.updateValue(v, forKey: k) != nil { throw r.error("duplicate key") } }
+    }
 }
 
 extension GoogleProtobuf.Value {
@@ -185,6 +210,40 @@ extension GoogleProtobuf.Value {
         case nil: break
         }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        switch kind {
+        case .nullValue(let v)?: w.key("\"nullValue\":", "\"null_value\":"); w.writeNull()
+        case .numberValue(let v)?: w.key("\"numberValue\":", "\"number_value\":"); w.writeDouble(v)
+        case .stringValue(let v)?: w.key("\"stringValue\":", "\"string_value\":"); w.writeString(v)
+        case .boolValue(let v)?: w.key("\"boolValue\":", "\"bool_value\":"); w.writeBool(v)
+        case .structValue(let v)?: w.key("\"structValue\":", "\"struct_value\":"); v.encodeJSON(to: &w)
+        case .listValue(let v)?: w.key("\"listValue\":", "\"list_value\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) {
+        switch kind {
+        case .nullValue?: w.writeNull()
+        case .numberValue(let d)?: if !d.isFinite { w.fail("Value number \(d) has no JSON form") }; w.writeDouble(d)
+        case .stringValue(let s)?: w.writeString(s)
+        case .boolValue(let b)?: w.writeBool(b)
+        case .structValue(let s)?: s.encodeJSON(to: &w)
+        case .listValue(let l)?: l.encodeJSON(to: &w)
+        case nil: w.fail("Value has no kind set"); w.writeNull()
+        }
+    }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        switch r.peek() {
+        case UInt8(ascii: "n"): if r.consumeNull() { kind = .nullValue(.nullValue) } else { throw r.error("invalid literal") }
+        case UInt8(ascii: "\""): kind = .stringValue(try r.readString())
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): kind = .boolValue(try r.readBool())
+        case UInt8(ascii: "{"): var s = GoogleProtobuf.Struct(); try s.decodeJSON(from: &r); kind = .structValue(s)
+        case UInt8(ascii: "["): var l = GoogleProtobuf.ListValue(); try l.decodeJSON(from: &r); kind = .listValue(l)
+        default: kind = .numberValue(try r.readDouble())
+        }
+    }
 }
 
 extension GoogleProtobuf.ListValue {
@@ -207,6 +266,17 @@ extension GoogleProtobuf.ListValue {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
         for v in values.reversed() { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !values.isEmpty || w.emitDefaults { w.key("\"values\":", "\"values\":"); w.beginArray(); for v in values { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) {
+        w.beginArray(); for v in values { v.encodeJSON(to: &w) }; w.endArray()
+    }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        try r.readArrayAllowingNull { r throws(JSONDecodingError) in var v = GoogleProtobuf.Value(); try v.decodeJSON(from: &r); values.append(v) }
     }
 }
 

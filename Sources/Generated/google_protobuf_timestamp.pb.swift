@@ -133,5 +133,19 @@ extension GoogleProtobuf.Timestamp {
         if nanos != 0 { w.writeInt32(nanos); w.writeTag(16) }
         if seconds != 0 { w.writeInt64(seconds); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if seconds != 0 || w.emitDefaults { w.key("\"seconds\":", "\"seconds\":"); w.writeInt64(seconds) }
+        if nanos != 0 || w.emitDefaults { w.key("\"nanos\":", "\"nanos\":"); w.writeInt32(nanos) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) {
+        if let s = WellKnownJSON.formatTimestamp(seconds: seconds, nanos: nanos) { w.writeString(s) } else { w.fail("Timestamp out of range: \(seconds)s \(nanos)ns"); w.writeNull() }
+    }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let s = try r.readStringBytes()
+        guard let t = WellKnownJSON.parseTimestamp(s) else { throw r.error("invalid Timestamp \"\(String(decoding: s, as: UTF8.self))\"") }
+        seconds = t.seconds; nanos = t.nanos
+    }
 }
 

@@ -156,6 +156,13 @@ extension GoogleProtobuf.DoubleValue {
         w.writeUnknown(unknownFields)
         if value.bitPattern != 0 { w.writeDouble(value); w.writeTag(9) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value.bitPattern != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeDouble(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeDouble(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readDouble() }
 }
 
 extension GoogleProtobuf.FloatValue {
@@ -176,6 +183,13 @@ extension GoogleProtobuf.FloatValue {
         w.writeUnknown(unknownFields)
         if value.bitPattern != 0 { w.writeFloat(value); w.writeTag(13) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value.bitPattern != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeFloat(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeFloat(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readFloat() }
 }
 
 extension GoogleProtobuf.Int64Value {
@@ -196,6 +210,13 @@ extension GoogleProtobuf.Int64Value {
         w.writeUnknown(unknownFields)
         if value != 0 { w.writeInt64(value); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeInt64(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeInt64(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readInt64() }
 }
 
 extension GoogleProtobuf.UInt64Value {
@@ -216,6 +237,13 @@ extension GoogleProtobuf.UInt64Value {
         w.writeUnknown(unknownFields)
         if value != 0 { w.writeUInt64(value); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeUInt64(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeUInt64(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readUInt64() }
 }
 
 extension GoogleProtobuf.Int32Value {
@@ -236,6 +264,13 @@ extension GoogleProtobuf.Int32Value {
         w.writeUnknown(unknownFields)
         if value != 0 { w.writeInt32(value); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeInt32(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeInt32(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readInt32() }
 }
 
 extension GoogleProtobuf.UInt32Value {
@@ -256,6 +291,13 @@ extension GoogleProtobuf.UInt32Value {
         w.writeUnknown(unknownFields)
         if value != 0 { w.writeUInt32(value); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeUInt32(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeUInt32(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readUInt32() }
 }
 
 extension GoogleProtobuf.BoolValue {
@@ -276,6 +318,13 @@ extension GoogleProtobuf.BoolValue {
         w.writeUnknown(unknownFields)
         if value { w.writeBool(value); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if value || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeBool(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeBool(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readBool() }
 }
 
 extension GoogleProtobuf.StringValue {
@@ -296,6 +345,13 @@ extension GoogleProtobuf.StringValue {
         w.writeUnknown(unknownFields)
         if !value.isEmpty { w.writeString(value); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !value.isEmpty || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeString(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeString(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readString() }
 }
 
 extension GoogleProtobuf.BytesValue {
@@ -316,5 +372,12 @@ extension GoogleProtobuf.BytesValue {
         w.writeUnknown(unknownFields)
         if !value.isEmpty { w.writeBytes(value); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !value.isEmpty || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeBytes(value) }
+    }
+
+    public func encodeJSON(to w: inout JSONWriter) { w.writeBytes(value) }
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) { value = try r.readBytes() }
 }
 

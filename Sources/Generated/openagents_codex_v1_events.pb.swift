@@ -93,6 +93,30 @@ extension CodexV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_NOTIFICATION_METHOD_UNSPECIFIED"
+            case .threadStarted: return "CODEX_NOTIFICATION_METHOD_THREAD_STARTED"
+            case .turnStarted: return "CODEX_NOTIFICATION_METHOD_TURN_STARTED"
+            case .turnCompleted: return "CODEX_NOTIFICATION_METHOD_TURN_COMPLETED"
+            case .turnFailed: return "CODEX_NOTIFICATION_METHOD_TURN_FAILED"
+            case .turnAborted: return "CODEX_NOTIFICATION_METHOD_TURN_ABORTED"
+            case .turnInterrupted: return "CODEX_NOTIFICATION_METHOD_TURN_INTERRUPTED"
+            case .itemStarted: return "CODEX_NOTIFICATION_METHOD_ITEM_STARTED"
+            case .itemCompleted: return "CODEX_NOTIFICATION_METHOD_ITEM_COMPLETED"
+            case .itemAgentMessageDelta: return "CODEX_NOTIFICATION_METHOD_ITEM_AGENT_MESSAGE_DELTA"
+            case .itemReasoningDelta: return "CODEX_NOTIFICATION_METHOD_ITEM_REASONING_DELTA"
+            case .itemToolOutputDelta: return "CODEX_NOTIFICATION_METHOD_ITEM_TOOL_OUTPUT_DELTA"
+            case .codexError: return "CODEX_NOTIFICATION_METHOD_CODEX_ERROR"
+            case .iosHandshake: return "CODEX_NOTIFICATION_METHOD_IOS_HANDSHAKE"
+            case .desktopHandshakeAck: return "CODEX_NOTIFICATION_METHOD_DESKTOP_HANDSHAKE_ACK"
+            case .userMessage: return "CODEX_NOTIFICATION_METHOD_USER_MESSAGE"
+            case .legacyAgentMessageDelta: return "CODEX_NOTIFICATION_METHOD_LEGACY_AGENT_MESSAGE_DELTA"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_NOTIFICATION_METHOD_UNSPECIFIED"),
@@ -178,6 +202,23 @@ extension CodexV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_ITEM_KIND_UNSPECIFIED"
+            case .userMessage: return "CODEX_ITEM_KIND_USER_MESSAGE"
+            case .agentMessage: return "CODEX_ITEM_KIND_AGENT_MESSAGE"
+            case .reasoning: return "CODEX_ITEM_KIND_REASONING"
+            case .commandExecution: return "CODEX_ITEM_KIND_COMMAND_EXECUTION"
+            case .fileChange: return "CODEX_ITEM_KIND_FILE_CHANGE"
+            case .mcpToolCall: return "CODEX_ITEM_KIND_MCP_TOOL_CALL"
+            case .webSearch: return "CODEX_ITEM_KIND_WEB_SEARCH"
+            case .todoList: return "CODEX_ITEM_KIND_TODO_LIST"
+            case .error: return "CODEX_ITEM_KIND_ERROR"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_ITEM_KIND_UNSPECIFIED"),
@@ -247,6 +288,21 @@ extension CodexV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_STREAM_ERROR_CODE_UNSPECIFIED"
+            case .unauthorized: return "CODEX_STREAM_ERROR_CODE_UNAUTHORIZED"
+            case .forbidden: return "CODEX_STREAM_ERROR_CODE_FORBIDDEN"
+            case .staleCursor: return "CODEX_STREAM_ERROR_CODE_STALE_CURSOR"
+            case .sessionExpired: return "CODEX_STREAM_ERROR_CODE_SESSION_EXPIRED"
+            case .reauthRequired: return "CODEX_STREAM_ERROR_CODE_REAUTH_REQUIRED"
+            case .badSubscription: return "CODEX_STREAM_ERROR_CODE_BAD_SUBSCRIPTION"
+            case .internalError: return "CODEX_STREAM_ERROR_CODE_INTERNAL_ERROR"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -823,6 +879,38 @@ extension CodexV1.CodexProjectionEnvelope {
         if !runtimeRunId.isEmpty { w.writeString(runtimeRunId); w.writeTag(18) }
         if !runtimeSource.isEmpty { w.writeString(runtimeSource); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runtimeSource.isEmpty || w.emitDefaults { w.key("\"runtimeSource\":", "\"runtime_source\":"); w.writeString(runtimeSource) }
+        if !runtimeRunId.isEmpty || w.emitDefaults { w.key("\"runtimeRunId\":", "\"runtime_run_id\":"); w.writeString(runtimeRunId) }
+        if !runtimeWorkerId.isEmpty || w.emitDefaults { w.key("\"runtimeWorkerId\":", "\"runtime_worker_id\":"); w.writeString(runtimeWorkerId) }
+        if runtimeSeq != 0 || w.emitDefaults { w.key("\"runtimeSeq\":", "\"runtime_seq\":"); w.writeUInt64(runtimeSeq) }
+        if runtimeSeqEnd != 0 || w.emitDefaults { w.key("\"runtimeSeqEnd\":", "\"runtime_seq_end\":"); w.writeUInt64(runtimeSeqEnd) }
+        if projectionVersion != 0 || w.emitDefaults { w.key("\"projectionVersion\":", "\"projection_version\":"); w.writeUInt32(projectionVersion) }
+        if let v = projectedAt { w.key("\"projectedAt\":", "\"projected_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runtimeSource = "" } else { runtimeSource = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runtimeRunId = "" } else { runtimeRunId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { runtimeWorkerId = "" } else { runtimeWorkerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { runtimeSeq = 0 } else { runtimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimeSeqEnd = 0 } else { runtimeSeqEnd = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionVersion = 0 } else { projectionVersion = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectedAt = nil } else { try r.readMessage(into: &projectedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runtimeSource", 0), ("runtime_source", 0), ("runtimeRunId", 1), ("runtime_run_id", 1), ("runtimeWorkerId", 2), ("runtime_worker_id", 2), ("runtimeSeq", 3), ("runtime_seq", 3), ("runtimeSeqEnd", 4), ("runtime_seq_end", 4), ("projectionVersion", 5), ("projection_version", 5), ("projectedAt", 6), ("projected_at", 6)])
 }
 
 extension CodexV1.CodexWorkerStartedPayload {
@@ -847,6 +935,30 @@ extension CodexV1.CodexWorkerStartedPayload {
         if let v = sandbox { w.writeMessage(v); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if let v = sandbox { w.key("\"sandbox\":", "\"sandbox\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("sandbox", 1), ("metadata", 2)])
 }
 
 extension CodexV1.CodexWorkerRequestReceivedPayload {
@@ -871,6 +983,30 @@ extension CodexV1.CodexWorkerRequestReceivedPayload {
         if !method.isEmpty { w.writeString(method); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !method.isEmpty || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeString(method) }
+        if !requestVersion.isEmpty || w.emitDefaults { w.key("\"requestVersion\":", "\"request_version\":"); w.writeString(requestVersion) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("method", 1), ("requestVersion", 2), ("request_version", 2)])
 }
 
 extension CodexV1.CodexWorkerResponsePayload {
@@ -895,6 +1031,30 @@ extension CodexV1.CodexWorkerResponsePayload {
         if ok { w.writeBool(ok); w.writeTag(16) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("ok", 1), ("response", 2)])
 }
 
 extension CodexV1.CodexWorkerErrorPayload {
@@ -923,6 +1083,34 @@ extension CodexV1.CodexWorkerErrorPayload {
         if !code.isEmpty { w.writeString(code); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("code", 1), ("message", 2), ("reasonCode", 3), ("reason_code", 3), ("response", 4)])
 }
 
 extension CodexV1.CodexWorkerHeartbeatPayload {
@@ -945,6 +1133,28 @@ extension CodexV1.CodexWorkerHeartbeatPayload {
         if let v = observedAt { w.writeMessage(v); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if let v = observedAt { w.key("\"observedAt\":", "\"observed_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("observedAt", 1), ("observed_at", 1)])
 }
 
 extension CodexV1.CodexWorkerStoppedPayload {
@@ -967,6 +1177,28 @@ extension CodexV1.CodexWorkerStoppedPayload {
         if !reason.isEmpty { w.writeString(reason); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("reason", 1)])
 }
 
 extension CodexV1.CodexWorkerUnknownPayload {
@@ -987,6 +1219,26 @@ extension CodexV1.CodexWorkerUnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension CodexV1.CodexWorkerEvent {
@@ -1069,6 +1321,54 @@ extension CodexV1.CodexWorkerEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if eventVersion != 0 || w.emitDefaults { w.key("\"eventVersion\":", "\"event_version\":"); w.writeUInt32(eventVersion) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .started(let v)?: w.key("\"started\":", "\"started\":"); v.encodeJSON(to: &w)
+        case .requestReceived(let v)?: w.key("\"requestReceived\":", "\"request_received\":"); v.encodeJSON(to: &w)
+        case .response(let v)?: w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w)
+        case .error(let v)?: w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w)
+        case .heartbeat(let v)?: w.key("\"heartbeat\":", "\"heartbeat\":"); v.encodeJSON(to: &w)
+        case .stopped(let v)?: w.key("\"stopped\":", "\"stopped\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventVersion = 0 } else { eventVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); payload = .started(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .requestReceived(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); payload = .response(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .heartbeat(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .stopped(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("eventVersion", 3), ("event_version", 3), ("emittedAt", 4), ("emitted_at", 4), ("projection", 5), ("started", 6), ("requestReceived", 7), ("request_received", 7), ("response", 8), ("error", 9), ("heartbeat", 10), ("stopped", 11), ("unknown", 12)])
 }
 
 extension CodexV1.CodexTokenUsage {
@@ -1095,6 +1395,32 @@ extension CodexV1.CodexTokenUsage {
         if cachedInputTokens != 0 { w.writeInt64(cachedInputTokens); w.writeTag(16) }
         if inputTokens != 0 { w.writeInt64(inputTokens); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if inputTokens != 0 || w.emitDefaults { w.key("\"inputTokens\":", "\"input_tokens\":"); w.writeInt64(inputTokens) }
+        if cachedInputTokens != 0 || w.emitDefaults { w.key("\"cachedInputTokens\":", "\"cached_input_tokens\":"); w.writeInt64(cachedInputTokens) }
+        if outputTokens != 0 || w.emitDefaults { w.key("\"outputTokens\":", "\"output_tokens\":"); w.writeInt64(outputTokens) }
+        if reasoningOutputTokens != 0 || w.emitDefaults { w.key("\"reasoningOutputTokens\":", "\"reasoning_output_tokens\":"); w.writeInt64(reasoningOutputTokens) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { cachedInputTokens = 0 } else { cachedInputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasoningOutputTokens = 0 } else { reasoningOutputTokens = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("inputTokens", 0), ("input_tokens", 0), ("cachedInputTokens", 1), ("cached_input_tokens", 1), ("outputTokens", 2), ("output_tokens", 2), ("reasoningOutputTokens", 3), ("reasoning_output_tokens", 3)])
 }
 
 extension CodexV1.CodexReplayMetadata {
@@ -1123,6 +1449,34 @@ extension CodexV1.CodexReplayMetadata {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if resumeAfter != 0 || w.emitDefaults { w.key("\"resumeAfter\":", "\"resume_after\":"); w.writeUInt64(resumeAfter) }
+        if retentionFloor != 0 || w.emitDefaults { w.key("\"retentionFloor\":", "\"retention_floor\":"); w.writeUInt64(retentionFloor) }
+        if replayed || w.emitDefaults { w.key("\"replayed\":", "\"replayed\":"); w.writeBool(replayed) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { resumeAfter = 0 } else { resumeAfter = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("seq", 1), ("resumeAfter", 2), ("resume_after", 2), ("retentionFloor", 3), ("retention_floor", 3), ("replayed", 4)])
 }
 
 extension CodexV1.CodexThreadStartedPayload {
@@ -1143,6 +1497,26 @@ extension CodexV1.CodexThreadStartedPayload {
         w.writeUnknown(unknownFields)
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0)])
 }
 
 extension CodexV1.CodexTurnStartedPayload {
@@ -1169,6 +1543,32 @@ extension CodexV1.CodexTurnStartedPayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !model.isEmpty || w.emitDefaults { w.key("\"model\":", "\"model\":"); w.writeString(model) }
+        if !reasoningEffort.isEmpty || w.emitDefaults { w.key("\"reasoningEffort\":", "\"reasoning_effort\":"); w.writeString(reasoningEffort) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { model = "" } else { model = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasoningEffort = "" } else { reasoningEffort = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("model", 2), ("reasoningEffort", 3), ("reasoning_effort", 3)])
 }
 
 extension CodexV1.CodexTurnCompletedPayload {
@@ -1195,6 +1595,32 @@ extension CodexV1.CodexTurnCompletedPayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if let v = tokenUsage { w.key("\"tokenUsage\":", "\"token_usage\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { tokenUsage = nil } else { try r.readMessage(into: &tokenUsage) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("status", 2), ("tokenUsage", 3), ("token_usage", 3)])
 }
 
 extension CodexV1.CodexTurnFailurePayload {
@@ -1223,6 +1649,34 @@ extension CodexV1.CodexTurnFailurePayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if willRetry || w.emitDefaults { w.key("\"willRetry\":", "\"will_retry\":"); w.writeBool(willRetry) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { willRetry = false } else { willRetry = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("status", 2), ("message", 3), ("willRetry", 4), ("will_retry", 4)])
 }
 
 extension CodexV1.CodexItemLifecyclePayload {
@@ -1253,6 +1707,36 @@ extension CodexV1.CodexItemLifecyclePayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !itemId.isEmpty || w.emitDefaults { w.key("\"itemId\":", "\"item_id\":"); w.writeString(itemId) }
+        if itemKind.rawValue != 0 || w.emitDefaults { w.key("\"itemKind\":", "\"item_kind\":"); w.writeEnum(itemKind) }
+        if !itemStatus.isEmpty || w.emitDefaults { w.key("\"itemStatus\":", "\"item_status\":"); w.writeString(itemStatus) }
+        if let v = item { w.key("\"item\":", "\"item\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { itemKind = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { itemStatus = "" } else { itemStatus = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { item = nil } else { try r.readMessage(into: &item) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("itemId", 2), ("item_id", 2), ("itemKind", 3), ("item_kind", 3), ("itemStatus", 4), ("item_status", 4), ("item", 5)])
 }
 
 extension CodexV1.CodexTextDeltaPayload {
@@ -1283,6 +1767,36 @@ extension CodexV1.CodexTextDeltaPayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !itemId.isEmpty || w.emitDefaults { w.key("\"itemId\":", "\"item_id\":"); w.writeString(itemId) }
+        if !delta.isEmpty || w.emitDefaults { w.key("\"delta\":", "\"delta\":"); w.writeString(delta) }
+        if summaryIndex != 0 || w.emitDefaults { w.key("\"summaryIndex\":", "\"summary_index\":"); w.writeInt32(summaryIndex) }
+        if contentIndex != 0 || w.emitDefaults { w.key("\"contentIndex\":", "\"content_index\":"); w.writeInt32(contentIndex) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { summaryIndex = 0 } else { summaryIndex = try r.readInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { contentIndex = 0 } else { contentIndex = try r.readInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("itemId", 2), ("item_id", 2), ("delta", 3), ("summaryIndex", 4), ("summary_index", 4), ("contentIndex", 5), ("content_index", 5)])
 }
 
 extension CodexV1.CodexToolOutputDeltaPayload {
@@ -1311,6 +1825,34 @@ extension CodexV1.CodexToolOutputDeltaPayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !itemId.isEmpty || w.emitDefaults { w.key("\"itemId\":", "\"item_id\":"); w.writeString(itemId) }
+        if !delta.isEmpty || w.emitDefaults { w.key("\"delta\":", "\"delta\":"); w.writeString(delta) }
+        if itemKind.rawValue != 0 || w.emitDefaults { w.key("\"itemKind\":", "\"item_kind\":"); w.writeEnum(itemKind) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { itemKind = e } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("itemId", 2), ("item_id", 2), ("delta", 3), ("itemKind", 4), ("item_kind", 4)])
 }
 
 extension CodexV1.CodexErrorPayload {
@@ -1337,6 +1879,32 @@ extension CodexV1.CodexErrorPayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if willRetry || w.emitDefaults { w.key("\"willRetry\":", "\"will_retry\":"); w.writeBool(willRetry) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { willRetry = false } else { willRetry = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("message", 2), ("willRetry", 3), ("will_retry", 3)])
 }
 
 extension CodexV1.CodexIosHandshakePayload {
@@ -1361,6 +1929,30 @@ extension CodexV1.CodexIosHandshakePayload {
         if !deviceId.isEmpty { w.writeString(deviceId); w.writeTag(18) }
         if !handshakeId.isEmpty { w.writeString(handshakeId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !handshakeId.isEmpty || w.emitDefaults { w.key("\"handshakeId\":", "\"handshake_id\":"); w.writeString(handshakeId) }
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if let v = occurredAt { w.key("\"occurredAt\":", "\"occurred_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { handshakeId = "" } else { handshakeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("handshakeId", 0), ("handshake_id", 0), ("deviceId", 1), ("device_id", 1), ("occurredAt", 2), ("occurred_at", 2)])
 }
 
 extension CodexV1.CodexDesktopHandshakeAckPayload {
@@ -1385,6 +1977,30 @@ extension CodexV1.CodexDesktopHandshakeAckPayload {
         if !desktopSessionId.isEmpty { w.writeString(desktopSessionId); w.writeTag(18) }
         if !handshakeId.isEmpty { w.writeString(handshakeId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !handshakeId.isEmpty || w.emitDefaults { w.key("\"handshakeId\":", "\"handshake_id\":"); w.writeString(handshakeId) }
+        if !desktopSessionId.isEmpty || w.emitDefaults { w.key("\"desktopSessionId\":", "\"desktop_session_id\":"); w.writeString(desktopSessionId) }
+        if let v = occurredAt { w.key("\"occurredAt\":", "\"occurred_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { handshakeId = "" } else { handshakeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { desktopSessionId = "" } else { desktopSessionId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("handshakeId", 0), ("handshake_id", 0), ("desktopSessionId", 1), ("desktop_session_id", 1), ("occurredAt", 2), ("occurred_at", 2)])
 }
 
 extension CodexV1.CodexUserMessagePayload {
@@ -1415,6 +2031,36 @@ extension CodexV1.CodexUserMessagePayload {
         if !turnId.isEmpty { w.writeString(turnId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !turnId.isEmpty || w.emitDefaults { w.key("\"turnId\":", "\"turn_id\":"); w.writeString(turnId) }
+        if !messageId.isEmpty || w.emitDefaults { w.key("\"messageId\":", "\"message_id\":"); w.writeString(messageId) }
+        if !text.isEmpty || w.emitDefaults { w.key("\"text\":", "\"text\":"); w.writeString(text) }
+        if !model.isEmpty || w.emitDefaults { w.key("\"model\":", "\"model\":"); w.writeString(model) }
+        if !reasoningEffort.isEmpty || w.emitDefaults { w.key("\"reasoningEffort\":", "\"reasoning_effort\":"); w.writeString(reasoningEffort) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { text = "" } else { text = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { model = "" } else { model = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasoningEffort = "" } else { reasoningEffort = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("turnId", 1), ("turn_id", 1), ("messageId", 2), ("message_id", 2), ("text", 3), ("model", 4), ("reasoningEffort", 5), ("reasoning_effort", 5)])
 }
 
 extension CodexV1.CodexNotificationUnknownPayload {
@@ -1435,6 +2081,26 @@ extension CodexV1.CodexNotificationUnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension CodexV1.CodexNotificationEnvelope {
@@ -1552,6 +2218,64 @@ extension CodexV1.CodexNotificationEnvelope {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if method.rawValue != 0 || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeEnum(method) }
+        if !methodText.isEmpty || w.emitDefaults { w.key("\"methodText\":", "\"method_text\":"); w.writeString(methodText) }
+        if let v = occurredAt { w.key("\"occurredAt\":", "\"occurred_at\":"); v.encodeJSON(to: &w) }
+        if let v = replay { w.key("\"replay\":", "\"replay\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .threadStarted(let v)?: w.key("\"threadStarted\":", "\"thread_started\":"); v.encodeJSON(to: &w)
+        case .turnStarted(let v)?: w.key("\"turnStarted\":", "\"turn_started\":"); v.encodeJSON(to: &w)
+        case .turnCompleted(let v)?: w.key("\"turnCompleted\":", "\"turn_completed\":"); v.encodeJSON(to: &w)
+        case .turnFailure(let v)?: w.key("\"turnFailure\":", "\"turn_failure\":"); v.encodeJSON(to: &w)
+        case .itemLifecycle(let v)?: w.key("\"itemLifecycle\":", "\"item_lifecycle\":"); v.encodeJSON(to: &w)
+        case .textDelta(let v)?: w.key("\"textDelta\":", "\"text_delta\":"); v.encodeJSON(to: &w)
+        case .toolOutputDelta(let v)?: w.key("\"toolOutputDelta\":", "\"tool_output_delta\":"); v.encodeJSON(to: &w)
+        case .error(let v)?: w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w)
+        case .iosHandshake(let v)?: w.key("\"iosHandshake\":", "\"ios_handshake\":"); v.encodeJSON(to: &w)
+        case .desktopHandshakeAck(let v)?: w.key("\"desktopHandshakeAck\":", "\"desktop_handshake_ack\":"); v.encodeJSON(to: &w)
+        case .userMessage(let v)?: w.key("\"userMessage\":", "\"user_message\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { method = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexNotificationMethod.self) { method = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { methodText = "" } else { methodText = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { replay = nil } else { try r.readMessage(into: &replay) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexThreadStartedPayload(); try r.readMessage(into: &v); payload = .threadStarted(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnStartedPayload(); try r.readMessage(into: &v); payload = .turnStarted(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnCompletedPayload(); try r.readMessage(into: &v); payload = .turnCompleted(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnFailurePayload(); try r.readMessage(into: &v); payload = .turnFailure(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexItemLifecyclePayload(); try r.readMessage(into: &v); payload = .itemLifecycle(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexToolOutputDeltaPayload(); try r.readMessage(into: &v); payload = .toolOutputDelta(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
+            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexIosHandshakePayload(); try r.readMessage(into: &v); payload = .iosHandshake(v) }
+            case 15: try r.claim(&seen, 15); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexDesktopHandshakeAckPayload(); try r.readMessage(into: &v); payload = .desktopHandshakeAck(v) }
+            case 16: try r.claim(&seen, 16); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexUserMessagePayload(); try r.readMessage(into: &v); payload = .userMessage(v) }
+            case 17: try r.claim(&seen, 17); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexNotificationUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("seq", 1), ("method", 2), ("methodText", 3), ("method_text", 3), ("occurredAt", 4), ("occurred_at", 4), ("replay", 5), ("threadStarted", 6), ("thread_started", 6), ("turnStarted", 7), ("turn_started", 7), ("turnCompleted", 8), ("turn_completed", 8), ("turnFailure", 9), ("turn_failure", 9), ("itemLifecycle", 10), ("item_lifecycle", 10), ("textDelta", 11), ("text_delta", 11), ("toolOutputDelta", 12), ("tool_output_delta", 12), ("error", 13), ("iosHandshake", 14), ("ios_handshake", 14), ("desktopHandshakeAck", 15), ("desktop_handshake_ack", 15), ("userMessage", 16), ("user_message", 16), ("unknown", 17)])
 }
 
 extension CodexV1.CodexStreamError {
@@ -1586,5 +2310,39 @@ extension CodexV1.CodexStreamError {
         if !message.isEmpty { w.writeString(message); w.writeTag(18) }
         if code.rawValue != 0 { w.writeEnum(code.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if code.rawValue != 0 || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeEnum(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if retryAfterMs != 0 || w.emitDefaults { w.key("\"retryAfterMs\":", "\"retry_after_ms\":"); w.writeUInt32(retryAfterMs) }
+        if fullResyncRequired || w.emitDefaults { w.key("\"fullResyncRequired\":", "\"full_resync_required\":"); w.writeBool(fullResyncRequired) }
+        if reauthRequired || w.emitDefaults { w.key("\"reauthRequired\":", "\"reauth_required\":"); w.writeBool(reauthRequired) }
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if resumeAfter != 0 || w.emitDefaults { w.key("\"resumeAfter\":", "\"resume_after\":"); w.writeUInt64(resumeAfter) }
+        if retentionFloor != 0 || w.emitDefaults { w.key("\"retentionFloor\":", "\"retention_floor\":"); w.writeUInt64(retentionFloor) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexStreamErrorCode.self) { code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { resumeAfter = 0 } else { resumeAfter = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("retryAfterMs", 2), ("retry_after_ms", 2), ("fullResyncRequired", 3), ("full_resync_required", 3), ("reauthRequired", 4), ("reauth_required", 4), ("topic", 5), ("resumeAfter", 6), ("resume_after", 6), ("retentionFloor", 7), ("retention_floor", 7)])
 }
 

@@ -249,6 +249,36 @@ extension CodexV1.CodexProjectionStatus {
         if lastRuntimeSeq != 0 { w.writeUInt64(lastRuntimeSeq); w.writeTag(16) }
         if !documentId.isEmpty { w.writeString(documentId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !documentId.isEmpty || w.emitDefaults { w.key("\"documentId\":", "\"document_id\":"); w.writeString(documentId) }
+        if lastRuntimeSeq != 0 || w.emitDefaults { w.key("\"lastRuntimeSeq\":", "\"last_runtime_seq\":"); w.writeUInt64(lastRuntimeSeq) }
+        if lagEvents != 0 || w.emitDefaults { w.key("\"lagEvents\":", "\"lag_events\":"); w.writeUInt64(lagEvents) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !projectionVersion.isEmpty || w.emitDefaults { w.key("\"projectionVersion\":", "\"projection_version\":"); w.writeString(projectionVersion) }
+        if let v = lastProjectedAt { w.key("\"lastProjectedAt\":", "\"last_projected_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { documentId = "" } else { documentId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { lastRuntimeSeq = 0 } else { lastRuntimeSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lagEvents = 0 } else { lagEvents = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { projectionVersion = "" } else { projectionVersion = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { lastProjectedAt = nil } else { try r.readMessage(into: &lastProjectedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("documentId", 0), ("document_id", 0), ("lastRuntimeSeq", 1), ("last_runtime_seq", 1), ("lagEvents", 2), ("lag_events", 2), ("status", 3), ("projectionVersion", 4), ("projection_version", 4), ("lastProjectedAt", 5), ("last_projected_at", 5)])
 }
 
 extension CodexV1.CodexWorker {
@@ -291,6 +321,48 @@ extension CodexV1.CodexWorker {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if !ownerUserRef.isEmpty || w.emitDefaults { w.key("\"ownerUserRef\":", "\"owner_user_ref\":"); w.writeString(ownerUserRef) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if let v = sandbox { w.key("\"sandbox\":", "\"sandbox\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if let v = startedAt { w.key("\"startedAt\":", "\"started_at\":"); v.encodeJSON(to: &w) }
+        if let v = stoppedAt { w.key("\"stoppedAt\":", "\"stopped_at\":"); v.encodeJSON(to: &w) }
+        if let v = updatedAt { w.key("\"updatedAt\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+        if let v = lastHeartbeatAt { w.key("\"lastHeartbeatAt\":", "\"last_heartbeat_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { stoppedAt = nil } else { try r.readMessage(into: &stoppedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("status", 1), ("latestSeq", 2), ("latest_seq", 2), ("adapter", 3), ("ownerUserRef", 4), ("owner_user_ref", 4), ("ownerGuestScope", 5), ("owner_guest_scope", 5), ("sandbox", 6), ("metadata", 7), ("startedAt", 8), ("started_at", 8), ("stoppedAt", 9), ("stopped_at", 9), ("updatedAt", 10), ("updated_at", 10), ("lastHeartbeatAt", 11), ("last_heartbeat_at", 11)])
 }
 
 extension CodexV1.CodexWorkerSummary {
@@ -331,6 +403,46 @@ extension CodexV1.CodexWorkerSummary {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if !workspaceRef.isEmpty || w.emitDefaults { w.key("\"workspaceRef\":", "\"workspace_ref\":"); w.writeString(workspaceRef) }
+        if !codexHomeRef.isEmpty || w.emitDefaults { w.key("\"codexHomeRef\":", "\"codex_home_ref\":"); w.writeString(codexHomeRef) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if !heartbeatState.isEmpty || w.emitDefaults { w.key("\"heartbeatState\":", "\"heartbeat_state\":"); w.writeString(heartbeatState) }
+        if let v = lastHeartbeatAt { w.key("\"lastHeartbeatAt\":", "\"last_heartbeat_at\":"); v.encodeJSON(to: &w) }
+        if let v = startedAt { w.key("\"startedAt\":", "\"started_at\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if let v = khalaProjection { w.key("\"khalaProjection\":", "\"khala_projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { heartbeatState = "" } else { heartbeatState = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { khalaProjection = nil } else { try r.readMessage(into: &khalaProjection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("status", 1), ("latestSeq", 2), ("latest_seq", 2), ("workspaceRef", 3), ("workspace_ref", 3), ("codexHomeRef", 4), ("codex_home_ref", 4), ("adapter", 5), ("heartbeatState", 6), ("heartbeat_state", 6), ("lastHeartbeatAt", 7), ("last_heartbeat_at", 7), ("startedAt", 8), ("started_at", 8), ("metadata", 9), ("khalaProjection", 10), ("khala_projection", 10)])
 }
 
 extension CodexV1.CodexWorkerCreateRequest {
@@ -361,6 +473,36 @@ extension CodexV1.CodexWorkerCreateRequest {
         if !workspaceRef.isEmpty { w.writeString(workspaceRef); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !workspaceRef.isEmpty || w.emitDefaults { w.key("\"workspaceRef\":", "\"workspace_ref\":"); w.writeString(workspaceRef) }
+        if !codexHomeRef.isEmpty || w.emitDefaults { w.key("\"codexHomeRef\":", "\"codex_home_ref\":"); w.writeString(codexHomeRef) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if let v = sandbox { w.key("\"sandbox\":", "\"sandbox\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("workspaceRef", 1), ("workspace_ref", 1), ("codexHomeRef", 2), ("codex_home_ref", 2), ("adapter", 3), ("sandbox", 4), ("metadata", 5)])
 }
 
 extension CodexV1.CodexWorkerCreateResponse {
@@ -385,6 +527,30 @@ extension CodexV1.CodexWorkerCreateResponse {
         if idempotentReplay { w.writeBool(idempotentReplay); w.writeTag(16) }
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("idempotentReplay", 1), ("idempotent_replay", 1), ("projection", 2)])
 }
 
 extension CodexV1.CodexWorkerSnapshot {
@@ -407,6 +573,28 @@ extension CodexV1.CodexWorkerSnapshot {
         if let v = projection { w.writeMessage(v); w.writeTag(18) }
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("projection", 1)])
 }
 
 extension CodexV1.CodexWorkerRequestEnvelope {
@@ -433,6 +621,32 @@ extension CodexV1.CodexWorkerRequestEnvelope {
         if !method.isEmpty { w.writeString(method); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !method.isEmpty || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeString(method) }
+        if let v = request { w.key("\"request\":", "\"request\":"); v.encodeJSON(to: &w) }
+        if !requestVersion.isEmpty || w.emitDefaults { w.key("\"requestVersion\":", "\"request_version\":"); w.writeString(requestVersion) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("method", 1), ("request", 2), ("requestVersion", 3), ("request_version", 3)])
 }
 
 extension CodexV1.CodexWorkerRequestResponse {
@@ -461,6 +675,34 @@ extension CodexV1.CodexWorkerRequestResponse {
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("requestId", 1), ("request_id", 1), ("ok", 2), ("response", 3), ("projection", 4)])
 }
 
 extension CodexV1.CodexWorkerStopRequest {
@@ -481,6 +723,26 @@ extension CodexV1.CodexWorkerStopRequest {
         w.writeUnknown(unknownFields)
         if !reason.isEmpty { w.writeString(reason); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("reason", 0)])
 }
 
 extension CodexV1.CodexWorkerStopResponse {
@@ -507,5 +769,31 @@ extension CodexV1.CodexWorkerStopResponse {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("status", 1), ("idempotentReplay", 2), ("idempotent_replay", 2), ("projection", 3)])
 }
 

@@ -36,6 +36,15 @@ extension ControlV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "AUTH_PROVIDER_UNSPECIFIED"
+            case .workosEmailCode: return "AUTH_PROVIDER_WORKOS_EMAIL_CODE"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "AUTH_PROVIDER_UNSPECIFIED"),
@@ -89,6 +98,19 @@ extension ControlV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "AUTH_CHALLENGE_STATUS_UNSPECIFIED"
+            case .codeSent: return "AUTH_CHALLENGE_STATUS_CODE_SENT"
+            case .verified: return "AUTH_CHALLENGE_STATUS_VERIFIED"
+            case .expired: return "AUTH_CHALLENGE_STATUS_EXPIRED"
+            case .throttled: return "AUTH_CHALLENGE_STATUS_THROTTLED"
+            case .failed: return "AUTH_CHALLENGE_STATUS_FAILED"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -144,6 +166,18 @@ extension ControlV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "SESSION_STATUS_UNSPECIFIED"
+            case .active: return "SESSION_STATUS_ACTIVE"
+            case .reauthRequired: return "SESSION_STATUS_REAUTH_REQUIRED"
+            case .expired: return "SESSION_STATUS_EXPIRED"
+            case .revoked: return "SESSION_STATUS_REVOKED"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "SESSION_STATUS_UNSPECIFIED"),
@@ -196,6 +230,18 @@ extension ControlV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "ORG_ROLE_UNSPECIFIED"
+            case .owner: return "ORG_ROLE_OWNER"
+            case .admin: return "ORG_ROLE_ADMIN"
+            case .member: return "ORG_ROLE_MEMBER"
+            case .viewer: return "ORG_ROLE_VIEWER"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -253,6 +299,19 @@ extension ControlV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "SESSION_REVOCATION_REASON_UNSPECIFIED"
+            case .userRequested: return "SESSION_REVOCATION_REASON_USER_REQUESTED"
+            case .adminRevoked: return "SESSION_REVOCATION_REASON_ADMIN_REVOKED"
+            case .tokenReplay: return "SESSION_REVOCATION_REASON_TOKEN_REPLAY"
+            case .deviceReplaced: return "SESSION_REVOCATION_REASON_DEVICE_REPLACED"
+            case .securityPolicy: return "SESSION_REVOCATION_REASON_SECURITY_POLICY"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -339,6 +398,26 @@ extension ControlV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CONTROL_ERROR_CODE_UNSPECIFIED"
+            case .unauthorized: return "CONTROL_ERROR_CODE_UNAUTHORIZED"
+            case .forbidden: return "CONTROL_ERROR_CODE_FORBIDDEN"
+            case .invalidRequest: return "CONTROL_ERROR_CODE_INVALID_REQUEST"
+            case .invalidScope: return "CONTROL_ERROR_CODE_INVALID_SCOPE"
+            case .rateLimited: return "CONTROL_ERROR_CODE_RATE_LIMITED"
+            case .reauthRequired: return "CONTROL_ERROR_CODE_REAUTH_REQUIRED"
+            case .sessionExpired: return "CONTROL_ERROR_CODE_SESSION_EXPIRED"
+            case .sessionRevoked: return "CONTROL_ERROR_CODE_SESSION_REVOKED"
+            case .notFound: return "CONTROL_ERROR_CODE_NOT_FOUND"
+            case .conflict: return "CONTROL_ERROR_CODE_CONFLICT"
+            case .serviceUnavailable: return "CONTROL_ERROR_CODE_SERVICE_UNAVAILABLE"
+            case .internalError: return "CONTROL_ERROR_CODE_INTERNAL_ERROR"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -804,6 +883,34 @@ extension ControlV1.DeviceContext {
         if !clientId.isEmpty { w.writeString(clientId); w.writeTag(18) }
         if !deviceId.isEmpty { w.writeString(deviceId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if !clientId.isEmpty || w.emitDefaults { w.key("\"clientId\":", "\"client_id\":"); w.writeString(clientId) }
+        if !platform.isEmpty || w.emitDefaults { w.key("\"platform\":", "\"platform\":"); w.writeString(platform) }
+        if !appVersion.isEmpty || w.emitDefaults { w.key("\"appVersion\":", "\"app_version\":"); w.writeString(appVersion) }
+        if !installRef.isEmpty || w.emitDefaults { w.key("\"installRef\":", "\"install_ref\":"); w.writeString(installRef) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { clientId = "" } else { clientId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { platform = "" } else { platform = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { appVersion = "" } else { appVersion = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { installRef = "" } else { installRef = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("deviceId", 0), ("device_id", 0), ("clientId", 1), ("client_id", 1), ("platform", 2), ("appVersion", 3), ("app_version", 3), ("installRef", 4), ("install_ref", 4)])
 }
 
 extension ControlV1.AuthChallengeRequest {
@@ -832,6 +939,34 @@ extension ControlV1.AuthChallengeRequest {
         if provider.rawValue != 0 { w.writeEnum(provider.rawValue); w.writeTag(16) }
         if !email.isEmpty { w.writeString(email); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !email.isEmpty || w.emitDefaults { w.key("\"email\":", "\"email\":"); w.writeString(email) }
+        if provider.rawValue != 0 || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeEnum(provider) }
+        if let v = device { w.key("\"device\":", "\"device\":"); v.encodeJSON(to: &w) }
+        if !locale.isEmpty || w.emitDefaults { w.key("\"locale\":", "\"locale\":"); w.writeString(locale) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { email = "" } else { email = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { provider = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { device = nil } else { try r.readMessage(into: &device) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { locale = "" } else { locale = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("email", 0), ("provider", 1), ("device", 2), ("locale", 3), ("requestId", 4), ("request_id", 4)])
 }
 
 extension ControlV1.AuthChallengeResponse {
@@ -870,6 +1005,44 @@ extension ControlV1.AuthChallengeResponse {
         if provider.rawValue != 0 { w.writeEnum(provider.rawValue); w.writeTag(16) }
         if !challengeId.isEmpty { w.writeString(challengeId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !challengeId.isEmpty || w.emitDefaults { w.key("\"challengeId\":", "\"challenge_id\":"); w.writeString(challengeId) }
+        if provider.rawValue != 0 || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeEnum(provider) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if !deliveryChannel.isEmpty || w.emitDefaults { w.key("\"deliveryChannel\":", "\"delivery_channel\":"); w.writeString(deliveryChannel) }
+        if !emailHint.isEmpty || w.emitDefaults { w.key("\"emailHint\":", "\"email_hint\":"); w.writeString(emailHint) }
+        if resendAllowed || w.emitDefaults { w.key("\"resendAllowed\":", "\"resend_allowed\":"); w.writeBool(resendAllowed) }
+        if let v = resendAvailableAt { w.key("\"resendAvailableAt\":", "\"resend_available_at\":"); v.encodeJSON(to: &w) }
+        if let v = expiresAt { w.key("\"expiresAt\":", "\"expires_at\":"); v.encodeJSON(to: &w) }
+        if !pendingWorkosUserId.isEmpty || w.emitDefaults { w.key("\"pendingWorkosUserId\":", "\"pending_workos_user_id\":"); w.writeString(pendingWorkosUserId) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { challengeId = "" } else { challengeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { provider = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthChallengeStatus.self) { status = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { deliveryChannel = "" } else { deliveryChannel = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { emailHint = "" } else { emailHint = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { resendAllowed = false } else { resendAllowed = try r.readBool() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { resendAvailableAt = nil } else { try r.readMessage(into: &resendAvailableAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { pendingWorkosUserId = "" } else { pendingWorkosUserId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("challengeId", 0), ("challenge_id", 0), ("provider", 1), ("status", 2), ("deliveryChannel", 3), ("delivery_channel", 3), ("emailHint", 4), ("email_hint", 4), ("resendAllowed", 5), ("resend_allowed", 5), ("resendAvailableAt", 6), ("resend_available_at", 6), ("expiresAt", 7), ("expires_at", 7), ("pendingWorkosUserId", 8), ("pending_workos_user_id", 8), ("requestId", 9), ("request_id", 9)])
 }
 
 extension ControlV1.AuthVerifyRequest {
@@ -896,6 +1069,32 @@ extension ControlV1.AuthVerifyRequest {
         if !code.isEmpty { w.writeString(code); w.writeTag(18) }
         if !challengeId.isEmpty { w.writeString(challengeId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !challengeId.isEmpty || w.emitDefaults { w.key("\"challengeId\":", "\"challenge_id\":"); w.writeString(challengeId) }
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if let v = device { w.key("\"device\":", "\"device\":"); v.encodeJSON(to: &w) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { challengeId = "" } else { challengeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { device = nil } else { try r.readMessage(into: &device) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("challengeId", 0), ("challenge_id", 0), ("code", 1), ("device", 2), ("requestId", 3), ("request_id", 3)])
 }
 
 extension ControlV1.WorkOSIdentity {
@@ -928,6 +1127,38 @@ extension ControlV1.WorkOSIdentity {
         if !email.isEmpty { w.writeString(email); w.writeTag(18) }
         if !workosUserId.isEmpty { w.writeString(workosUserId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workosUserId.isEmpty || w.emitDefaults { w.key("\"workosUserId\":", "\"workos_user_id\":"); w.writeString(workosUserId) }
+        if !email.isEmpty || w.emitDefaults { w.key("\"email\":", "\"email\":"); w.writeString(email) }
+        if !firstName.isEmpty || w.emitDefaults { w.key("\"firstName\":", "\"first_name\":"); w.writeString(firstName) }
+        if !lastName.isEmpty || w.emitDefaults { w.key("\"lastName\":", "\"last_name\":"); w.writeString(lastName) }
+        if !profilePictureUrl.isEmpty || w.emitDefaults { w.key("\"profilePictureUrl\":", "\"profile_picture_url\":"); w.writeString(profilePictureUrl) }
+        if let v = emailVerifiedAt { w.key("\"emailVerifiedAt\":", "\"email_verified_at\":"); v.encodeJSON(to: &w) }
+        if let v = rawClaims { w.key("\"rawClaims\":", "\"raw_claims\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workosUserId = "" } else { workosUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { email = "" } else { email = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstName = "" } else { firstName = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastName = "" } else { lastName = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { profilePictureUrl = "" } else { profilePictureUrl = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { emailVerifiedAt = nil } else { try r.readMessage(into: &emailVerifiedAt) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { rawClaims = nil } else { try r.readMessage(into: &rawClaims) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workosUserId", 0), ("workos_user_id", 0), ("email", 1), ("firstName", 2), ("first_name", 2), ("lastName", 3), ("last_name", 3), ("profilePictureUrl", 4), ("profile_picture_url", 4), ("emailVerifiedAt", 5), ("email_verified_at", 5), ("rawClaims", 6), ("raw_claims", 6)])
 }
 
 extension ControlV1.OrgMembership {
@@ -956,6 +1187,34 @@ extension ControlV1.OrgMembership {
         if !orgSlug.isEmpty { w.writeString(orgSlug); w.writeTag(18) }
         if !orgId.isEmpty { w.writeString(orgId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !orgId.isEmpty || w.emitDefaults { w.key("\"orgId\":", "\"org_id\":"); w.writeString(orgId) }
+        if !orgSlug.isEmpty || w.emitDefaults { w.key("\"orgSlug\":", "\"org_slug\":"); w.writeString(orgSlug) }
+        if role.rawValue != 0 || w.emitDefaults { w.key("\"role\":", "\"role\":"); w.writeEnum(role) }
+        if !roleScopes.isEmpty || w.emitDefaults { w.key("\"roleScopes\":", "\"role_scopes\":"); w.beginArray(); for v in roleScopes { w.writeString(v) }; w.endArray() }
+        if defaultOrg || w.emitDefaults { w.key("\"defaultOrg\":", "\"default_org\":"); w.writeBool(defaultOrg) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { orgSlug = "" } else { orgSlug = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { role = .unspecified } else { if let e = try r.readEnum(ControlV1.OrgRole.self) { role = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { roleScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in roleScopes.append(try r.readString()) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { defaultOrg = false } else { defaultOrg = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("orgId", 0), ("org_id", 0), ("orgSlug", 1), ("org_slug", 1), ("role", 2), ("roleScopes", 3), ("role_scopes", 3), ("defaultOrg", 4), ("default_org", 4)])
 }
 
 extension ControlV1.AuthSession {
@@ -1005,6 +1264,52 @@ extension ControlV1.AuthSession {
         if !userId.isEmpty { w.writeString(userId); w.writeTag(18) }
         if !sessionId.isEmpty { w.writeString(sessionId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"sessionId\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !userId.isEmpty || w.emitDefaults { w.key("\"userId\":", "\"user_id\":"); w.writeString(userId) }
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if !accessToken.isEmpty || w.emitDefaults { w.key("\"accessToken\":", "\"access_token\":"); w.writeString(accessToken) }
+        if !refreshToken.isEmpty || w.emitDefaults { w.key("\"refreshToken\":", "\"refresh_token\":"); w.writeString(refreshToken) }
+        if !refreshTokenId.isEmpty || w.emitDefaults { w.key("\"refreshTokenId\":", "\"refresh_token_id\":"); w.writeString(refreshTokenId) }
+        if let v = issuedAt { w.key("\"issuedAt\":", "\"issued_at\":"); v.encodeJSON(to: &w) }
+        if let v = accessExpiresAt { w.key("\"accessExpiresAt\":", "\"access_expires_at\":"); v.encodeJSON(to: &w) }
+        if let v = refreshExpiresAt { w.key("\"refreshExpiresAt\":", "\"refresh_expires_at\":"); v.encodeJSON(to: &w) }
+        if !activeOrgId.isEmpty || w.emitDefaults { w.key("\"activeOrgId\":", "\"active_org_id\":"); w.writeString(activeOrgId) }
+        if !memberships.isEmpty || w.emitDefaults { w.key("\"memberships\":", "\"memberships\":"); w.beginArray(); for v in memberships { v.encodeJSON(to: &w) }; w.endArray() }
+        if let v = identity { w.key("\"identity\":", "\"identity\":"); v.encodeJSON(to: &w) }
+        if reauthRequired || w.emitDefaults { w.key("\"reauthRequired\":", "\"reauth_required\":"); w.writeBool(reauthRequired) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionStatus.self) { status = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { accessToken = "" } else { accessToken = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { refreshToken = "" } else { refreshToken = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { refreshTokenId = "" } else { refreshTokenId = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { issuedAt = nil } else { try r.readMessage(into: &issuedAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { accessExpiresAt = nil } else { try r.readMessage(into: &accessExpiresAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { refreshExpiresAt = nil } else { try r.readMessage(into: &refreshExpiresAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { activeOrgId = "" } else { activeOrgId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); memberships.append(v) } }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { identity = nil } else { try r.readMessage(into: &identity) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("sessionId", 0), ("session_id", 0), ("userId", 1), ("user_id", 1), ("deviceId", 2), ("device_id", 2), ("status", 3), ("accessToken", 4), ("access_token", 4), ("refreshToken", 5), ("refresh_token", 5), ("refreshTokenId", 6), ("refresh_token_id", 6), ("issuedAt", 7), ("issued_at", 7), ("accessExpiresAt", 8), ("access_expires_at", 8), ("refreshExpiresAt", 9), ("refresh_expires_at", 9), ("activeOrgId", 10), ("active_org_id", 10), ("memberships", 11), ("identity", 12), ("reauthRequired", 13), ("reauth_required", 13)])
 }
 
 extension ControlV1.AuthVerifyResponse {
@@ -1031,6 +1336,32 @@ extension ControlV1.AuthVerifyResponse {
         if newUser { w.writeBool(newUser); w.writeTag(16) }
         if let v = session { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = session { w.key("\"session\":", "\"session\":"); v.encodeJSON(to: &w) }
+        if newUser || w.emitDefaults { w.key("\"newUser\":", "\"new_user\":"); w.writeBool(newUser) }
+        if !tokenType.isEmpty || w.emitDefaults { w.key("\"tokenType\":", "\"token_type\":"); w.writeString(tokenType) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { session = nil } else { try r.readMessage(into: &session) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { newUser = false } else { newUser = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { tokenType = "" } else { tokenType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("session", 0), ("newUser", 1), ("new_user", 1), ("tokenType", 2), ("token_type", 2), ("requestId", 3), ("request_id", 3)])
 }
 
 extension ControlV1.SessionRefreshRequest {
@@ -1057,6 +1388,32 @@ extension ControlV1.SessionRefreshRequest {
         if !deviceId.isEmpty { w.writeString(deviceId); w.writeTag(18) }
         if !refreshToken.isEmpty { w.writeString(refreshToken); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !refreshToken.isEmpty || w.emitDefaults { w.key("\"refreshToken\":", "\"refresh_token\":"); w.writeString(refreshToken) }
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if rotateRefreshToken || w.emitDefaults { w.key("\"rotateRefreshToken\":", "\"rotate_refresh_token\":"); w.writeBool(rotateRefreshToken) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { refreshToken = "" } else { refreshToken = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { rotateRefreshToken = false } else { rotateRefreshToken = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("refreshToken", 0), ("refresh_token", 0), ("deviceId", 1), ("device_id", 1), ("rotateRefreshToken", 2), ("rotate_refresh_token", 2), ("requestId", 3), ("request_id", 3)])
 }
 
 extension ControlV1.SessionRefreshResponse {
@@ -1081,6 +1438,30 @@ extension ControlV1.SessionRefreshResponse {
         if !replacedRefreshTokenId.isEmpty { w.writeString(replacedRefreshTokenId); w.writeTag(18) }
         if let v = session { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = session { w.key("\"session\":", "\"session\":"); v.encodeJSON(to: &w) }
+        if !replacedRefreshTokenId.isEmpty || w.emitDefaults { w.key("\"replacedRefreshTokenId\":", "\"replaced_refresh_token_id\":"); w.writeString(replacedRefreshTokenId) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { session = nil } else { try r.readMessage(into: &session) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { replacedRefreshTokenId = "" } else { replacedRefreshTokenId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("session", 0), ("replacedRefreshTokenId", 1), ("replaced_refresh_token_id", 1), ("requestId", 2), ("request_id", 2)])
 }
 
 extension ControlV1.SessionRevocationRequest {
@@ -1114,6 +1495,40 @@ extension ControlV1.SessionRevocationRequest {
         case nil: break
         }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        switch target {
+        case .sessionId(let v)?: w.key("\"sessionId\":", "\"session_id\":"); w.writeString(v)
+        case .deviceId(let v)?: w.key("\"deviceId\":", "\"device_id\":"); w.writeString(v)
+        case .revokeAllSessions(let v)?: w.key("\"revokeAllSessions\":", "\"revoke_all_sessions\":"); w.writeBool(v)
+        case nil: break
+        }
+        if reason.rawValue != 0 || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeEnum(reason) }
+        if includeCurrent || w.emitDefaults { w.key("\"includeCurrent\":", "\"include_current\":"); w.writeBool(includeCurrent) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .sessionId(try r.readString()) }
+            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .deviceId(try r.readString()) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .revokeAllSessions(try r.readBool()) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { reason = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { includeCurrent = false } else { includeCurrent = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("sessionId", 0), ("session_id", 0), ("deviceId", 1), ("device_id", 1), ("revokeAllSessions", 2), ("revoke_all_sessions", 2), ("reason", 3), ("includeCurrent", 4), ("include_current", 4), ("requestId", 5), ("request_id", 5)])
 }
 
 extension ControlV1.SessionRevocationResponse {
@@ -1142,6 +1557,34 @@ extension ControlV1.SessionRevocationResponse {
         for v in revokedRefreshTokenIds.reversed() { w.writeString(v); w.writeTag(18) }
         for v in revokedSessionIds.reversed() { w.writeString(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !revokedSessionIds.isEmpty || w.emitDefaults { w.key("\"revokedSessionIds\":", "\"revoked_session_ids\":"); w.beginArray(); for v in revokedSessionIds { w.writeString(v) }; w.endArray() }
+        if !revokedRefreshTokenIds.isEmpty || w.emitDefaults { w.key("\"revokedRefreshTokenIds\":", "\"revoked_refresh_token_ids\":"); w.beginArray(); for v in revokedRefreshTokenIds { w.writeString(v) }; w.endArray() }
+        if reason.rawValue != 0 || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeEnum(reason) }
+        if let v = revokedAt { w.key("\"revokedAt\":", "\"revoked_at\":"); v.encodeJSON(to: &w) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { revokedSessionIds = [] } else { try r.readArray { r throws(JSONDecodingError) in revokedSessionIds.append(try r.readString()) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { revokedRefreshTokenIds = [] } else { try r.readArray { r throws(JSONDecodingError) in revokedRefreshTokenIds.append(try r.readString()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { reason = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { revokedAt = nil } else { try r.readMessage(into: &revokedAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("revokedSessionIds", 0), ("revoked_session_ids", 0), ("revokedRefreshTokenIds", 1), ("revoked_refresh_token_ids", 1), ("reason", 2), ("revokedAt", 3), ("revoked_at", 3), ("requestId", 4), ("request_id", 4)])
 }
 
 extension ControlV1.SyncTokenTopicGrant {
@@ -1164,6 +1607,28 @@ extension ControlV1.SyncTokenTopicGrant {
         if !requiredScope.isEmpty { w.writeString(requiredScope); w.writeTag(18) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if !requiredScope.isEmpty || w.emitDefaults { w.key("\"requiredScope\":", "\"required_scope\":"); w.writeString(requiredScope) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requiredScope = "" } else { requiredScope = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("requiredScope", 1), ("required_scope", 1)])
 }
 
 extension ControlV1.SyncTokenRequest {
@@ -1197,6 +1662,36 @@ extension ControlV1.SyncTokenRequest {
         if !deviceId.isEmpty { w.writeString(deviceId); w.writeTag(18) }
         if !sessionId.isEmpty { w.writeString(sessionId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"sessionId\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if !requestedScopes.isEmpty || w.emitDefaults { w.key("\"requestedScopes\":", "\"requested_scopes\":"); w.beginArray(); for v in requestedScopes { w.writeString(v) }; w.endArray() }
+        if !requestedTopics.isEmpty || w.emitDefaults { w.key("\"requestedTopics\":", "\"requested_topics\":"); w.beginArray(); for v in requestedTopics { v.encodeJSON(to: &w) }; w.endArray() }
+        if requestedTtlSeconds != 0 || w.emitDefaults { w.key("\"requestedTtlSeconds\":", "\"requested_ttl_seconds\":"); w.writeUInt32(requestedTtlSeconds) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in requestedScopes.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); requestedTopics.append(v) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestedTtlSeconds = 0 } else { requestedTtlSeconds = try r.readUInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("sessionId", 0), ("session_id", 0), ("deviceId", 1), ("device_id", 1), ("requestedScopes", 2), ("requested_scopes", 2), ("requestedTopics", 3), ("requested_topics", 3), ("requestedTtlSeconds", 4), ("requested_ttl_seconds", 4), ("requestId", 5), ("request_id", 5)])
 }
 
 extension ControlV1.SyncTokenResponse {
@@ -1252,6 +1747,58 @@ extension ControlV1.SyncTokenResponse {
         if !tokenType.isEmpty { w.writeString(tokenType); w.writeTag(18) }
         if !token.isEmpty { w.writeString(token); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !token.isEmpty || w.emitDefaults { w.key("\"token\":", "\"token\":"); w.writeString(token) }
+        if !tokenType.isEmpty || w.emitDefaults { w.key("\"tokenType\":", "\"token_type\":"); w.writeString(tokenType) }
+        if expiresInSeconds != 0 || w.emitDefaults { w.key("\"expiresInSeconds\":", "\"expires_in_seconds\":"); w.writeUInt32(expiresInSeconds) }
+        if let v = issuedAt { w.key("\"issuedAt\":", "\"issued_at\":"); v.encodeJSON(to: &w) }
+        if let v = expiresAt { w.key("\"expiresAt\":", "\"expires_at\":"); v.encodeJSON(to: &w) }
+        if !issuer.isEmpty || w.emitDefaults { w.key("\"issuer\":", "\"issuer\":"); w.writeString(issuer) }
+        if !audience.isEmpty || w.emitDefaults { w.key("\"audience\":", "\"audience\":"); w.writeString(audience) }
+        if !subject.isEmpty || w.emitDefaults { w.key("\"subject\":", "\"subject\":"); w.writeString(subject) }
+        if !orgId.isEmpty || w.emitDefaults { w.key("\"orgId\":", "\"org_id\":"); w.writeString(orgId) }
+        if !claimsVersion.isEmpty || w.emitDefaults { w.key("\"claimsVersion\":", "\"claims_version\":"); w.writeString(claimsVersion) }
+        if !keyId.isEmpty || w.emitDefaults { w.key("\"keyId\":", "\"key_id\":"); w.writeString(keyId) }
+        if !tokenId.isEmpty || w.emitDefaults { w.key("\"tokenId\":", "\"token_id\":"); w.writeString(tokenId) }
+        if !grantedScopes.isEmpty || w.emitDefaults { w.key("\"grantedScopes\":", "\"granted_scopes\":"); w.beginArray(); for v in grantedScopes { w.writeString(v) }; w.endArray() }
+        if !grantedTopics.isEmpty || w.emitDefaults { w.key("\"grantedTopics\":", "\"granted_topics\":"); w.beginArray(); for v in grantedTopics { v.encodeJSON(to: &w) }; w.endArray() }
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"sessionId\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !deviceId.isEmpty || w.emitDefaults { w.key("\"deviceId\":", "\"device_id\":"); w.writeString(deviceId) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { token = "" } else { token = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { tokenType = "" } else { tokenType = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { expiresInSeconds = 0 } else { expiresInSeconds = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { issuedAt = nil } else { try r.readMessage(into: &issuedAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { issuer = "" } else { issuer = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { audience = "" } else { audience = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { subject = "" } else { subject = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { claimsVersion = "" } else { claimsVersion = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { keyId = "" } else { keyId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { tokenId = "" } else { tokenId = try r.readString() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { grantedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in grantedScopes.append(try r.readString()) } }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { grantedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); grantedTopics.append(v) } }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("token", 0), ("tokenType", 1), ("token_type", 1), ("expiresInSeconds", 2), ("expires_in_seconds", 2), ("issuedAt", 3), ("issued_at", 3), ("expiresAt", 4), ("expires_at", 4), ("issuer", 5), ("audience", 6), ("subject", 7), ("orgId", 8), ("org_id", 8), ("claimsVersion", 9), ("claims_version", 9), ("keyId", 10), ("key_id", 10), ("tokenId", 11), ("token_id", 11), ("grantedScopes", 12), ("granted_scopes", 12), ("grantedTopics", 13), ("granted_topics", 13), ("sessionId", 14), ("session_id", 14), ("deviceId", 15), ("device_id", 15), ("requestId", 16), ("request_id", 16)])
 }
 
 extension ControlV1.ControlError {
@@ -1282,6 +1829,36 @@ extension ControlV1.ControlError {
         if !message.isEmpty { w.writeString(message); w.writeTag(18) }
         if code.rawValue != 0 { w.writeEnum(code.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if code.rawValue != 0 || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeEnum(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if !details.isEmpty || w.emitDefaults { w.key("\"details\":", "\"details\":"); w.beginArray(); for v in details { w.writeString(v) }; w.endArray() }
+        if retryAfterMs != 0 || w.emitDefaults { w.key("\"retryAfterMs\":", "\"retry_after_ms\":"); w.writeUInt32(retryAfterMs) }
+        if reauthRequired || w.emitDefaults { w.key("\"reauthRequired\":", "\"reauth_required\":"); w.writeBool(reauthRequired) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(ControlV1.ControlErrorCode.self) { code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArray { r throws(JSONDecodingError) in details.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("details", 2), ("retryAfterMs", 3), ("retry_after_ms", 3), ("reauthRequired", 4), ("reauth_required", 4), ("requestId", 5), ("request_id", 5)])
 }
 
 extension ControlV1.AuthOperationResult {
@@ -1347,5 +1924,41 @@ extension ControlV1.AuthOperationResult {
         }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        switch payload {
+        case .challenge(let v)?: w.key("\"challenge\":", "\"challenge\":"); v.encodeJSON(to: &w)
+        case .verify(let v)?: w.key("\"verify\":", "\"verify\":"); v.encodeJSON(to: &w)
+        case .refresh(let v)?: w.key("\"refresh\":", "\"refresh\":"); v.encodeJSON(to: &w)
+        case .revoke(let v)?: w.key("\"revoke\":", "\"revoke\":"); v.encodeJSON(to: &w)
+        case .syncToken(let v)?: w.key("\"syncToken\":", "\"sync_token\":"); v.encodeJSON(to: &w)
+        case .error(let v)?: w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthChallengeResponse(); try r.readMessage(into: &v); payload = .challenge(v) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthVerifyResponse(); try r.readMessage(into: &v); payload = .verify(v) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRefreshResponse(); try r.readMessage(into: &v); payload = .refresh(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRevocationResponse(); try r.readMessage(into: &v); payload = .revoke(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SyncTokenResponse(); try r.readMessage(into: &v); payload = .syncToken(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.ControlError(); try r.readMessage(into: &v); payload = .error(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("challenge", 1), ("verify", 2), ("refresh", 3), ("revoke", 4), ("syncToken", 5), ("sync_token", 5), ("error", 6)])
 }
 

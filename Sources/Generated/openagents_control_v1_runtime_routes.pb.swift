@@ -37,6 +37,16 @@ extension ControlV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "ROUTE_OWNER_UNSPECIFIED"
+            case .controlService: return "ROUTE_OWNER_CONTROL_SERVICE"
+            case .runtimeService: return "ROUTE_OWNER_RUNTIME_SERVICE"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "ROUTE_OWNER_UNSPECIFIED"),
@@ -79,6 +89,16 @@ extension ControlV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "ROUTE_DELIVERY_UNSPECIFIED"
+            case .inProcess: return "ROUTE_DELIVERY_IN_PROCESS"
+            case .runtimeProxy: return "ROUTE_DELIVERY_RUNTIME_PROXY"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -199,6 +219,36 @@ extension ControlV1.RuntimeRouteOwnership {
         if !path.isEmpty { w.writeString(path); w.writeTag(18) }
         if !method.isEmpty { w.writeString(method); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !method.isEmpty || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeString(method) }
+        if !path.isEmpty || w.emitDefaults { w.key("\"path\":", "\"path\":"); w.writeString(path) }
+        if !owner.isEmpty || w.emitDefaults { w.key("\"owner\":", "\"owner\":"); w.writeString(owner) }
+        if !delivery.isEmpty || w.emitDefaults { w.key("\"delivery\":", "\"delivery\":"); w.writeString(delivery) }
+        if !migrationStatus.isEmpty || w.emitDefaults { w.key("\"migration_status\":", "\"migration_status\":"); w.writeString(migrationStatus) }
+        if !rationale.isEmpty || w.emitDefaults { w.key("\"rationale\":", "\"rationale\":"); w.writeString(rationale) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { path = "" } else { path = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { owner = "" } else { owner = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { delivery = "" } else { delivery = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { migrationStatus = "" } else { migrationStatus = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { rationale = "" } else { rationale = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("method", 0), ("path", 1), ("owner", 2), ("delivery", 3), ("migration_status", 4), ("rationale", 5)])
 }
 
 extension ControlV1.CompatibilityWindow {
@@ -227,6 +277,34 @@ extension ControlV1.CompatibilityWindow {
         if !minClientBuildId.isEmpty { w.writeString(minClientBuildId); w.writeTag(18) }
         if !protocolVersion.isEmpty { w.writeString(protocolVersion); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !protocolVersion.isEmpty || w.emitDefaults { w.key("\"protocolVersion\":", "\"protocol_version\":"); w.writeString(protocolVersion) }
+        if !minClientBuildId.isEmpty || w.emitDefaults { w.key("\"minClientBuildId\":", "\"min_client_build_id\":"); w.writeString(minClientBuildId) }
+        if !maxClientBuildId.isEmpty || w.emitDefaults { w.key("\"maxClientBuildId\":", "\"max_client_build_id\":"); w.writeString(maxClientBuildId) }
+        if minSchemaVersion != 0 || w.emitDefaults { w.key("\"minSchemaVersion\":", "\"min_schema_version\":"); w.writeUInt32(minSchemaVersion) }
+        if maxSchemaVersion != 0 || w.emitDefaults { w.key("\"maxSchemaVersion\":", "\"max_schema_version\":"); w.writeUInt32(maxSchemaVersion) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { protocolVersion = "" } else { protocolVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { minClientBuildId = "" } else { minClientBuildId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { maxClientBuildId = "" } else { maxClientBuildId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { minSchemaVersion = 0 } else { minSchemaVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { maxSchemaVersion = 0 } else { maxSchemaVersion = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("protocolVersion", 0), ("protocol_version", 0), ("minClientBuildId", 1), ("min_client_build_id", 1), ("maxClientBuildId", 2), ("max_client_build_id", 2), ("minSchemaVersion", 3), ("min_schema_version", 3), ("maxSchemaVersion", 4), ("max_schema_version", 4)])
 }
 
 extension ControlV1.ControlStatus {
@@ -265,6 +343,38 @@ extension ControlV1.ControlStatus {
         if !authProvider.isEmpty { w.writeString(authProvider); w.writeTag(18) }
         if !service.isEmpty { w.writeString(service); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !service.isEmpty || w.emitDefaults { w.key("\"service\":", "\"service\":"); w.writeString(service) }
+        if !authProvider.isEmpty || w.emitDefaults { w.key("\"authProvider\":", "\"auth_provider\":"); w.writeString(authProvider) }
+        if !activeOrgId.isEmpty || w.emitDefaults { w.key("\"activeOrgId\":", "\"active_org_id\":"); w.writeString(activeOrgId) }
+        if !memberships.isEmpty || w.emitDefaults { w.key("\"memberships\":", "\"memberships\":"); w.beginArray(); for v in memberships { v.encodeJSON(to: &w) }; w.endArray() }
+        if let v = compatibility { w.key("\"compatibility\":", "\"compatibility\":"); v.encodeJSON(to: &w) }
+        if !runtimeRouteOwnership.isEmpty || w.emitDefaults { w.key("\"runtimeRouteOwnership\":", "\"runtime_route_ownership\":"); w.beginArray(); for v in runtimeRouteOwnership { v.encodeJSON(to: &w) }; w.endArray() }
+        if !runtimeBaseUrl.isEmpty || w.emitDefaults { w.key("\"runtimeBaseUrl\":", "\"runtime_base_url\":"); w.writeString(runtimeBaseUrl) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { service = "" } else { service = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { authProvider = "" } else { authProvider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { activeOrgId = "" } else { activeOrgId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); memberships.append(v) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { compatibility = nil } else { try r.readMessage(into: &compatibility) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { runtimeRouteOwnership = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.RuntimeRouteOwnership(); try r.readMessage(into: &v); runtimeRouteOwnership.append(v) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { runtimeBaseUrl = "" } else { runtimeBaseUrl = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("service", 0), ("authProvider", 1), ("auth_provider", 1), ("activeOrgId", 2), ("active_org_id", 2), ("memberships", 3), ("compatibility", 4), ("runtimeRouteOwnership", 5), ("runtime_route_ownership", 5), ("runtimeBaseUrl", 6), ("runtime_base_url", 6)])
 }
 
 extension ControlV1.ControlStatusResponse {
@@ -285,5 +395,25 @@ extension ControlV1.ControlStatusResponse {
         w.writeUnknown(unknownFields)
         if let v = data { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = data { w.key("\"data\":", "\"data\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { data = nil } else { try r.readMessage(into: &data) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("data", 0)])
 }
 

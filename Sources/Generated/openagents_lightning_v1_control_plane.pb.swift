@@ -44,6 +44,17 @@ extension LightningV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "PAYWALL_STATUS_UNSPECIFIED"
+            case .active: return "PAYWALL_STATUS_ACTIVE"
+            case .paused: return "PAYWALL_STATUS_PAUSED"
+            case .archived: return "PAYWALL_STATUS_ARCHIVED"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "PAYWALL_STATUS_UNSPECIFIED"),
@@ -83,6 +94,15 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "PRICING_MODE_UNSPECIFIED"
+            case .fixed: return "PRICING_MODE_FIXED"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -125,6 +145,16 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "ROUTE_PROTOCOL_UNSPECIFIED"
+            case .http: return "ROUTE_PROTOCOL_HTTP"
+            case .https: return "ROUTE_PROTOCOL_HTTPS"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -197,6 +227,23 @@ extension LightningV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "COMPILE_DIAGNOSTIC_CODE_UNSPECIFIED"
+            case .invalidPricingMode: return "COMPILE_DIAGNOSTIC_CODE_INVALID_PRICING_MODE"
+            case .missingPricing: return "COMPILE_DIAGNOSTIC_CODE_MISSING_PRICING"
+            case .invalidRoutePattern: return "COMPILE_DIAGNOSTIC_CODE_INVALID_ROUTE_PATTERN"
+            case .invalidUpstreamUrl: return "COMPILE_DIAGNOSTIC_CODE_INVALID_UPSTREAM_URL"
+            case .missingRouteProtocol: return "COMPILE_DIAGNOSTIC_CODE_MISSING_ROUTE_PROTOCOL"
+            case .duplicateRoute: return "COMPILE_DIAGNOSTIC_CODE_DUPLICATE_ROUTE"
+            case .ambiguousRoute: return "COMPILE_DIAGNOSTIC_CODE_AMBIGUOUS_ROUTE"
+            case .firstMatchShadowed: return "COMPILE_DIAGNOSTIC_CODE_FIRST_MATCH_SHADOWED"
+            case .noCompilableRoutes: return "COMPILE_DIAGNOSTIC_CODE_NO_COMPILABLE_ROUTES"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "COMPILE_DIAGNOSTIC_CODE_UNSPECIFIED"),
@@ -246,6 +293,16 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "COMPILE_DIAGNOSTIC_SEVERITY_UNSPECIFIED"
+            case .error: return "COMPILE_DIAGNOSTIC_SEVERITY_ERROR"
+            case .warn: return "COMPILE_DIAGNOSTIC_SEVERITY_WARN"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -298,6 +355,18 @@ extension LightningV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "DEPLOYMENT_INTENT_STATUS_UNSPECIFIED"
+            case .pending: return "DEPLOYMENT_INTENT_STATUS_PENDING"
+            case .applied: return "DEPLOYMENT_INTENT_STATUS_APPLIED"
+            case .failed: return "DEPLOYMENT_INTENT_STATUS_FAILED"
+            case .rolledBack: return "DEPLOYMENT_INTENT_STATUS_ROLLED_BACK"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "DEPLOYMENT_INTENT_STATUS_UNSPECIFIED"),
@@ -346,6 +415,17 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "GATEWAY_EVENT_LEVEL_UNSPECIFIED"
+            case .info: return "GATEWAY_EVENT_LEVEL_INFO"
+            case .warn: return "GATEWAY_EVENT_LEVEL_WARN"
+            case .error: return "GATEWAY_EVENT_LEVEL_ERROR"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -399,6 +479,18 @@ extension LightningV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "INVOICE_LIFECYCLE_STATUS_UNSPECIFIED"
+            case .`open`: return "INVOICE_LIFECYCLE_STATUS_OPEN"
+            case .settled: return "INVOICE_LIFECYCLE_STATUS_SETTLED"
+            case .canceled: return "INVOICE_LIFECYCLE_STATUS_CANCELED"
+            case .expired: return "INVOICE_LIFECYCLE_STATUS_EXPIRED"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "INVOICE_LIFECYCLE_STATUS_UNSPECIFIED"),
@@ -439,6 +531,15 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "PAYMENT_PROOF_TYPE_UNSPECIFIED"
+            case .lightningPreimage: return "PAYMENT_PROOF_TYPE_LIGHTNING_PREIMAGE"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -481,6 +582,16 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "SECURITY_DENY_REASON_CODE_UNSPECIFIED"
+            case .globalPauseActive: return "SECURITY_DENY_REASON_CODE_GLOBAL_PAUSE_ACTIVE"
+            case .ownerKillSwitchActive: return "SECURITY_DENY_REASON_CODE_OWNER_KILL_SWITCH_ACTIVE"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -529,6 +640,17 @@ extension LightningV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CREDENTIAL_ROLE_UNSPECIFIED"
+            case .gatewayInvoice: return "CREDENTIAL_ROLE_GATEWAY_INVOICE"
+            case .settlementRead: return "CREDENTIAL_ROLE_SETTLEMENT_READ"
+            case .operatorAdmin: return "CREDENTIAL_ROLE_OPERATOR_ADMIN"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CREDENTIAL_ROLE_UNSPECIFIED"),
@@ -576,6 +698,17 @@ extension LightningV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CREDENTIAL_ROLE_STATUS_UNSPECIFIED"
+            case .active: return "CREDENTIAL_ROLE_STATUS_ACTIVE"
+            case .rotating: return "CREDENTIAL_ROLE_STATUS_ROTATING"
+            case .revoked: return "CREDENTIAL_ROLE_STATUS_REVOKED"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -1093,6 +1226,48 @@ extension LightningV1.ControlPlanePaywallPolicy {
         if !ownerId.isEmpty { w.writeString(ownerId); w.writeTag(18) }
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if pricingMode.rawValue != 0 || w.emitDefaults { w.key("\"pricingMode\":", "\"pricing_mode\":"); w.writeEnum(pricingMode) }
+        if fixedAmountMsats != 0 || w.emitDefaults { w.key("\"fixedAmountMsats\":", "\"fixed_amount_msats\":"); w.writeUInt64(fixedAmountMsats) }
+        if let v = maxPerRequestMsats { w.key("\"maxPerRequestMsats\":", "\"max_per_request_msats\":"); w.writeUInt64(v) }
+        if !allowedHosts.isEmpty || w.emitDefaults { w.key("\"allowedHosts\":", "\"allowed_hosts\":"); w.beginArray(); for v in allowedHosts { w.writeString(v) }; w.endArray() }
+        if !blockedHosts.isEmpty || w.emitDefaults { w.key("\"blockedHosts\":", "\"blocked_hosts\":"); w.beginArray(); for v in blockedHosts { w.writeString(v) }; w.endArray() }
+        if let v = quotaPerMinute { w.key("\"quotaPerMinute\":", "\"quota_per_minute\":"); w.writeUInt32(v) }
+        if let v = quotaPerDay { w.key("\"quotaPerDay\":", "\"quota_per_day\":"); w.writeUInt32(v) }
+        if killSwitch || w.emitDefaults { w.key("\"killSwitch\":", "\"kill_switch\":"); w.writeBool(killSwitch) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { pricingMode = .unspecified } else { if let e = try r.readEnum(LightningV1.PricingMode.self) { pricingMode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { fixedAmountMsats = 0 } else { fixedAmountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { maxPerRequestMsats = nil } else { maxPerRequestMsats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { allowedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in allowedHosts.append(try r.readString()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { blockedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in blockedHosts.append(try r.readString()) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { quotaPerMinute = nil } else { quotaPerMinute = try r.readUInt32() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { quotaPerDay = nil } else { quotaPerDay = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { killSwitch = false } else { killSwitch = try r.readBool() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("paywallId", 0), ("paywall_id", 0), ("ownerId", 1), ("owner_id", 1), ("pricingMode", 2), ("pricing_mode", 2), ("fixedAmountMsats", 3), ("fixed_amount_msats", 3), ("maxPerRequestMsats", 4), ("max_per_request_msats", 4), ("allowedHosts", 5), ("allowed_hosts", 5), ("blockedHosts", 6), ("blocked_hosts", 6), ("quotaPerMinute", 7), ("quota_per_minute", 7), ("quotaPerDay", 8), ("quota_per_day", 8), ("killSwitch", 9), ("kill_switch", 9), ("createdAtMs", 10), ("created_at_ms", 10), ("updatedAtMs", 11), ("updated_at_ms", 11)])
 }
 
 extension LightningV1.ControlPlanePaywallRoute {
@@ -1133,6 +1308,46 @@ extension LightningV1.ControlPlanePaywallRoute {
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(18) }
         if !routeId.isEmpty { w.writeString(routeId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !routeId.isEmpty || w.emitDefaults { w.key("\"routeId\":", "\"route_id\":"); w.writeString(routeId) }
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if !hostPattern.isEmpty || w.emitDefaults { w.key("\"hostPattern\":", "\"host_pattern\":"); w.writeString(hostPattern) }
+        if !pathPattern.isEmpty || w.emitDefaults { w.key("\"pathPattern\":", "\"path_pattern\":"); w.writeString(pathPattern) }
+        if !upstreamUrl.isEmpty || w.emitDefaults { w.key("\"upstreamUrl\":", "\"upstream_url\":"); w.writeString(upstreamUrl) }
+        if `protocol`.rawValue != 0 || w.emitDefaults { w.key("\"protocol\":", "\"protocol\":"); w.writeEnum(`protocol`) }
+        if timeoutMs != 0 || w.emitDefaults { w.key("\"timeoutMs\":", "\"timeout_ms\":"); w.writeUInt32(timeoutMs) }
+        if priority != 0 || w.emitDefaults { w.key("\"priority\":", "\"priority\":"); w.writeInt32(priority) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { routeId = "" } else { routeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { hostPattern = "" } else { hostPattern = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { pathPattern = "" } else { pathPattern = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { upstreamUrl = "" } else { upstreamUrl = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { `protocol` = .unspecified } else { if let e = try r.readEnum(LightningV1.RouteProtocol.self) { `protocol` = e } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { timeoutMs = 0 } else { timeoutMs = try r.readUInt32() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { priority = 0 } else { priority = try r.readInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("routeId", 0), ("route_id", 0), ("paywallId", 1), ("paywall_id", 1), ("ownerId", 2), ("owner_id", 2), ("hostPattern", 3), ("host_pattern", 3), ("pathPattern", 4), ("path_pattern", 4), ("upstreamUrl", 5), ("upstream_url", 5), ("protocol", 6), ("timeoutMs", 7), ("timeout_ms", 7), ("priority", 8), ("createdAtMs", 9), ("created_at_ms", 9), ("updatedAtMs", 10), ("updated_at_ms", 10)])
 }
 
 extension LightningV1.ControlPlanePaywall {
@@ -1176,6 +1391,46 @@ extension LightningV1.ControlPlanePaywall {
         if !ownerId.isEmpty { w.writeString(ownerId); w.writeTag(18) }
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if !name.isEmpty || w.emitDefaults { w.key("\"name\":", "\"name\":"); w.writeString(name) }
+        if let v = description { w.key("\"description\":", "\"description\":"); w.writeString(v) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if let v = requestId { w.key("\"requestId\":", "\"request_id\":"); w.writeString(v) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+        if let v = policy { w.key("\"policy\":", "\"policy\":"); v.encodeJSON(to: &w) }
+        if !routes.isEmpty || w.emitDefaults { w.key("\"routes\":", "\"routes\":"); w.beginArray(); for v in routes { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { name = "" } else { name = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { description = nil } else { description = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.PaywallStatus.self) { status = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &metadata)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { routes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywallRoute(); try r.readMessage(into: &v); routes.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("paywallId", 0), ("paywall_id", 0), ("ownerId", 1), ("owner_id", 1), ("name", 2), ("description", 3), ("status", 4), ("requestId", 5), ("request_id", 5), ("metadata", 6), ("createdAtMs", 7), ("created_at_ms", 7), ("updatedAtMs", 8), ("updated_at_ms", 8), ("policy", 9), ("routes", 10)])
 }
 
 extension LightningV1.ControlPlaneSnapshotResponse {
@@ -1201,6 +1456,28 @@ extension LightningV1.ControlPlaneSnapshotResponse {
         for v in paywalls.reversed() { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if !paywalls.isEmpty || w.emitDefaults { w.key("\"paywalls\":", "\"paywalls\":"); w.beginArray(); for v in paywalls { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywall(); try r.readMessage(into: &v); paywalls.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("paywalls", 1)])
 }
 
 extension LightningV1.CompileDiagnostic {
@@ -1233,6 +1510,38 @@ extension LightningV1.CompileDiagnostic {
         if severity.rawValue != 0 { w.writeEnum(severity.rawValue); w.writeTag(16) }
         if code.rawValue != 0 { w.writeEnum(code.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if code.rawValue != 0 || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeEnum(code) }
+        if severity.rawValue != 0 || w.emitDefaults { w.key("\"severity\":", "\"severity\":"); w.writeEnum(severity) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if let v = paywallId { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(v) }
+        if let v = routeId { w.key("\"routeId\":", "\"route_id\":"); w.writeString(v) }
+        if let v = relatedRouteId { w.key("\"relatedRouteId\":", "\"related_route_id\":"); w.writeString(v) }
+        if let v = details { w.key("\"details\":", "\"details\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticCode.self) { code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { severity = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticSeverity.self) { severity = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { paywallId = nil } else { paywallId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { routeId = nil } else { routeId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { relatedRouteId = nil } else { relatedRouteId = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { details = nil } else { try r.readMessage(into: &details) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("severity", 1), ("message", 2), ("paywallId", 3), ("paywall_id", 3), ("routeId", 4), ("route_id", 4), ("relatedRouteId", 5), ("related_route_id", 5), ("details", 6)])
 }
 
 extension LightningV1.DeploymentIntentRecord {
@@ -1273,6 +1582,46 @@ extension LightningV1.DeploymentIntentRecord {
         if let v = paywallId { w.writeString(v); w.writeTag(18) }
         if !deploymentId.isEmpty { w.writeString(deploymentId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !deploymentId.isEmpty || w.emitDefaults { w.key("\"deploymentId\":", "\"deployment_id\":"); w.writeString(deploymentId) }
+        if let v = paywallId { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(v) }
+        if let v = ownerId { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(v) }
+        if !configHash.isEmpty || w.emitDefaults { w.key("\"configHash\":", "\"config_hash\":"); w.writeString(configHash) }
+        if let v = imageDigest { w.key("\"imageDigest\":", "\"image_digest\":"); w.writeString(v) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if let v = diagnostics { w.key("\"diagnostics\":", "\"diagnostics\":"); v.encodeJSON(to: &w) }
+        if let v = appliedAtMs { w.key("\"appliedAtMs\":", "\"applied_at_ms\":"); w.writeInt64(v) }
+        if let v = rolledBackFrom { w.key("\"rolledBackFrom\":", "\"rolled_back_from\":"); w.writeString(v) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { deploymentId = "" } else { deploymentId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = nil } else { paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = nil } else { ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { configHash = "" } else { configHash = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { imageDigest = nil } else { imageDigest = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.DeploymentIntentStatus.self) { status = e } }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &diagnostics)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { appliedAtMs = nil } else { appliedAtMs = try r.readInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { rolledBackFrom = nil } else { rolledBackFrom = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("deploymentId", 0), ("deployment_id", 0), ("paywallId", 1), ("paywall_id", 1), ("ownerId", 2), ("owner_id", 2), ("configHash", 3), ("config_hash", 3), ("imageDigest", 4), ("image_digest", 4), ("status", 5), ("diagnostics", 6), ("appliedAtMs", 7), ("applied_at_ms", 7), ("rolledBackFrom", 8), ("rolled_back_from", 8), ("createdAtMs", 9), ("created_at_ms", 9), ("updatedAtMs", 10), ("updated_at_ms", 10)])
 }
 
 extension LightningV1.DeploymentIntentWriteResponse {
@@ -1295,6 +1644,28 @@ extension LightningV1.DeploymentIntentWriteResponse {
         if let v = deployment { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = deployment { w.key("\"deployment\":", "\"deployment\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { deployment = nil } else { try r.readMessage(into: &deployment) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("deployment", 1)])
 }
 
 extension LightningV1.GatewayEventRecord {
@@ -1329,6 +1700,40 @@ extension LightningV1.GatewayEventRecord {
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(18) }
         if !eventId.isEmpty { w.writeString(eventId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !eventId.isEmpty || w.emitDefaults { w.key("\"eventId\":", "\"event_id\":"); w.writeString(eventId) }
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if level.rawValue != 0 || w.emitDefaults { w.key("\"level\":", "\"level\":"); w.writeEnum(level) }
+        if let v = requestId { w.key("\"requestId\":", "\"request_id\":"); w.writeString(v) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { level = .unspecified } else { if let e = try r.readEnum(LightningV1.GatewayEventLevel.self) { level = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &metadata)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("eventId", 0), ("event_id", 0), ("paywallId", 1), ("paywall_id", 1), ("ownerId", 2), ("owner_id", 2), ("eventType", 3), ("event_type", 3), ("level", 4), ("requestId", 5), ("request_id", 5), ("metadata", 6), ("createdAtMs", 7), ("created_at_ms", 7)])
 }
 
 extension LightningV1.GatewayEventWriteResponse {
@@ -1351,6 +1756,28 @@ extension LightningV1.GatewayEventWriteResponse {
         if let v = event { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = event { w.key("\"event\":", "\"event\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { event = nil } else { try r.readMessage(into: &event) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("event", 1)])
 }
 
 extension LightningV1.ControlPlaneInvoiceRecord {
@@ -1393,6 +1820,48 @@ extension LightningV1.ControlPlaneInvoiceRecord {
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(18) }
         if !invoiceId.isEmpty { w.writeString(invoiceId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !invoiceId.isEmpty || w.emitDefaults { w.key("\"invoiceId\":", "\"invoice_id\":"); w.writeString(invoiceId) }
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if amountMsats != 0 || w.emitDefaults { w.key("\"amountMsats\":", "\"amount_msats\":"); w.writeUInt64(amountMsats) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if let v = paymentHash { w.key("\"paymentHash\":", "\"payment_hash\":"); w.writeString(v) }
+        if let v = paymentRequest { w.key("\"paymentRequest\":", "\"payment_request\":"); w.writeString(v) }
+        if let v = paymentProofRef { w.key("\"paymentProofRef\":", "\"payment_proof_ref\":"); w.writeString(v) }
+        if let v = requestId { w.key("\"requestId\":", "\"request_id\":"); w.writeString(v) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+        if let v = settledAtMs { w.key("\"settledAtMs\":", "\"settled_at_ms\":"); w.writeInt64(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { invoiceId = "" } else { invoiceId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.InvoiceLifecycleStatus.self) { status = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { paymentHash = nil } else { paymentHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { paymentRequest = nil } else { paymentRequest = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { paymentProofRef = nil } else { paymentProofRef = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { settledAtMs = nil } else { settledAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("invoiceId", 0), ("invoice_id", 0), ("paywallId", 1), ("paywall_id", 1), ("ownerId", 2), ("owner_id", 2), ("amountMsats", 3), ("amount_msats", 3), ("status", 4), ("paymentHash", 5), ("payment_hash", 5), ("paymentRequest", 6), ("payment_request", 6), ("paymentProofRef", 7), ("payment_proof_ref", 7), ("requestId", 8), ("request_id", 8), ("createdAtMs", 9), ("created_at_ms", 9), ("updatedAtMs", 10), ("updated_at_ms", 10), ("settledAtMs", 11), ("settled_at_ms", 11)])
 }
 
 extension LightningV1.ControlPlaneSettlementRecord {
@@ -1429,6 +1898,42 @@ extension LightningV1.ControlPlaneSettlementRecord {
         if !paywallId.isEmpty { w.writeString(paywallId); w.writeTag(18) }
         if !settlementId.isEmpty { w.writeString(settlementId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !settlementId.isEmpty || w.emitDefaults { w.key("\"settlementId\":", "\"settlement_id\":"); w.writeString(settlementId) }
+        if !paywallId.isEmpty || w.emitDefaults { w.key("\"paywallId\":", "\"paywall_id\":"); w.writeString(paywallId) }
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if let v = invoiceId { w.key("\"invoiceId\":", "\"invoice_id\":"); w.writeString(v) }
+        if amountMsats != 0 || w.emitDefaults { w.key("\"amountMsats\":", "\"amount_msats\":"); w.writeUInt64(amountMsats) }
+        if !paymentProofRef.isEmpty || w.emitDefaults { w.key("\"paymentProofRef\":", "\"payment_proof_ref\":"); w.writeString(paymentProofRef) }
+        if let v = requestId { w.key("\"requestId\":", "\"request_id\":"); w.writeString(v) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if createdAtMs != 0 || w.emitDefaults { w.key("\"createdAtMs\":", "\"created_at_ms\":"); w.writeInt64(createdAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { settlementId = "" } else { settlementId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { invoiceId = nil } else { invoiceId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { paymentProofRef = "" } else { paymentProofRef = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
+            case 7: try r.claim(&seen, 7); try r.readMessage(into: &metadata)
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("settlementId", 0), ("settlement_id", 0), ("paywallId", 1), ("paywall_id", 1), ("ownerId", 2), ("owner_id", 2), ("invoiceId", 3), ("invoice_id", 3), ("amountMsats", 4), ("amount_msats", 4), ("paymentProofRef", 5), ("payment_proof_ref", 5), ("requestId", 6), ("request_id", 6), ("metadata", 7), ("createdAtMs", 8), ("created_at_ms", 8)])
 }
 
 extension LightningV1.InvoiceLifecycleWriteResponse {
@@ -1453,6 +1958,30 @@ extension LightningV1.InvoiceLifecycleWriteResponse {
         if changed { w.writeBool(changed); w.writeTag(16) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if changed || w.emitDefaults { w.key("\"changed\":", "\"changed\":"); w.writeBool(changed) }
+        if let v = invoice { w.key("\"invoice\":", "\"invoice\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { changed = false } else { changed = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { invoice = nil } else { try r.readMessage(into: &invoice) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("changed", 1), ("invoice", 2)])
 }
 
 extension LightningV1.SettlementWriteResponse {
@@ -1479,6 +2008,32 @@ extension LightningV1.SettlementWriteResponse {
         if existed { w.writeBool(existed); w.writeTag(16) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if existed || w.emitDefaults { w.key("\"existed\":", "\"existed\":"); w.writeBool(existed) }
+        if let v = settlement { w.key("\"settlement\":", "\"settlement\":"); v.encodeJSON(to: &w) }
+        if let v = invoice { w.key("\"invoice\":", "\"invoice\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { existed = false } else { existed = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { settlement = nil } else { try r.readMessage(into: &settlement) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { invoice = nil } else { try r.readMessage(into: &invoice) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("existed", 1), ("settlement", 2), ("invoice", 3)])
 }
 
 extension LightningV1.ControlPlaneSecurityGlobal {
@@ -1509,6 +2064,36 @@ extension LightningV1.ControlPlaneSecurityGlobal {
         if globalPause { w.writeBool(globalPause); w.writeTag(16) }
         if !stateId.isEmpty { w.writeString(stateId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !stateId.isEmpty || w.emitDefaults { w.key("\"stateId\":", "\"state_id\":"); w.writeString(stateId) }
+        if globalPause || w.emitDefaults { w.key("\"globalPause\":", "\"global_pause\":"); w.writeBool(globalPause) }
+        if denyReasonCode.rawValue != 0 || w.emitDefaults { w.key("\"denyReasonCode\":", "\"deny_reason_code\":"); w.writeEnum(denyReasonCode) }
+        if let v = denyReason { w.key("\"denyReason\":", "\"deny_reason\":"); w.writeString(v) }
+        if let v = updatedBy { w.key("\"updatedBy\":", "\"updated_by\":"); w.writeString(v) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { stateId = "" } else { stateId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { globalPause = false } else { globalPause = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { denyReasonCode = .unspecified } else { if let e = try r.readEnum(LightningV1.SecurityDenyReasonCode.self) { denyReasonCode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { denyReason = nil } else { denyReason = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedBy = nil } else { updatedBy = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("stateId", 0), ("state_id", 0), ("globalPause", 1), ("global_pause", 1), ("denyReasonCode", 2), ("deny_reason_code", 2), ("denyReason", 3), ("deny_reason", 3), ("updatedBy", 4), ("updated_by", 4), ("updatedAtMs", 5), ("updated_at_ms", 5)])
 }
 
 extension LightningV1.ControlPlaneOwnerSecurityControl {
@@ -1537,6 +2122,34 @@ extension LightningV1.ControlPlaneOwnerSecurityControl {
         if killSwitch { w.writeBool(killSwitch); w.writeTag(16) }
         if !ownerId.isEmpty { w.writeString(ownerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !ownerId.isEmpty || w.emitDefaults { w.key("\"ownerId\":", "\"owner_id\":"); w.writeString(ownerId) }
+        if killSwitch || w.emitDefaults { w.key("\"killSwitch\":", "\"kill_switch\":"); w.writeBool(killSwitch) }
+        if let v = reason { w.key("\"reason\":", "\"reason\":"); w.writeString(v) }
+        if let v = updatedBy { w.key("\"updatedBy\":", "\"updated_by\":"); w.writeString(v) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { killSwitch = false } else { killSwitch = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = nil } else { reason = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { updatedBy = nil } else { updatedBy = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ownerId", 0), ("owner_id", 0), ("killSwitch", 1), ("kill_switch", 1), ("reason", 2), ("updatedBy", 3), ("updated_by", 3), ("updatedAtMs", 4), ("updated_at_ms", 4)])
 }
 
 extension LightningV1.ControlPlaneCredentialRoleState {
@@ -1571,6 +2184,40 @@ extension LightningV1.ControlPlaneCredentialRoleState {
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(16) }
         if role.rawValue != 0 { w.writeEnum(role.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if role.rawValue != 0 || w.emitDefaults { w.key("\"role\":", "\"role\":"); w.writeEnum(role) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if version != 0 || w.emitDefaults { w.key("\"version\":", "\"version\":"); w.writeUInt32(version) }
+        if let v = fingerprint { w.key("\"fingerprint\":", "\"fingerprint\":"); w.writeString(v) }
+        if let v = note { w.key("\"note\":", "\"note\":"); w.writeString(v) }
+        if updatedAtMs != 0 || w.emitDefaults { w.key("\"updatedAtMs\":", "\"updated_at_ms\":"); w.writeInt64(updatedAtMs) }
+        if let v = lastRotatedAtMs { w.key("\"lastRotatedAtMs\":", "\"last_rotated_at_ms\":"); w.writeInt64(v) }
+        if let v = revokedAtMs { w.key("\"revokedAtMs\":", "\"revoked_at_ms\":"); w.writeInt64(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { role = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRole.self) { role = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRoleStatus.self) { status = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { version = 0 } else { version = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { fingerprint = nil } else { fingerprint = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { note = nil } else { note = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { lastRotatedAtMs = nil } else { lastRotatedAtMs = try r.readInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { revokedAtMs = nil } else { revokedAtMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("role", 0), ("status", 1), ("version", 2), ("fingerprint", 3), ("note", 4), ("updatedAtMs", 5), ("updated_at_ms", 5), ("lastRotatedAtMs", 6), ("last_rotated_at_ms", 6), ("revokedAtMs", 7), ("revoked_at_ms", 7)])
 }
 
 extension LightningV1.ControlPlaneSecurityStateResponse {
@@ -1603,6 +2250,32 @@ extension LightningV1.ControlPlaneSecurityStateResponse {
         if let v = global { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = global { w.key("\"global\":", "\"global\":"); v.encodeJSON(to: &w) }
+        if !ownerControls.isEmpty || w.emitDefaults { w.key("\"ownerControls\":", "\"owner_controls\":"); w.beginArray(); for v in ownerControls { v.encodeJSON(to: &w) }; w.endArray() }
+        if !credentialRoles.isEmpty || w.emitDefaults { w.key("\"credentialRoles\":", "\"credential_roles\":"); w.beginArray(); for v in credentialRoles { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { global = nil } else { try r.readMessage(into: &global) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerControls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneOwnerSecurityControl(); try r.readMessage(into: &v); ownerControls.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { credentialRoles = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneCredentialRoleState(); try r.readMessage(into: &v); credentialRoles.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("global", 1), ("ownerControls", 2), ("owner_controls", 2), ("credentialRoles", 3), ("credential_roles", 3)])
 }
 
 extension LightningV1.SecurityGlobalWriteResponse {
@@ -1625,6 +2298,28 @@ extension LightningV1.SecurityGlobalWriteResponse {
         if let v = global { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = global { w.key("\"global\":", "\"global\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { global = nil } else { try r.readMessage(into: &global) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("global", 1)])
 }
 
 extension LightningV1.SecurityOwnerControlWriteResponse {
@@ -1647,6 +2342,28 @@ extension LightningV1.SecurityOwnerControlWriteResponse {
         if let v = ownerControl { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = ownerControl { w.key("\"ownerControl\":", "\"owner_control\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerControl = nil } else { try r.readMessage(into: &ownerControl) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("ownerControl", 1), ("owner_control", 1)])
 }
 
 extension LightningV1.SecurityCredentialRoleWriteResponse {
@@ -1669,5 +2386,27 @@ extension LightningV1.SecurityCredentialRoleWriteResponse {
         if let v = credentialRole { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = credentialRole { w.key("\"credentialRole\":", "\"credential_role\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { credentialRole = nil } else { try r.readMessage(into: &credentialRole) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("credentialRole", 1), ("credential_role", 1)])
 }
 

@@ -52,6 +52,19 @@ extension ProtocolV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_AUTH_HYDRATION_STATUS_UNSPECIFIED"
+            case .unauthenticated: return "CODEX_AUTH_HYDRATION_STATUS_UNAUTHENTICATED"
+            case .deviceFlowPending: return "CODEX_AUTH_HYDRATION_STATUS_DEVICE_FLOW_PENDING"
+            case .authenticated: return "CODEX_AUTH_HYDRATION_STATUS_AUTHENTICATED"
+            case .expired: return "CODEX_AUTH_HYDRATION_STATUS_EXPIRED"
+            case .error: return "CODEX_AUTH_HYDRATION_STATUS_ERROR"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_AUTH_HYDRATION_STATUS_UNSPECIFIED"),
@@ -165,6 +178,34 @@ extension ProtocolV1.CodexAuthTokenReference {
         if !provider.isEmpty { w.writeString(provider); w.writeTag(18) }
         if !tokenRef.isEmpty { w.writeString(tokenRef); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !tokenRef.isEmpty || w.emitDefaults { w.key("\"tokenRef\":", "\"token_ref\":"); w.writeString(tokenRef) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if !scopes.isEmpty || w.emitDefaults { w.key("\"scopes\":", "\"scopes\":"); w.beginArray(); for v in scopes { w.writeString(v) }; w.endArray() }
+        if let v = expiresAt { w.key("\"expiresAt\":", "\"expires_at\":"); v.encodeJSON(to: &w) }
+        if refreshable || w.emitDefaults { w.key("\"refreshable\":", "\"refreshable\":"); w.writeBool(refreshable) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { tokenRef = "" } else { tokenRef = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { scopes = [] } else { try r.readArray { r throws(JSONDecodingError) in scopes.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { refreshable = false } else { refreshable = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("tokenRef", 0), ("token_ref", 0), ("provider", 1), ("scopes", 2), ("expiresAt", 3), ("expires_at", 3), ("refreshable", 4)])
 }
 
 extension ProtocolV1.CodexDeviceFlowStatus {
@@ -197,6 +238,38 @@ extension ProtocolV1.CodexDeviceFlowStatus {
         if !provider.isEmpty { w.writeString(provider); w.writeTag(18) }
         if !flowId.isEmpty { w.writeString(flowId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !flowId.isEmpty || w.emitDefaults { w.key("\"flowId\":", "\"flow_id\":"); w.writeString(flowId) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if !verificationUri.isEmpty || w.emitDefaults { w.key("\"verificationUri\":", "\"verification_uri\":"); w.writeString(verificationUri) }
+        if !userCodeRef.isEmpty || w.emitDefaults { w.key("\"userCodeRef\":", "\"user_code_ref\":"); w.writeString(userCodeRef) }
+        if let v = expiresAt { w.key("\"expiresAt\":", "\"expires_at\":"); v.encodeJSON(to: &w) }
+        if pollIntervalSeconds != 0 || w.emitDefaults { w.key("\"pollIntervalSeconds\":", "\"poll_interval_seconds\":"); w.writeUInt32(pollIntervalSeconds) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { flowId = "" } else { flowId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { verificationUri = "" } else { verificationUri = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { userCodeRef = "" } else { userCodeRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { pollIntervalSeconds = 0 } else { pollIntervalSeconds = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("flowId", 0), ("flow_id", 0), ("provider", 1), ("verificationUri", 2), ("verification_uri", 2), ("userCodeRef", 3), ("user_code_ref", 3), ("expiresAt", 4), ("expires_at", 4), ("pollIntervalSeconds", 5), ("poll_interval_seconds", 5), ("status", 6)])
 }
 
 extension ProtocolV1.CodexAuthStateEnvelope {
@@ -233,5 +306,41 @@ extension ProtocolV1.CodexAuthStateEnvelope {
         if hydrationStatus.rawValue != 0 { w.writeEnum(hydrationStatus.rawValue); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if hydrationStatus.rawValue != 0 || w.emitDefaults { w.key("\"hydrationStatus\":", "\"hydration_status\":"); w.writeEnum(hydrationStatus) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if let v = tokenReference { w.key("\"tokenReference\":", "\"token_reference\":"); v.encodeJSON(to: &w) }
+        if let v = deviceFlow { w.key("\"deviceFlow\":", "\"device_flow\":"); v.encodeJSON(to: &w) }
+        if !statusReason.isEmpty || w.emitDefaults { w.key("\"statusReason\":", "\"status_reason\":"); w.writeString(statusReason) }
+        if let v = observedAt { w.key("\"observedAt\":", "\"observed_at\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { hydrationStatus = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexAuthHydrationStatus.self) { hydrationStatus = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { tokenReference = nil } else { try r.readMessage(into: &tokenReference) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { deviceFlow = nil } else { try r.readMessage(into: &deviceFlow) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { statusReason = "" } else { statusReason = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("hydrationStatus", 1), ("hydration_status", 1), ("provider", 2), ("tokenReference", 3), ("token_reference", 3), ("deviceFlow", 4), ("device_flow", 4), ("statusReason", 5), ("status_reason", 5), ("observedAt", 6), ("observed_at", 6), ("metadata", 7), ("projection", 8)])
 }
 

@@ -216,6 +216,38 @@ extension ProtocolV1.CodexProjectionEnvelope {
         if !runtimeRunId.isEmpty { w.writeString(runtimeRunId); w.writeTag(18) }
         if !runtimeSource.isEmpty { w.writeString(runtimeSource); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runtimeSource.isEmpty || w.emitDefaults { w.key("\"runtimeSource\":", "\"runtime_source\":"); w.writeString(runtimeSource) }
+        if !runtimeRunId.isEmpty || w.emitDefaults { w.key("\"runtimeRunId\":", "\"runtime_run_id\":"); w.writeString(runtimeRunId) }
+        if !runtimeWorkerId.isEmpty || w.emitDefaults { w.key("\"runtimeWorkerId\":", "\"runtime_worker_id\":"); w.writeString(runtimeWorkerId) }
+        if runtimeSeq != 0 || w.emitDefaults { w.key("\"runtimeSeq\":", "\"runtime_seq\":"); w.writeUInt64(runtimeSeq) }
+        if runtimeSeqEnd != 0 || w.emitDefaults { w.key("\"runtimeSeqEnd\":", "\"runtime_seq_end\":"); w.writeUInt64(runtimeSeqEnd) }
+        if projectionVersion != 0 || w.emitDefaults { w.key("\"projectionVersion\":", "\"projection_version\":"); w.writeUInt32(projectionVersion) }
+        if let v = projectedAt { w.key("\"projectedAt\":", "\"projected_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runtimeSource = "" } else { runtimeSource = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runtimeRunId = "" } else { runtimeRunId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { runtimeWorkerId = "" } else { runtimeWorkerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { runtimeSeq = 0 } else { runtimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimeSeqEnd = 0 } else { runtimeSeqEnd = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionVersion = 0 } else { projectionVersion = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectedAt = nil } else { try r.readMessage(into: &projectedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runtimeSource", 0), ("runtime_source", 0), ("runtimeRunId", 1), ("runtime_run_id", 1), ("runtimeWorkerId", 2), ("runtime_worker_id", 2), ("runtimeSeq", 3), ("runtime_seq", 3), ("runtimeSeqEnd", 4), ("runtime_seq_end", 4), ("projectionVersion", 5), ("projection_version", 5), ("projectedAt", 6), ("projected_at", 6)])
 }
 
 extension ProtocolV1.CodexWorkerStartedPayload {
@@ -240,6 +272,30 @@ extension ProtocolV1.CodexWorkerStartedPayload {
         if let v = sandbox { w.writeMessage(v); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if let v = sandbox { w.key("\"sandbox\":", "\"sandbox\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("sandbox", 1), ("metadata", 2)])
 }
 
 extension ProtocolV1.CodexWorkerRequestReceivedPayload {
@@ -264,6 +320,30 @@ extension ProtocolV1.CodexWorkerRequestReceivedPayload {
         if !method.isEmpty { w.writeString(method); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !method.isEmpty || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeString(method) }
+        if !requestVersion.isEmpty || w.emitDefaults { w.key("\"requestVersion\":", "\"request_version\":"); w.writeString(requestVersion) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("method", 1), ("requestVersion", 2), ("request_version", 2)])
 }
 
 extension ProtocolV1.CodexWorkerResponsePayload {
@@ -288,6 +368,30 @@ extension ProtocolV1.CodexWorkerResponsePayload {
         if ok { w.writeBool(ok); w.writeTag(16) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("ok", 1), ("response", 2)])
 }
 
 extension ProtocolV1.CodexWorkerErrorPayload {
@@ -316,6 +420,34 @@ extension ProtocolV1.CodexWorkerErrorPayload {
         if !code.isEmpty { w.writeString(code); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("code", 1), ("message", 2), ("reasonCode", 3), ("reason_code", 3), ("response", 4)])
 }
 
 extension ProtocolV1.CodexWorkerHeartbeatPayload {
@@ -338,6 +470,28 @@ extension ProtocolV1.CodexWorkerHeartbeatPayload {
         if let v = observedAt { w.writeMessage(v); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if let v = observedAt { w.key("\"observedAt\":", "\"observed_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("observedAt", 1), ("observed_at", 1)])
 }
 
 extension ProtocolV1.CodexWorkerStoppedPayload {
@@ -360,6 +514,28 @@ extension ProtocolV1.CodexWorkerStoppedPayload {
         if !reason.isEmpty { w.writeString(reason); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("reason", 1)])
 }
 
 extension ProtocolV1.CodexWorkerUnknownPayload {
@@ -380,6 +556,26 @@ extension ProtocolV1.CodexWorkerUnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension ProtocolV1.CodexWorkerEvent {
@@ -462,5 +658,53 @@ extension ProtocolV1.CodexWorkerEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if eventVersion != 0 || w.emitDefaults { w.key("\"eventVersion\":", "\"event_version\":"); w.writeUInt32(eventVersion) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        if let v = projection { w.key("\"projection\":", "\"projection\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .started(let v)?: w.key("\"started\":", "\"started\":"); v.encodeJSON(to: &w)
+        case .requestReceived(let v)?: w.key("\"requestReceived\":", "\"request_received\":"); v.encodeJSON(to: &w)
+        case .response(let v)?: w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w)
+        case .error(let v)?: w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w)
+        case .heartbeat(let v)?: w.key("\"heartbeat\":", "\"heartbeat\":"); v.encodeJSON(to: &w)
+        case .stopped(let v)?: w.key("\"stopped\":", "\"stopped\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventVersion = 0 } else { eventVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); payload = .started(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .requestReceived(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); payload = .response(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .heartbeat(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .stopped(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("eventVersion", 3), ("event_version", 3), ("emittedAt", 4), ("emitted_at", 4), ("projection", 5), ("started", 6), ("requestReceived", 7), ("request_received", 7), ("response", 8), ("error", 9), ("heartbeat", 10), ("stopped", 11), ("unknown", 12)])
 }
 

@@ -37,6 +37,16 @@ extension ProtocolV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_EXECUTION_MODE_UNSPECIFIED"
+            case .desktop: return "CODEX_EXECUTION_MODE_DESKTOP"
+            case .sandbox: return "CODEX_EXECUTION_MODE_SANDBOX"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CODEX_EXECUTION_MODE_UNSPECIFIED"),
@@ -83,6 +93,17 @@ extension ProtocolV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CODEX_SANDBOX_BACKEND_UNSPECIFIED"
+            case .cloudflareSandbox: return "CODEX_SANDBOX_BACKEND_CLOUDFLARE_SANDBOX"
+            case .daytona: return "CODEX_SANDBOX_BACKEND_DAYTONA"
+            case .openagentsGcp: return "CODEX_SANDBOX_BACKEND_OPENAGENTS_GCP"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -161,5 +182,43 @@ extension ProtocolV1.CodexSandboxBinding {
         if sandboxBackend.rawValue != 0 { w.writeEnum(sandboxBackend.rawValue); w.writeTag(16) }
         if executionMode.rawValue != 0 { w.writeEnum(executionMode.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if executionMode.rawValue != 0 || w.emitDefaults { w.key("\"executionMode\":", "\"execution_mode\":"); w.writeEnum(executionMode) }
+        if sandboxBackend.rawValue != 0 || w.emitDefaults { w.key("\"sandboxBackend\":", "\"sandbox_backend\":"); w.writeEnum(sandboxBackend) }
+        if !workspaceRef.isEmpty || w.emitDefaults { w.key("\"workspaceRef\":", "\"workspace_ref\":"); w.writeString(workspaceRef) }
+        if !codexHomeRef.isEmpty || w.emitDefaults { w.key("\"codexHomeRef\":", "\"codex_home_ref\":"); w.writeString(codexHomeRef) }
+        if !sandboxSessionRef.isEmpty || w.emitDefaults { w.key("\"sandboxSessionRef\":", "\"sandbox_session_ref\":"); w.writeString(sandboxSessionRef) }
+        if !region.isEmpty || w.emitDefaults { w.key("\"region\":", "\"region\":"); w.writeString(region) }
+        if !providerProjectRef.isEmpty || w.emitDefaults { w.key("\"providerProjectRef\":", "\"provider_project_ref\":"); w.writeString(providerProjectRef) }
+        if !placementRef.isEmpty || w.emitDefaults { w.key("\"placementRef\":", "\"placement_ref\":"); w.writeString(placementRef) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { executionMode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexExecutionMode.self) { executionMode = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandboxBackend = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexSandboxBackend.self) { sandboxBackend = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { sandboxSessionRef = "" } else { sandboxSessionRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { region = "" } else { region = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { providerProjectRef = "" } else { providerProjectRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { placementRef = "" } else { placementRef = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("executionMode", 0), ("execution_mode", 0), ("sandboxBackend", 1), ("sandbox_backend", 1), ("workspaceRef", 2), ("workspace_ref", 2), ("codexHomeRef", 3), ("codex_home_ref", 3), ("sandboxSessionRef", 4), ("sandbox_session_ref", 4), ("region", 5), ("providerProjectRef", 6), ("provider_project_ref", 6), ("placementRef", 7), ("placement_ref", 7), ("adapter", 8), ("metadata", 9)])
 }
 

@@ -79,6 +79,38 @@ extension ProtocolV1.CommsSendIntent {
         if !userId.isEmpty { w.writeString(userId); w.writeTag(18) }
         if !orgId.isEmpty { w.writeString(orgId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !orgId.isEmpty || w.emitDefaults { w.key("\"orgId\":", "\"org_id\":"); w.writeString(orgId) }
+        if !userId.isEmpty || w.emitDefaults { w.key("\"userId\":", "\"user_id\":"); w.writeString(userId) }
+        if !channel.isEmpty || w.emitDefaults { w.key("\"channel\":", "\"channel\":"); w.writeString(channel) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if !templateId.isEmpty || w.emitDefaults { w.key("\"templateId\":", "\"template_id\":"); w.writeString(templateId) }
+        if !recipient.isEmpty || w.emitDefaults { w.key("\"recipient\":", "\"recipient\":"); w.writeString(recipient) }
+        if let v = variables { w.key("\"variables\":", "\"variables\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { channel = "" } else { channel = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { templateId = "" } else { templateId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { recipient = "" } else { recipient = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { variables = nil } else { try r.readMessage(into: &variables) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("orgId", 0), ("org_id", 0), ("userId", 1), ("user_id", 1), ("channel", 2), ("provider", 3), ("templateId", 4), ("template_id", 4), ("recipient", 5), ("variables", 6)])
 }
 
 extension ProtocolV1.CommsSendResult {
@@ -107,5 +139,33 @@ extension ProtocolV1.CommsSendResult {
         if !state.isEmpty { w.writeString(state); w.writeTag(18) }
         if !messageId.isEmpty { w.writeString(messageId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !messageId.isEmpty || w.emitDefaults { w.key("\"messageId\":", "\"message_id\":"); w.writeString(messageId) }
+        if !state.isEmpty || w.emitDefaults { w.key("\"state\":", "\"state\":"); w.writeString(state) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if !reasonCodeText.isEmpty || w.emitDefaults { w.key("\"reasonCodeText\":", "\"reason_code_text\":"); w.writeString(reasonCodeText) }
+        if let v = providerMetadata { w.key("\"providerMetadata\":", "\"provider_metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { state = "" } else { state = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { providerMetadata = nil } else { try r.readMessage(into: &providerMetadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("messageId", 0), ("message_id", 0), ("state", 1), ("reasonCode", 2), ("reason_code", 2), ("reasonCodeText", 3), ("reason_code_text", 3), ("providerMetadata", 4), ("provider_metadata", 4)])
 }
 

@@ -150,6 +150,26 @@ extension ProtocolV1.RunStartedPayload {
         w.writeUnknown(unknownFields)
         if !actor.isEmpty { w.writeString(actor); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !actor.isEmpty || w.emitDefaults { w.key("\"actor\":", "\"actor\":"); w.writeString(actor) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { actor = "" } else { actor = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("actor", 0)])
 }
 
 extension ProtocolV1.TextDeltaPayload {
@@ -170,6 +190,26 @@ extension ProtocolV1.TextDeltaPayload {
         w.writeUnknown(unknownFields)
         if !delta.isEmpty { w.writeString(delta); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !delta.isEmpty || w.emitDefaults { w.key("\"delta\":", "\"delta\":"); w.writeString(delta) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("delta", 0)])
 }
 
 extension ProtocolV1.ToolCallPayload {
@@ -194,6 +234,30 @@ extension ProtocolV1.ToolCallPayload {
         if !toolName.isEmpty { w.writeString(toolName); w.writeTag(18) }
         if !toolCallId.isEmpty { w.writeString(toolCallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"toolCallId\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if !toolName.isEmpty || w.emitDefaults { w.key("\"toolName\":", "\"tool_name\":"); w.writeString(toolName) }
+        if let v = input { w.key("\"input\":", "\"input\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { input = nil } else { try r.readMessage(into: &input) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("toolCallId", 0), ("tool_call_id", 0), ("toolName", 1), ("tool_name", 1), ("input", 2)])
 }
 
 extension ProtocolV1.ToolResultPayload {
@@ -222,6 +286,34 @@ extension ProtocolV1.ToolResultPayload {
         if !toolName.isEmpty { w.writeString(toolName); w.writeTag(18) }
         if !toolCallId.isEmpty { w.writeString(toolCallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"toolCallId\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if !toolName.isEmpty || w.emitDefaults { w.key("\"toolName\":", "\"tool_name\":"); w.writeString(toolName) }
+        if !state.isEmpty || w.emitDefaults { w.key("\"state\":", "\"state\":"); w.writeString(state) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if let v = output { w.key("\"output\":", "\"output\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { state = "" } else { state = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { output = nil } else { try r.readMessage(into: &output) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("toolCallId", 0), ("tool_call_id", 0), ("toolName", 1), ("tool_name", 1), ("state", 2), ("reasonCode", 3), ("reason_code", 3), ("output", 4)])
 }
 
 extension ProtocolV1.RunFinishedPayload {
@@ -244,6 +336,28 @@ extension ProtocolV1.RunFinishedPayload {
         if reasonCode.rawValue != 0 { w.writeEnum(reasonCode.rawValue); w.writeTag(16) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("reasonCode", 1), ("reason_code", 1)])
 }
 
 extension ProtocolV1.UnknownPayload {
@@ -264,6 +378,26 @@ extension ProtocolV1.UnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension ProtocolV1.RunEvent {
@@ -335,5 +469,47 @@ extension ProtocolV1.RunEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .runStarted(let v)?: w.key("\"runStarted\":", "\"run_started\":"); v.encodeJSON(to: &w)
+        case .textDelta(let v)?: w.key("\"textDelta\":", "\"text_delta\":"); v.encodeJSON(to: &w)
+        case .toolCall(let v)?: w.key("\"toolCall\":", "\"tool_call\":"); v.encodeJSON(to: &w)
+        case .toolResult(let v)?: w.key("\"toolResult\":", "\"tool_result\":"); v.encodeJSON(to: &w)
+        case .runFinished(let v)?: w.key("\"runFinished\":", "\"run_finished\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunStartedPayload(); try r.readMessage(into: &v); payload = .runStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.TextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolCallPayload(); try r.readMessage(into: &v); payload = .toolCall(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolResultPayload(); try r.readMessage(into: &v); payload = .toolResult(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunFinishedPayload(); try r.readMessage(into: &v); payload = .runFinished(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.UnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("emittedAt", 3), ("emitted_at", 3), ("runStarted", 4), ("run_started", 4), ("textDelta", 5), ("text_delta", 5), ("toolCall", 6), ("tool_call", 6), ("toolResult", 7), ("tool_result", 7), ("runFinished", 8), ("run_finished", 8), ("unknown", 9)])
 }
 

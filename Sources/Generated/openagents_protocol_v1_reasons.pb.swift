@@ -130,6 +130,39 @@ extension ProtocolV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "REASON_CODE_UNSPECIFIED"
+            case .policyAllowedDefault: return "REASON_CODE_POLICY_ALLOWED_DEFAULT"
+            case .policyDeniedExplicitDeny: return "REASON_CODE_POLICY_DENIED_EXPLICIT_DENY"
+            case .policyDeniedAuthorizationMissing: return "REASON_CODE_POLICY_DENIED_AUTHORIZATION_MISSING"
+            case .policyDeniedInvalidAuthorizationMode: return "REASON_CODE_POLICY_DENIED_INVALID_AUTHORIZATION_MODE"
+            case .policyDeniedBudgetExhausted: return "REASON_CODE_POLICY_DENIED_BUDGET_EXHAUSTED"
+            case .policyDeniedConsentRequired: return "REASON_CODE_POLICY_DENIED_CONSENT_REQUIRED"
+            case .policyDeniedSuppressedRecipient: return "REASON_CODE_POLICY_DENIED_SUPPRESSED_RECIPIENT"
+            case .policyDeniedAuthorizationExpired: return "REASON_CODE_POLICY_DENIED_AUTHORIZATION_EXPIRED"
+            case .policyDeniedAuthorizationRevoked: return "REASON_CODE_POLICY_DENIED_AUTHORIZATION_REVOKED"
+            case .loopDetectedNoProgress: return "REASON_CODE_LOOP_DETECTED_NO_PROGRESS"
+            case .ssrfBlockPrivateAddress: return "REASON_CODE_SSRF_BLOCK_PRIVATE_ADDRESS"
+            case .ssrfBlockMetadataEndpoint: return "REASON_CODE_SSRF_BLOCK_METADATA_ENDPOINT"
+            case .ssrfBlockHostNotAllowed: return "REASON_CODE_SSRF_BLOCK_HOST_NOT_ALLOWED"
+            case .ssrfBlockInvalidUrl: return "REASON_CODE_SSRF_BLOCK_INVALID_URL"
+            case .ssrfBlockDnsResolutionFailed: return "REASON_CODE_SSRF_BLOCK_DNS_RESOLUTION_FAILED"
+            case .ssrfBlockDnsPinMismatch: return "REASON_CODE_SSRF_BLOCK_DNS_PIN_MISMATCH"
+            case .ssrfBlockRedirectLimitExceeded: return "REASON_CODE_SSRF_BLOCK_REDIRECT_LIMIT_EXCEEDED"
+            case .ssrfBlockRedirectMissingLocation: return "REASON_CODE_SSRF_BLOCK_REDIRECT_MISSING_LOCATION"
+            case .ssrfBlockRedirectInvalidLocation: return "REASON_CODE_SSRF_BLOCK_REDIRECT_INVALID_LOCATION"
+            case .manifestValidationInvalidSchema: return "REASON_CODE_MANIFEST_VALIDATION_INVALID_SCHEMA"
+            case .commsFailedProviderError: return "REASON_CODE_COMMS_FAILED_PROVIDER_ERROR"
+            case .commsFailedProviderCircuitOpen: return "REASON_CODE_COMMS_FAILED_PROVIDER_CIRCUIT_OPEN"
+            case .commsFailedFallbackExhausted: return "REASON_CODE_COMMS_FAILED_FALLBACK_EXHAUSTED"
+            case .codingFailedProviderError: return "REASON_CODE_CODING_FAILED_PROVIDER_ERROR"
+            case .codingFailedProviderCircuitOpen: return "REASON_CODE_CODING_FAILED_PROVIDER_CIRCUIT_OPEN"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "REASON_CODE_UNSPECIFIED"),

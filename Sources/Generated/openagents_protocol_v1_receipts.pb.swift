@@ -171,6 +171,50 @@ extension ProtocolV1.PolicyDecision {
         if !authorizationId.isEmpty { w.writeString(authorizationId); w.writeTag(18) }
         if !policyId.isEmpty { w.writeString(policyId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !policyId.isEmpty || w.emitDefaults { w.key("\"policyId\":", "\"policy_id\":"); w.writeString(policyId) }
+        if !authorizationId.isEmpty || w.emitDefaults { w.key("\"authorizationId\":", "\"authorization_id\":"); w.writeString(authorizationId) }
+        if !authorizationMode.isEmpty || w.emitDefaults { w.key("\"authorizationMode\":", "\"authorization_mode\":"); w.writeString(authorizationMode) }
+        if !decision.isEmpty || w.emitDefaults { w.key("\"decision\":", "\"decision\":"); w.writeString(decision) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if !reasonCodeText.isEmpty || w.emitDefaults { w.key("\"reasonCodeText\":", "\"reason_code_text\":"); w.writeString(reasonCodeText) }
+        if !reasonCodesVersion.isEmpty || w.emitDefaults { w.key("\"reasonCodesVersion\":", "\"reason_codes_version\":"); w.writeString(reasonCodesVersion) }
+        if !evaluationHash.isEmpty || w.emitDefaults { w.key("\"evaluationHash\":", "\"evaluation_hash\":"); w.writeString(evaluationHash) }
+        if !compiledId.isEmpty || w.emitDefaults { w.key("\"compiledId\":", "\"compiled_id\":"); w.writeString(compiledId) }
+        if !strategyId.isEmpty || w.emitDefaults { w.key("\"strategyId\":", "\"strategy_id\":"); w.writeString(strategyId) }
+        if !artifactVariant.isEmpty || w.emitDefaults { w.key("\"artifactVariant\":", "\"artifact_variant\":"); w.writeString(artifactVariant) }
+        if canaryPercent != 0 || w.emitDefaults { w.key("\"canaryPercent\":", "\"canary_percent\":"); w.writeInt32(canaryPercent) }
+        if rolloutBucket != 0 || w.emitDefaults { w.key("\"rolloutBucket\":", "\"rollout_bucket\":"); w.writeInt32(rolloutBucket) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { policyId = "" } else { policyId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { reasonCodesVersion = "" } else { reasonCodesVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { evaluationHash = "" } else { evaluationHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { artifactVariant = "" } else { artifactVariant = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { canaryPercent = 0 } else { canaryPercent = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { rolloutBucket = 0 } else { rolloutBucket = try r.readInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("policyId", 0), ("policy_id", 0), ("authorizationId", 1), ("authorization_id", 1), ("authorizationMode", 2), ("authorization_mode", 2), ("decision", 3), ("reasonCode", 4), ("reason_code", 4), ("reasonCodeText", 5), ("reason_code_text", 5), ("reasonCodesVersion", 6), ("reason_codes_version", 6), ("evaluationHash", 7), ("evaluation_hash", 7), ("compiledId", 8), ("compiled_id", 8), ("strategyId", 9), ("strategy_id", 9), ("artifactVariant", 10), ("artifact_variant", 10), ("canaryPercent", 11), ("canary_percent", 11), ("rolloutBucket", 12), ("rollout_bucket", 12)])
 }
 
 extension ProtocolV1.BudgetSummary {
@@ -201,6 +245,36 @@ extension ProtocolV1.BudgetSummary {
         if outputTokens != 0 { w.writeInt64(outputTokens); w.writeTag(16) }
         if inputTokens != 0 { w.writeInt64(inputTokens); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if inputTokens != 0 || w.emitDefaults { w.key("\"inputTokens\":", "\"input_tokens\":"); w.writeInt64(inputTokens) }
+        if outputTokens != 0 || w.emitDefaults { w.key("\"outputTokens\":", "\"output_tokens\":"); w.writeInt64(outputTokens) }
+        if totalTokens != 0 || w.emitDefaults { w.key("\"totalTokens\":", "\"total_tokens\":"); w.writeInt64(totalTokens) }
+        if spentSats != 0 || w.emitDefaults { w.key("\"spentSats\":", "\"spent_sats\":"); w.writeInt64(spentSats) }
+        if reservedSats != 0 || w.emitDefaults { w.key("\"reservedSats\":", "\"reserved_sats\":"); w.writeInt64(reservedSats) }
+        if remainingSats != 0 || w.emitDefaults { w.key("\"remainingSats\":", "\"remaining_sats\":"); w.writeInt64(remainingSats) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { totalTokens = 0 } else { totalTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { spentSats = 0 } else { spentSats = try r.readInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reservedSats = 0 } else { reservedSats = try r.readInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { remainingSats = 0 } else { remainingSats = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("inputTokens", 0), ("input_tokens", 0), ("outputTokens", 1), ("output_tokens", 1), ("totalTokens", 2), ("total_tokens", 2), ("spentSats", 3), ("spent_sats", 3), ("reservedSats", 4), ("reserved_sats", 4), ("remainingSats", 5), ("remaining_sats", 5)])
 }
 
 extension ProtocolV1.TimingSummary {
@@ -225,6 +299,30 @@ extension ProtocolV1.TimingSummary {
         if !completedAt.isEmpty { w.writeString(completedAt); w.writeTag(18) }
         if !startedAt.isEmpty { w.writeString(startedAt); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !startedAt.isEmpty || w.emitDefaults { w.key("\"startedAt\":", "\"started_at\":"); w.writeString(startedAt) }
+        if !completedAt.isEmpty || w.emitDefaults { w.key("\"completedAt\":", "\"completed_at\":"); w.writeString(completedAt) }
+        if latencyMs != 0 || w.emitDefaults { w.key("\"latencyMs\":", "\"latency_ms\":"); w.writeInt64(latencyMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { startedAt = "" } else { startedAt = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { completedAt = "" } else { completedAt = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("startedAt", 0), ("started_at", 0), ("completedAt", 1), ("completed_at", 1), ("latencyMs", 2), ("latency_ms", 2)])
 }
 
 extension ProtocolV1.PredictReceipt {
@@ -281,5 +379,61 @@ extension ProtocolV1.PredictReceipt {
         if !runId.isEmpty { w.writeString(runId); w.writeTag(18) }
         if !receiptId.isEmpty { w.writeString(receiptId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !receiptId.isEmpty || w.emitDefaults { w.key("\"receiptId\":", "\"receipt_id\":"); w.writeString(receiptId) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !signatureId.isEmpty || w.emitDefaults { w.key("\"signatureId\":", "\"signature_id\":"); w.writeString(signatureId) }
+        if !strategyId.isEmpty || w.emitDefaults { w.key("\"strategyId\":", "\"strategy_id\":"); w.writeString(strategyId) }
+        if !compiledId.isEmpty || w.emitDefaults { w.key("\"compiledId\":", "\"compiled_id\":"); w.writeString(compiledId) }
+        if !schemaHash.isEmpty || w.emitDefaults { w.key("\"schemaHash\":", "\"schema_hash\":"); w.writeString(schemaHash) }
+        if !promptHash.isEmpty || w.emitDefaults { w.key("\"promptHash\":", "\"prompt_hash\":"); w.writeString(promptHash) }
+        if !programHash.isEmpty || w.emitDefaults { w.key("\"programHash\":", "\"program_hash\":"); w.writeString(programHash) }
+        if !paramsHash.isEmpty || w.emitDefaults { w.key("\"paramsHash\":", "\"params_hash\":"); w.writeString(paramsHash) }
+        if !outputHash.isEmpty || w.emitDefaults { w.key("\"outputHash\":", "\"output_hash\":"); w.writeString(outputHash) }
+        if let v = policy { w.key("\"policy\":", "\"policy\":"); v.encodeJSON(to: &w) }
+        if let v = budget { w.key("\"budget\":", "\"budget\":"); v.encodeJSON(to: &w) }
+        if let v = timing { w.key("\"timing\":", "\"timing\":"); v.encodeJSON(to: &w) }
+        if !traceRef.isEmpty || w.emitDefaults { w.key("\"traceRef\":", "\"trace_ref\":"); w.writeString(traceRef) }
+        if !traceHash.isEmpty || w.emitDefaults { w.key("\"traceHash\":", "\"trace_hash\":"); w.writeString(traceHash) }
+        if !traceStorage.isEmpty || w.emitDefaults { w.key("\"traceStorage\":", "\"trace_storage\":"); w.writeString(traceStorage) }
+        if !traceArtifactUri.isEmpty || w.emitDefaults { w.key("\"traceArtifactUri\":", "\"trace_artifact_uri\":"); w.writeString(traceArtifactUri) }
+        if !catalogVersion.isEmpty || w.emitDefaults { w.key("\"catalogVersion\":", "\"catalog_version\":"); w.writeString(catalogVersion) }
+        if let v = outputPreview { w.key("\"outputPreview\":", "\"output_preview\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { signatureId = "" } else { signatureId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { schemaHash = "" } else { schemaHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { promptHash = "" } else { promptHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { programHash = "" } else { programHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { timing = nil } else { try r.readMessage(into: &timing) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceRef = "" } else { traceRef = try r.readString() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { traceHash = "" } else { traceHash = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { traceStorage = "" } else { traceStorage = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { traceArtifactUri = "" } else { traceArtifactUri = try r.readString() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { catalogVersion = "" } else { catalogVersion = try r.readString() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { outputPreview = nil } else { try r.readMessage(into: &outputPreview) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("receiptId", 0), ("receipt_id", 0), ("runId", 1), ("run_id", 1), ("signatureId", 2), ("signature_id", 2), ("strategyId", 3), ("strategy_id", 3), ("compiledId", 4), ("compiled_id", 4), ("schemaHash", 5), ("schema_hash", 5), ("promptHash", 6), ("prompt_hash", 6), ("programHash", 7), ("program_hash", 7), ("paramsHash", 8), ("params_hash", 8), ("outputHash", 9), ("output_hash", 9), ("policy", 10), ("budget", 11), ("timing", 12), ("traceRef", 13), ("trace_ref", 13), ("traceHash", 14), ("trace_hash", 14), ("traceStorage", 15), ("trace_storage", 15), ("traceArtifactUri", 16), ("trace_artifact_uri", 16), ("catalogVersion", 17), ("catalog_version", 17), ("outputPreview", 18), ("output_preview", 18)])
 }
 

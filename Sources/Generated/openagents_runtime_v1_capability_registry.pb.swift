@@ -132,6 +132,30 @@ extension RuntimeV1.RuntimeRegistryRouting {
         if !defaultAgentType.isEmpty { w.writeString(defaultAgentType); w.writeTag(18) }
         if !agentTypeField.isEmpty { w.writeString(agentTypeField); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !agentTypeField.isEmpty || w.emitDefaults { w.key("\"agentTypeField\":", "\"agent_type_field\":"); w.writeString(agentTypeField) }
+        if !defaultAgentType.isEmpty || w.emitDefaults { w.key("\"defaultAgentType\":", "\"default_agent_type\":"); w.writeString(defaultAgentType) }
+        if !requiredOnMethods.isEmpty || w.emitDefaults { w.key("\"requiredOnMethods\":", "\"required_on_methods\":"); w.beginArray(); for v in requiredOnMethods { w.writeString(v) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { agentTypeField = "" } else { agentTypeField = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { defaultAgentType = "" } else { defaultAgentType = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requiredOnMethods = [] } else { try r.readArray { r throws(JSONDecodingError) in requiredOnMethods.append(try r.readString()) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("agentTypeField", 0), ("agent_type_field", 0), ("defaultAgentType", 1), ("default_agent_type", 1), ("requiredOnMethods", 2), ("required_on_methods", 2)])
 }
 
 extension RuntimeV1.RuntimeMethods {
@@ -170,6 +194,44 @@ extension RuntimeV1.RuntimeMethods {
         if !messages.isEmpty { w.writeString(messages); w.writeTag(18) }
         if !history.isEmpty { w.writeString(history); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !history.isEmpty || w.emitDefaults { w.key("\"history\":", "\"history\":"); w.writeString(history) }
+        if !messages.isEmpty || w.emitDefaults { w.key("\"messages\":", "\"messages\":"); w.writeString(messages) }
+        if !watch.isEmpty || w.emitDefaults { w.key("\"watch\":", "\"watch\":"); w.writeString(watch) }
+        if !unwatch.isEmpty || w.emitDefaults { w.key("\"unwatch\":", "\"unwatch\":"); w.writeString(unwatch) }
+        if !start.isEmpty || w.emitDefaults { w.key("\"start\":", "\"start\":"); w.writeString(start) }
+        if !send.isEmpty || w.emitDefaults { w.key("\"send\":", "\"send\":"); w.writeString(send) }
+        if !stop.isEmpty || w.emitDefaults { w.key("\"stop\":", "\"stop\":"); w.writeString(stop) }
+        if !input.isEmpty || w.emitDefaults { w.key("\"input\":", "\"input\":"); w.writeString(input) }
+        if !respond.isEmpty || w.emitDefaults { w.key("\"respond\":", "\"respond\":"); w.writeString(respond) }
+        if let v = state { w.key("\"state\":", "\"state\":"); w.writeString(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { history = "" } else { history = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { messages = "" } else { messages = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { watch = "" } else { watch = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { unwatch = "" } else { unwatch = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { start = "" } else { start = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { send = "" } else { send = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { stop = "" } else { stop = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { input = "" } else { input = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { respond = "" } else { respond = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { state = nil } else { state = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("history", 0), ("messages", 1), ("watch", 2), ("unwatch", 3), ("start", 4), ("send", 5), ("stop", 6), ("input", 7), ("respond", 8), ("state", 9)])
 }
 
 extension RuntimeV1.RuntimeCapability {
@@ -212,6 +274,48 @@ extension RuntimeV1.RuntimeCapability {
         if !displayName.isEmpty { w.writeString(displayName); w.writeTag(18) }
         if !id.isEmpty { w.writeString(id); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !id.isEmpty || w.emitDefaults { w.key("\"id\":", "\"id\":"); w.writeString(id) }
+        if !displayName.isEmpty || w.emitDefaults { w.key("\"displayName\":", "\"display_name\":"); w.writeString(displayName) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !sessionListSource.isEmpty || w.emitDefaults { w.key("\"sessionListSource\":", "\"session_list_source\":"); w.writeString(sessionListSource) }
+        if !sessionMessagesSource.isEmpty || w.emitDefaults { w.key("\"sessionMessagesSource\":", "\"session_messages_source\":"); w.writeString(sessionMessagesSource) }
+        if !sessionWatchSource.isEmpty || w.emitDefaults { w.key("\"sessionWatchSource\":", "\"session_watch_source\":"); w.writeString(sessionWatchSource) }
+        if requiresWorkspaceActivationOnResume || w.emitDefaults { w.key("\"requiresWorkspaceActivationOnResume\":", "\"requires_workspace_activation_on_resume\":"); w.writeBool(requiresWorkspaceActivationOnResume) }
+        if requiresSessionResolutionOnNewSession || w.emitDefaults { w.key("\"requiresSessionResolutionOnNewSession\":", "\"requires_session_resolution_on_new_session\":"); w.writeBool(requiresSessionResolutionOnNewSession) }
+        if supportsResume || w.emitDefaults { w.key("\"supportsResume\":", "\"supports_resume\":"); w.writeBool(supportsResume) }
+        if supportsInteractiveQuestions || w.emitDefaults { w.key("\"supportsInteractiveQuestions\":", "\"supports_interactive_questions\":"); w.writeBool(supportsInteractiveQuestions) }
+        if supportsPermissions || w.emitDefaults { w.key("\"supportsPermissions\":", "\"supports_permissions\":"); w.writeBool(supportsPermissions) }
+        if let v = methods { w.key("\"methods\":", "\"methods\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { id = "" } else { id = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { displayName = "" } else { displayName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { sessionListSource = "" } else { sessionListSource = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { sessionMessagesSource = "" } else { sessionMessagesSource = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { sessionWatchSource = "" } else { sessionWatchSource = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { requiresWorkspaceActivationOnResume = false } else { requiresWorkspaceActivationOnResume = try r.readBool() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { requiresSessionResolutionOnNewSession = false } else { requiresSessionResolutionOnNewSession = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { supportsResume = false } else { supportsResume = try r.readBool() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { supportsInteractiveQuestions = false } else { supportsInteractiveQuestions = try r.readBool() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { supportsPermissions = false } else { supportsPermissions = try r.readBool() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { methods = nil } else { try r.readMessage(into: &methods) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("id", 0), ("displayName", 1), ("display_name", 1), ("status", 2), ("sessionListSource", 3), ("session_list_source", 3), ("sessionMessagesSource", 4), ("session_messages_source", 4), ("sessionWatchSource", 5), ("session_watch_source", 5), ("requiresWorkspaceActivationOnResume", 6), ("requires_workspace_activation_on_resume", 6), ("requiresSessionResolutionOnNewSession", 7), ("requires_session_resolution_on_new_session", 7), ("supportsResume", 8), ("supports_resume", 8), ("supportsInteractiveQuestions", 9), ("supports_interactive_questions", 9), ("supportsPermissions", 10), ("supports_permissions", 10), ("methods", 11)])
 }
 
 extension RuntimeV1.RuntimeRegistry {
@@ -243,5 +347,33 @@ extension RuntimeV1.RuntimeRegistry {
         if let v = generatedAt { w.writeMessage(v); w.writeTag(18) }
         if !schemaVersion.isEmpty { w.writeString(schemaVersion); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !schemaVersion.isEmpty || w.emitDefaults { w.key("\"schemaVersion\":", "\"schema_version\":"); w.writeString(schemaVersion) }
+        if let v = generatedAt { w.key("\"generatedAt\":", "\"generated_at\":"); v.encodeJSON(to: &w) }
+        if !defaultRuntime.isEmpty || w.emitDefaults { w.key("\"defaultRuntime\":", "\"default_runtime\":"); w.writeString(defaultRuntime) }
+        if let v = routing { w.key("\"routing\":", "\"routing\":"); v.encodeJSON(to: &w) }
+        if !runtimes.isEmpty || w.emitDefaults { w.key("\"runtimes\":", "\"runtimes\":"); w.beginArray(); for v in runtimes { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { schemaVersion = "" } else { schemaVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { generatedAt = nil } else { try r.readMessage(into: &generatedAt) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { defaultRuntime = "" } else { defaultRuntime = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { routing = nil } else { try r.readMessage(into: &routing) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RuntimeCapability(); try r.readMessage(into: &v); runtimes.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("schemaVersion", 0), ("schema_version", 0), ("generatedAt", 1), ("generated_at", 1), ("defaultRuntime", 2), ("default_runtime", 2), ("routing", 3), ("runtimes", 4)])
 }
 

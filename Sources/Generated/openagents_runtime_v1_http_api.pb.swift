@@ -630,6 +630,26 @@ extension RuntimeV1.ErrorEnvelope {
         w.writeUnknown(unknownFields)
         if let v = error { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = error { w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { error = nil } else { try r.readMessage(into: &error) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("error", 0)])
 }
 
 extension RuntimeV1.ErrorBody {
@@ -667,6 +687,40 @@ extension RuntimeV1.ErrorBody {
         if !message.isEmpty { w.writeString(message); w.writeTag(18) }
         if !code.isEmpty { w.writeString(code); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if !details.isEmpty || w.emitDefaults { w.key("\"details\":", "\"details\":"); w.beginArray(); for v in details { v.encodeJSON(to: &w) }; w.endArray() }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reason_code\":", "\"reason_code\":"); w.writeString(reasonCode) }
+        if let v = oldestAvailableCursor { w.key("\"oldest_available_cursor\":", "\"oldest_available_cursor\":"); w.writeUInt64(v) }
+        if let v = headCursor { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(v) }
+        if let v = actualPreviousSeq { w.key("\"actual_previous_seq\":", "\"actual_previous_seq\":"); w.writeUInt64(v) }
+        if let v = retryAfterMs { w.key("\"retry_after_ms\":", "\"retry_after_ms\":"); w.writeUInt32(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = "" } else { code = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArrayAllowingNull { r throws(JSONDecodingError) in var v = GoogleProtobuf.Value(); try r.readMessage(into: &v); details.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { oldestAvailableCursor = nil } else { oldestAvailableCursor = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { headCursor = nil } else { headCursor = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { actualPreviousSeq = nil } else { actualPreviousSeq = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { retryAfterMs = nil } else { retryAfterMs = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("details", 2), ("reason_code", 3), ("oldest_available_cursor", 4), ("head_cursor", 5), ("actual_previous_seq", 6), ("retry_after_ms", 7)])
 }
 
 extension RuntimeV1.HealthzResponse {
@@ -703,6 +757,42 @@ extension RuntimeV1.HealthzResponse {
         if !service.isEmpty { w.writeString(service); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !service.isEmpty || w.emitDefaults { w.key("\"service\":", "\"service\":"); w.writeString(service) }
+        if !buildSha.isEmpty || w.emitDefaults { w.key("\"build_sha\":", "\"build_sha\":"); w.writeString(buildSha) }
+        if uptimeSeconds != 0 || w.emitDefaults { w.key("\"uptime_seconds\":", "\"uptime_seconds\":"); w.writeUInt64(uptimeSeconds) }
+        if !authorityWriteMode.isEmpty || w.emitDefaults { w.key("\"authority_write_mode\":", "\"authority_write_mode\":"); w.writeString(authorityWriteMode) }
+        if authorityWriterActive || w.emitDefaults { w.key("\"authority_writer_active\":", "\"authority_writer_active\":"); w.writeBool(authorityWriterActive) }
+        if !fanoutDriver.isEmpty || w.emitDefaults { w.key("\"fanout_driver\":", "\"fanout_driver\":"); w.writeString(fanoutDriver) }
+        if dbConfigured || w.emitDefaults { w.key("\"db_configured\":", "\"db_configured\":"); w.writeBool(dbConfigured) }
+        if !version.isEmpty || w.emitDefaults { w.key("\"version\":", "\"version\":"); w.writeString(version) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { service = "" } else { service = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { buildSha = "" } else { buildSha = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { uptimeSeconds = 0 } else { uptimeSeconds = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { authorityWriteMode = "" } else { authorityWriteMode = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { authorityWriterActive = false } else { authorityWriterActive = try r.readBool() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { fanoutDriver = "" } else { fanoutDriver = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { dbConfigured = false } else { dbConfigured = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { version = "" } else { version = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("service", 1), ("build_sha", 2), ("uptime_seconds", 3), ("authority_write_mode", 4), ("authority_writer_active", 5), ("fanout_driver", 6), ("db_configured", 7), ("version", 8)])
 }
 
 extension RuntimeV1.ReadyzResponse {
@@ -733,6 +823,36 @@ extension RuntimeV1.ReadyzResponse {
         if authorityReady { w.writeBool(authorityReady); w.writeTag(16) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if authorityReady || w.emitDefaults { w.key("\"authority_ready\":", "\"authority_ready\":"); w.writeBool(authorityReady) }
+        if projectorReady || w.emitDefaults { w.key("\"projector_ready\":", "\"projector_ready\":"); w.writeBool(projectorReady) }
+        if workersReady || w.emitDefaults { w.key("\"workers_ready\":", "\"workers_ready\":"); w.writeBool(workersReady) }
+        if authorityWriterActive || w.emitDefaults { w.key("\"authority_writer_active\":", "\"authority_writer_active\":"); w.writeBool(authorityWriterActive) }
+        if !fanoutDriver.isEmpty || w.emitDefaults { w.key("\"fanout_driver\":", "\"fanout_driver\":"); w.writeString(fanoutDriver) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorityReady = false } else { authorityReady = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { projectorReady = false } else { projectorReady = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { workersReady = false } else { workersReady = try r.readBool() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { authorityWriterActive = false } else { authorityWriterActive = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { fanoutDriver = "" } else { fanoutDriver = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("authority_ready", 1), ("projector_ready", 2), ("workers_ready", 3), ("authority_writer_active", 4), ("fanout_driver", 5)])
 }
 
 extension RuntimeV1.HealthResponse {
@@ -757,6 +877,30 @@ extension RuntimeV1.HealthResponse {
         if !service.isEmpty { w.writeString(service); w.writeTag(18) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !service.isEmpty || w.emitDefaults { w.key("\"service\":", "\"service\":"); w.writeString(service) }
+        if !version.isEmpty || w.emitDefaults { w.key("\"version\":", "\"version\":"); w.writeString(version) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { service = "" } else { service = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { version = "" } else { version = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("service", 1), ("version", 2)])
 }
 
 extension RuntimeV1.CreateRunRequest {
@@ -783,6 +927,32 @@ extension RuntimeV1.CreateRunRequest {
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("threadId", 1), ("thread_id", 1), ("workerId", 2), ("worker_id", 2), ("metadata", 3)])
 }
 
 extension RuntimeV1.RunResponse {
@@ -807,6 +977,30 @@ extension RuntimeV1.RunResponse {
         if idempotentReplay { w.writeBool(idempotentReplay); w.writeTag(16) }
         if let v = run { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = run { w.key("\"run\":", "\"run\":"); v.encodeJSON(to: &w) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+        if let v = event { w.key("\"event\":", "\"event\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { event = nil } else { try r.readMessage(into: &event) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("idempotentReplay", 1), ("idempotent_replay", 1), ("event", 2)])
 }
 
 extension RuntimeV1.AppendRunEventRequest {
@@ -833,6 +1027,32 @@ extension RuntimeV1.AppendRunEventRequest {
         if let v = payload { w.writeMessage(v); w.writeTag(18) }
         if !eventType.isEmpty { w.writeString(eventType); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotencyKey\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+        if let v = expectedPreviousSeq { w.key("\"expectedPreviousSeq\":", "\"expected_previous_seq\":"); w.writeUInt64(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 1: try r.claim(&seen, 1); try r.readMessage(into: &payload)
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { expectedPreviousSeq = nil } else { expectedPreviousSeq = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("eventType", 0), ("event_type", 0), ("payload", 1), ("idempotencyKey", 2), ("idempotency_key", 2), ("expectedPreviousSeq", 3), ("expected_previous_seq", 3)])
 }
 
 extension RuntimeV1.AppendFrameRequest {
@@ -859,6 +1079,32 @@ extension RuntimeV1.AppendFrameRequest {
         if !frameId.isEmpty { w.writeString(frameId); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
+        if !type.isEmpty || w.emitDefaults { w.key("\"type\":", "\"type\":"); w.writeString(type) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { type = "" } else { type = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("frameId", 1), ("frame_id", 1), ("type", 2), ("payload", 3)])
 }
 
 extension RuntimeV1.AppendFrameResponse {
@@ -885,6 +1131,32 @@ extension RuntimeV1.AppendFrameResponse {
         if !frameId.isEmpty { w.writeString(frameId); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("frameId", 1), ("frame_id", 1), ("status", 2), ("idempotentReplay", 3), ("idempotent_replay", 3)])
 }
 
 extension RuntimeV1.CancelRunRequest {
@@ -907,6 +1179,28 @@ extension RuntimeV1.CancelRunRequest {
         if !reason.isEmpty { w.writeString(reason); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("reason", 1)])
 }
 
 extension RuntimeV1.CancelRunResponse {
@@ -933,6 +1227,32 @@ extension RuntimeV1.CancelRunResponse {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if cancelRequested || w.emitDefaults { w.key("\"cancelRequested\":", "\"cancel_requested\":"); w.writeBool(cancelRequested) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { cancelRequested = false } else { cancelRequested = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("status", 1), ("cancelRequested", 2), ("cancel_requested", 2), ("idempotentReplay", 3), ("idempotent_replay", 3)])
 }
 
 extension RuntimeV1.RunSnapshotResponse {
@@ -961,6 +1281,34 @@ extension RuntimeV1.RunSnapshotResponse {
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if let v = updatedAt { w.key("\"updatedAt\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("threadId", 1), ("thread_id", 1), ("status", 2), ("latestSeq", 3), ("latest_seq", 3), ("updatedAt", 4), ("updated_at", 4)])
 }
 
 extension RuntimeV1.ReceiptToolCall {
@@ -989,6 +1337,34 @@ extension RuntimeV1.ReceiptToolCall {
         if !paramsHash.isEmpty { w.writeString(paramsHash); w.writeTag(18) }
         if !tool.isEmpty { w.writeString(tool); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !tool.isEmpty || w.emitDefaults { w.key("\"tool\":", "\"tool\":"); w.writeString(tool) }
+        if !paramsHash.isEmpty || w.emitDefaults { w.key("\"params_hash\":", "\"params_hash\":"); w.writeString(paramsHash) }
+        if !outputHash.isEmpty || w.emitDefaults { w.key("\"output_hash\":", "\"output_hash\":"); w.writeString(outputHash) }
+        if latencyMs != 0 || w.emitDefaults { w.key("\"latency_ms\":", "\"latency_ms\":"); w.writeUInt64(latencyMs) }
+        if !sideEffects.isEmpty || w.emitDefaults { w.key("\"side_effects\":", "\"side_effects\":"); w.beginArray(); for v in sideEffects { w.writeString(v) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { tool = "" } else { tool = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { sideEffects = [] } else { try r.readArray { r throws(JSONDecodingError) in sideEffects.append(try r.readString()) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("tool", 0), ("params_hash", 1), ("output_hash", 2), ("latency_ms", 3), ("side_effects", 4)])
 }
 
 extension RuntimeV1.ReceiptVerification {
@@ -1015,6 +1391,32 @@ extension RuntimeV1.ReceiptVerification {
         if exitCode != 0 { w.writeInt64(exitCode); w.writeTag(16) }
         if !command.isEmpty { w.writeString(command); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !command.isEmpty || w.emitDefaults { w.key("\"command\":", "\"command\":"); w.writeString(command) }
+        if exitCode != 0 || w.emitDefaults { w.key("\"exit_code\":", "\"exit_code\":"); w.writeInt64(exitCode) }
+        if let v = cwd { w.key("\"cwd\":", "\"cwd\":"); w.writeString(v) }
+        if let v = durationMs { w.key("\"duration_ms\":", "\"duration_ms\":"); w.writeUInt64(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { command = "" } else { command = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { exitCode = 0 } else { exitCode = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { cwd = nil } else { cwd = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { durationMs = nil } else { durationMs = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("command", 0), ("exit_code", 1), ("cwd", 2), ("duration_ms", 3)])
 }
 
 extension RuntimeV1.ReceiptMetrics {
@@ -1041,6 +1443,32 @@ extension RuntimeV1.ReceiptMetrics {
         if toolLatencyMsTotal != 0 { w.writeUInt64(toolLatencyMsTotal); w.writeTag(16) }
         if toolCalls != 0 { w.writeUInt64(toolCalls); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if toolCalls != 0 || w.emitDefaults { w.key("\"tool_calls\":", "\"tool_calls\":"); w.writeUInt64(toolCalls) }
+        if toolLatencyMsTotal != 0 || w.emitDefaults { w.key("\"tool_latency_ms_total\":", "\"tool_latency_ms_total\":"); w.writeUInt64(toolLatencyMsTotal) }
+        if let v = verificationPassed { w.key("\"verification_passed\":", "\"verification_passed\":"); w.writeBool(v) }
+        if paymentsMsatsTotal != 0 || w.emitDefaults { w.key("\"payments_msats_total\":", "\"payments_msats_total\":"); w.writeUInt64(paymentsMsatsTotal) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCalls = 0 } else { toolCalls = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolLatencyMsTotal = 0 } else { toolLatencyMsTotal = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { verificationPassed = nil } else { verificationPassed = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { paymentsMsatsTotal = 0 } else { paymentsMsatsTotal = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("tool_calls", 0), ("tool_latency_ms_total", 1), ("verification_passed", 2), ("payments_msats_total", 3)])
 }
 
 extension RuntimeV1.ReceiptPayment {
@@ -1081,6 +1509,46 @@ extension RuntimeV1.ReceiptPayment {
         if !rail.isEmpty { w.writeString(rail); w.writeTag(18) }
         if !schema.isEmpty { w.writeString(schema); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !schema.isEmpty || w.emitDefaults { w.key("\"schema\":", "\"schema\":"); w.writeString(schema) }
+        if !rail.isEmpty || w.emitDefaults { w.key("\"rail\":", "\"rail\":"); w.writeString(rail) }
+        if !assetId.isEmpty || w.emitDefaults { w.key("\"asset_id\":", "\"asset_id\":"); w.writeString(assetId) }
+        if amountMsats != 0 || w.emitDefaults { w.key("\"amount_msats\":", "\"amount_msats\":"); w.writeUInt64(amountMsats) }
+        if !paymentProof.isEmpty || w.emitDefaults { w.key("\"payment_proof\":", "\"payment_proof\":"); w.writeString(paymentProof) }
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"session_id\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !trajectoryHash.isEmpty || w.emitDefaults { w.key("\"trajectory_hash\":", "\"trajectory_hash\":"); w.writeString(trajectoryHash) }
+        if !policyBundleId.isEmpty || w.emitDefaults { w.key("\"policy_bundle_id\":", "\"policy_bundle_id\":"); w.writeString(policyBundleId) }
+        if let v = jobHash { w.key("\"job_hash\":", "\"job_hash\":"); w.writeString(v) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !canonicalJsonSha256.isEmpty || w.emitDefaults { w.key("\"canonical_json_sha256\":", "\"canonical_json_sha256\":"); w.writeString(canonicalJsonSha256) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { schema = "" } else { schema = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { rail = "" } else { rail = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { assetId = "" } else { assetId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { paymentProof = "" } else { paymentProof = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { trajectoryHash = "" } else { trajectoryHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { policyBundleId = "" } else { policyBundleId = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { jobHash = nil } else { jobHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { canonicalJsonSha256 = "" } else { canonicalJsonSha256 = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("schema", 0), ("rail", 1), ("asset_id", 2), ("amount_msats", 3), ("payment_proof", 4), ("session_id", 5), ("trajectory_hash", 6), ("policy_bundle_id", 7), ("job_hash", 8), ("status", 9), ("canonical_json_sha256", 10)])
 }
 
 extension RuntimeV1.RuntimeReceipt {
@@ -1134,6 +1602,50 @@ extension RuntimeV1.RuntimeReceipt {
         if !sessionId.isEmpty { w.writeString(sessionId); w.writeTag(18) }
         if !schema.isEmpty { w.writeString(schema); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !schema.isEmpty || w.emitDefaults { w.key("\"schema\":", "\"schema\":"); w.writeString(schema) }
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"session_id\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !trajectoryHash.isEmpty || w.emitDefaults { w.key("\"trajectory_hash\":", "\"trajectory_hash\":"); w.writeString(trajectoryHash) }
+        if !policyBundleId.isEmpty || w.emitDefaults { w.key("\"policy_bundle_id\":", "\"policy_bundle_id\":"); w.writeString(policyBundleId) }
+        if !canonicalJsonSha256.isEmpty || w.emitDefaults { w.key("\"canonical_json_sha256\":", "\"canonical_json_sha256\":"); w.writeString(canonicalJsonSha256) }
+        if let v = createdAt { w.key("\"created_at\":", "\"created_at\":"); v.encodeJSON(to: &w) }
+        if eventCount != 0 || w.emitDefaults { w.key("\"event_count\":", "\"event_count\":"); w.writeUInt64(eventCount) }
+        if firstSeq != 0 || w.emitDefaults { w.key("\"first_seq\":", "\"first_seq\":"); w.writeUInt64(firstSeq) }
+        if lastSeq != 0 || w.emitDefaults { w.key("\"last_seq\":", "\"last_seq\":"); w.writeUInt64(lastSeq) }
+        if let v = metrics { w.key("\"metrics\":", "\"metrics\":"); v.encodeJSON(to: &w) }
+        if !toolCalls.isEmpty || w.emitDefaults { w.key("\"tool_calls\":", "\"tool_calls\":"); w.beginArray(); for v in toolCalls { v.encodeJSON(to: &w) }; w.endArray() }
+        if !verification.isEmpty || w.emitDefaults { w.key("\"verification\":", "\"verification\":"); w.beginArray(); for v in verification { v.encodeJSON(to: &w) }; w.endArray() }
+        if !payments.isEmpty || w.emitDefaults { w.key("\"payments\":", "\"payments\":"); w.beginArray(); for v in payments { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { schema = "" } else { schema = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { trajectoryHash = "" } else { trajectoryHash = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { policyBundleId = "" } else { policyBundleId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { canonicalJsonSha256 = "" } else { canonicalJsonSha256 = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { createdAt = nil } else { try r.readMessage(into: &createdAt) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { metrics = nil } else { try r.readMessage(into: &metrics) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptToolCall(); try r.readMessage(into: &v); toolCalls.append(v) } }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { verification = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptVerification(); try r.readMessage(into: &v); verification.append(v) } }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { payments = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptPayment(); try r.readMessage(into: &v); payments.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("schema", 0), ("session_id", 1), ("trajectory_hash", 2), ("policy_bundle_id", 3), ("canonical_json_sha256", 4), ("created_at", 5), ("event_count", 6), ("first_seq", 7), ("last_seq", 8), ("metrics", 9), ("tool_calls", 10), ("verification", 11), ("payments", 12)])
 }
 
 extension RuntimeV1.ProjectorCheckpoint {
@@ -1160,6 +1672,32 @@ extension RuntimeV1.ProjectorCheckpoint {
         if lastSeq != 0 { w.writeUInt64(lastSeq); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if lastSeq != 0 || w.emitDefaults { w.key("\"last_seq\":", "\"last_seq\":"); w.writeUInt64(lastSeq) }
+        if !lastEventType.isEmpty || w.emitDefaults { w.key("\"last_event_type\":", "\"last_event_type\":"); w.writeString(lastEventType) }
+        if let v = updatedAt { w.key("\"updated_at\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastEventType = "" } else { lastEventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("last_seq", 1), ("last_event_type", 2), ("updated_at", 3)])
 }
 
 extension RuntimeV1.CheckpointResponse {
@@ -1180,6 +1718,26 @@ extension RuntimeV1.CheckpointResponse {
         w.writeUnknown(unknownFields)
         if let v = checkpoint { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = checkpoint { w.key("\"checkpoint\":", "\"checkpoint\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { checkpoint = nil } else { try r.readMessage(into: &checkpoint) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("checkpoint", 0)])
 }
 
 extension RuntimeV1.ProjectionSummary {
@@ -1210,6 +1768,36 @@ extension RuntimeV1.ProjectionSummary {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"run_id\":", "\"run_id\":"); w.writeString(runId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if lastSeq != 0 || w.emitDefaults { w.key("\"last_seq\":", "\"last_seq\":"); w.writeUInt64(lastSeq) }
+        if eventCount != 0 || w.emitDefaults { w.key("\"event_count\":", "\"event_count\":"); w.writeUInt64(eventCount) }
+        if !projectionHash.isEmpty || w.emitDefaults { w.key("\"projection_hash\":", "\"projection_hash\":"); w.writeString(projectionHash) }
+        if let v = updatedAt { w.key("\"updated_at\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { projectionHash = "" } else { projectionHash = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("run_id", 0), ("status", 1), ("last_seq", 2), ("event_count", 3), ("projection_hash", 4), ("updated_at", 5)])
 }
 
 extension RuntimeV1.RunSummaryResponse {
@@ -1230,6 +1818,26 @@ extension RuntimeV1.RunSummaryResponse {
         w.writeUnknown(unknownFields)
         if let v = summary { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = summary { w.key("\"summary\":", "\"summary\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { summary = nil } else { try r.readMessage(into: &summary) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("summary", 0)])
 }
 
 extension RuntimeV1.DriftReport {
@@ -1260,6 +1868,36 @@ extension RuntimeV1.DriftReport {
         if expectedNextSeq != 0 { w.writeUInt64(expectedNextSeq); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if expectedNextSeq != 0 || w.emitDefaults { w.key("\"expected_next_seq\":", "\"expected_next_seq\":"); w.writeUInt64(expectedNextSeq) }
+        if lastSeenSeq != 0 || w.emitDefaults { w.key("\"last_seen_seq\":", "\"last_seen_seq\":"); w.writeUInt64(lastSeenSeq) }
+        if incomingSeq != 0 || w.emitDefaults { w.key("\"incoming_seq\":", "\"incoming_seq\":"); w.writeUInt64(incomingSeq) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if let v = detectedAt { w.key("\"detected_at\":", "\"detected_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { expectedNextSeq = 0 } else { expectedNextSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeenSeq = 0 } else { lastSeenSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { incomingSeq = 0 } else { incomingSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { detectedAt = nil } else { try r.readMessage(into: &detectedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("expected_next_seq", 1), ("last_seen_seq", 2), ("incoming_seq", 3), ("reason", 4), ("detected_at", 5)])
 }
 
 extension RuntimeV1.DriftResponse {
@@ -1280,6 +1918,26 @@ extension RuntimeV1.DriftResponse {
         w.writeUnknown(unknownFields)
         if let v = drift { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = drift { w.key("\"drift\":", "\"drift\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { drift = nil } else { try r.readMessage(into: &drift) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("drift", 0)])
 }
 
 extension RuntimeV1.RegisterWorkerRequest {
@@ -1312,6 +1970,38 @@ extension RuntimeV1.RegisterWorkerRequest {
         if !ownerUserId.isEmpty { w.writeString(ownerUserId); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !ownerUserId.isEmpty || w.emitDefaults { w.key("\"ownerUserId\":", "\"owner_user_id\":"); w.writeString(ownerUserId) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if !workspaceRef.isEmpty || w.emitDefaults { w.key("\"workspaceRef\":", "\"workspace_ref\":"); w.writeString(workspaceRef) }
+        if !codexHomeRef.isEmpty || w.emitDefaults { w.key("\"codexHomeRef\":", "\"codex_home_ref\":"); w.writeString(codexHomeRef) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("ownerUserId", 1), ("owner_user_id", 1), ("ownerGuestScope", 2), ("owner_guest_scope", 2), ("workspaceRef", 3), ("workspace_ref", 3), ("codexHomeRef", 4), ("codex_home_ref", 4), ("adapter", 5), ("metadata", 6)])
 }
 
 extension RuntimeV1.WorkerHeartbeatRequest {
@@ -1336,6 +2026,30 @@ extension RuntimeV1.WorkerHeartbeatRequest {
         if !ownerGuestScope.isEmpty { w.writeString(ownerGuestScope); w.writeTag(18) }
         if !ownerUserId.isEmpty { w.writeString(ownerUserId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !ownerUserId.isEmpty || w.emitDefaults { w.key("\"ownerUserId\":", "\"owner_user_id\":"); w.writeString(ownerUserId) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if let v = metadataPatch { w.key("\"metadataPatch\":", "\"metadata_patch\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadataPatch = nil } else { try r.readMessage(into: &metadataPatch) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("metadataPatch", 2), ("metadata_patch", 2)])
 }
 
 extension RuntimeV1.WorkerStatusRequest {
@@ -1362,6 +2076,32 @@ extension RuntimeV1.WorkerStatusRequest {
         if !ownerGuestScope.isEmpty { w.writeString(ownerGuestScope); w.writeTag(18) }
         if !ownerUserId.isEmpty { w.writeString(ownerUserId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !ownerUserId.isEmpty || w.emitDefaults { w.key("\"ownerUserId\":", "\"owner_user_id\":"); w.writeString(ownerUserId) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("status", 2), ("reason", 3)])
 }
 
 extension RuntimeV1.WorkerLiveness {
@@ -1386,6 +2126,30 @@ extension RuntimeV1.WorkerLiveness {
         if heartbeatStaleAfterMs != 0 { w.writeUInt64(heartbeatStaleAfterMs); w.writeTag(16) }
         if let v = heartbeatAgeMs { w.writeUInt64(v); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = heartbeatAgeMs { w.key("\"heartbeat_age_ms\":", "\"heartbeat_age_ms\":"); w.writeUInt64(v) }
+        if heartbeatStaleAfterMs != 0 || w.emitDefaults { w.key("\"heartbeat_stale_after_ms\":", "\"heartbeat_stale_after_ms\":"); w.writeUInt64(heartbeatStaleAfterMs) }
+        if !heartbeatState.isEmpty || w.emitDefaults { w.key("\"heartbeat_state\":", "\"heartbeat_state\":"); w.writeString(heartbeatState) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { heartbeatAgeMs = nil } else { heartbeatAgeMs = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { heartbeatStaleAfterMs = 0 } else { heartbeatStaleAfterMs = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { heartbeatState = "" } else { heartbeatState = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("heartbeat_age_ms", 0), ("heartbeat_stale_after_ms", 1), ("heartbeat_state", 2)])
 }
 
 extension RuntimeV1.WorkerView {
@@ -1408,6 +2172,28 @@ extension RuntimeV1.WorkerView {
         if let v = liveness { w.writeMessage(v); w.writeTag(18) }
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+        if let v = liveness { w.key("\"liveness\":", "\"liveness\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { liveness = nil } else { try r.readMessage(into: &liveness) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("liveness", 1)])
 }
 
 extension RuntimeV1.WorkerResponse {
@@ -1428,6 +2214,26 @@ extension RuntimeV1.WorkerResponse {
         w.writeUnknown(unknownFields)
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0)])
 }
 
 extension RuntimeV1.WorkerListResponse {
@@ -1451,5 +2257,25 @@ extension RuntimeV1.WorkerListResponse {
         w.writeUnknown(unknownFields)
         for v in workers.reversed() { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workers.isEmpty || w.emitDefaults { w.key("\"workers\":", "\"workers\":"); w.beginArray(); for v in workers { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerView(); try r.readMessage(into: &v); workers.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workers", 0)])
 }
 

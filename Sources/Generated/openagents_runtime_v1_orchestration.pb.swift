@@ -53,6 +53,20 @@ extension RuntimeV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "RUNTIME_RUN_STATUS_UNSPECIFIED"
+            case .created: return "RUNTIME_RUN_STATUS_CREATED"
+            case .running: return "RUNTIME_RUN_STATUS_RUNNING"
+            case .canceling: return "RUNTIME_RUN_STATUS_CANCELING"
+            case .canceled: return "RUNTIME_RUN_STATUS_CANCELED"
+            case .succeeded: return "RUNTIME_RUN_STATUS_SUCCEEDED"
+            case .failed: return "RUNTIME_RUN_STATUS_FAILED"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "RUNTIME_RUN_STATUS_UNSPECIFIED"),
@@ -111,6 +125,19 @@ extension RuntimeV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "RUNTIME_WORKER_STATUS_UNSPECIFIED"
+            case .running: return "RUNTIME_WORKER_STATUS_RUNNING"
+            case .stopped: return "RUNTIME_WORKER_STATUS_STOPPED"
+            case .failed: return "RUNTIME_WORKER_STATUS_FAILED"
+            case .starting: return "RUNTIME_WORKER_STATUS_STARTING"
+            case .stopping: return "RUNTIME_WORKER_STATUS_STOPPING"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -177,6 +204,21 @@ extension RuntimeV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "RUNTIME_ERROR_CODE_UNSPECIFIED"
+            case .unauthorized: return "RUNTIME_ERROR_CODE_UNAUTHORIZED"
+            case .forbidden: return "RUNTIME_ERROR_CODE_FORBIDDEN"
+            case .invalidRequest: return "RUNTIME_ERROR_CODE_INVALID_REQUEST"
+            case .notFound: return "RUNTIME_ERROR_CODE_NOT_FOUND"
+            case .conflict: return "RUNTIME_ERROR_CODE_CONFLICT"
+            case .staleCursor: return "RUNTIME_ERROR_CODE_STALE_CURSOR"
+            case .internalError: return "RUNTIME_ERROR_CODE_INTERNAL_ERROR"
+            case .unrecognized: return nil
+            }
+        }
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -1007,6 +1049,34 @@ extension RuntimeV1.RuntimeError {
         if !message.isEmpty { w.writeString(message); w.writeTag(18) }
         if code.rawValue != 0 { w.writeEnum(code.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if code.rawValue != 0 || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeEnum(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if !details.isEmpty || w.emitDefaults { w.key("\"details\":", "\"details\":"); w.beginArray(); for v in details { w.writeString(v) }; w.endArray() }
+        if retryAfterMs != 0 || w.emitDefaults { w.key("\"retryAfterMs\":", "\"retry_after_ms\":"); w.writeUInt32(retryAfterMs) }
+        if fullResyncRequired || w.emitDefaults { w.key("\"fullResyncRequired\":", "\"full_resync_required\":"); w.writeBool(fullResyncRequired) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeErrorCode.self) { code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArray { r throws(JSONDecodingError) in details.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("details", 2), ("retryAfterMs", 3), ("retry_after_ms", 3), ("fullResyncRequired", 4), ("full_resync_required", 4)])
 }
 
 extension RuntimeV1.RuntimeRun {
@@ -1051,6 +1121,50 @@ extension RuntimeV1.RuntimeRun {
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(18) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if !ownerUserRef.isEmpty || w.emitDefaults { w.key("\"ownerUserRef\":", "\"owner_user_ref\":"); w.writeString(ownerUserRef) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if !terminalReasonClass.isEmpty || w.emitDefaults { w.key("\"terminalReasonClass\":", "\"terminal_reason_class\":"); w.writeString(terminalReasonClass) }
+        if !terminalReason.isEmpty || w.emitDefaults { w.key("\"terminalReason\":", "\"terminal_reason\":"); w.writeString(terminalReason) }
+        if let v = terminalAt { w.key("\"terminalAt\":", "\"terminal_at\":"); v.encodeJSON(to: &w) }
+        if let v = updatedAt { w.key("\"updatedAt\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if let v = createdAt { w.key("\"createdAt\":", "\"created_at\":"); v.encodeJSON(to: &w) }
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { status = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { terminalReasonClass = "" } else { terminalReasonClass = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { terminalReason = "" } else { terminalReason = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { terminalAt = nil } else { try r.readMessage(into: &terminalAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { createdAt = nil } else { try r.readMessage(into: &createdAt) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("threadId", 1), ("thread_id", 1), ("status", 2), ("ownerUserRef", 3), ("owner_user_ref", 3), ("ownerGuestScope", 4), ("owner_guest_scope", 4), ("latestSeq", 5), ("latest_seq", 5), ("terminalReasonClass", 6), ("terminal_reason_class", 6), ("terminalReason", 7), ("terminal_reason", 7), ("terminalAt", 8), ("terminal_at", 8), ("updatedAt", 9), ("updated_at", 9), ("metadata", 10), ("createdAt", 11), ("created_at", 11), ("workerId", 12), ("worker_id", 12)])
 }
 
 extension RuntimeV1.RuntimeRunLifecycleTransition {
@@ -1085,6 +1199,40 @@ extension RuntimeV1.RuntimeRunLifecycleTransition {
         if fromStatus.rawValue != 0 { w.writeEnum(fromStatus.rawValue); w.writeTag(16) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if fromStatus.rawValue != 0 || w.emitDefaults { w.key("\"fromStatus\":", "\"from_status\":"); w.writeEnum(fromStatus) }
+        if toStatus.rawValue != 0 || w.emitDefaults { w.key("\"toStatus\":", "\"to_status\":"); w.writeEnum(toStatus) }
+        if !transitionEventType.isEmpty || w.emitDefaults { w.key("\"transitionEventType\":", "\"transition_event_type\":"); w.writeString(transitionEventType) }
+        if !reasonClass.isEmpty || w.emitDefaults { w.key("\"reasonClass\":", "\"reason_class\":"); w.writeString(reasonClass) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if let v = transitionedAt { w.key("\"transitionedAt\":", "\"transitioned_at\":"); v.encodeJSON(to: &w) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { fromStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { fromStatus = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { toStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { toStatus = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { transitionEventType = "" } else { transitionEventType = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonClass = "" } else { reasonClass = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { transitionedAt = nil } else { try r.readMessage(into: &transitionedAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("fromStatus", 1), ("from_status", 1), ("toStatus", 2), ("to_status", 2), ("transitionEventType", 3), ("transition_event_type", 3), ("reasonClass", 4), ("reason_class", 4), ("reason", 5), ("transitionedAt", 6), ("transitioned_at", 6), ("latestSeq", 7), ("latest_seq", 7)])
 }
 
 extension RuntimeV1.RuntimeRunStartedPayload {
@@ -1105,6 +1253,26 @@ extension RuntimeV1.RuntimeRunStartedPayload {
         w.writeUnknown(unknownFields)
         if !actor.isEmpty { w.writeString(actor); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !actor.isEmpty || w.emitDefaults { w.key("\"actor\":", "\"actor\":"); w.writeString(actor) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { actor = "" } else { actor = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("actor", 0)])
 }
 
 extension RuntimeV1.RuntimeTextDeltaPayload {
@@ -1127,6 +1295,28 @@ extension RuntimeV1.RuntimeTextDeltaPayload {
         if !frameId.isEmpty { w.writeString(frameId); w.writeTag(18) }
         if !delta.isEmpty { w.writeString(delta); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !delta.isEmpty || w.emitDefaults { w.key("\"delta\":", "\"delta\":"); w.writeString(delta) }
+        if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("delta", 0), ("frameId", 1), ("frame_id", 1)])
 }
 
 extension RuntimeV1.RuntimeToolCallPayload {
@@ -1151,6 +1341,30 @@ extension RuntimeV1.RuntimeToolCallPayload {
         if !toolName.isEmpty { w.writeString(toolName); w.writeTag(18) }
         if !toolCallId.isEmpty { w.writeString(toolCallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"toolCallId\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if !toolName.isEmpty || w.emitDefaults { w.key("\"toolName\":", "\"tool_name\":"); w.writeString(toolName) }
+        if let v = input { w.key("\"input\":", "\"input\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { input = nil } else { try r.readMessage(into: &input) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("toolCallId", 0), ("tool_call_id", 0), ("toolName", 1), ("tool_name", 1), ("input", 2)])
 }
 
 extension RuntimeV1.RuntimeToolResultPayload {
@@ -1179,6 +1393,34 @@ extension RuntimeV1.RuntimeToolResultPayload {
         if !toolName.isEmpty { w.writeString(toolName); w.writeTag(18) }
         if !toolCallId.isEmpty { w.writeString(toolCallId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"toolCallId\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if !toolName.isEmpty || w.emitDefaults { w.key("\"toolName\":", "\"tool_name\":"); w.writeString(toolName) }
+        if !state.isEmpty || w.emitDefaults { w.key("\"state\":", "\"state\":"); w.writeString(state) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if let v = output { w.key("\"output\":", "\"output\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { state = "" } else { state = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { output = nil } else { try r.readMessage(into: &output) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("toolCallId", 0), ("tool_call_id", 0), ("toolName", 1), ("tool_name", 1), ("state", 2), ("reasonCode", 3), ("reason_code", 3), ("output", 4)])
 }
 
 extension RuntimeV1.RuntimeRunFinishedPayload {
@@ -1205,6 +1447,32 @@ extension RuntimeV1.RuntimeRunFinishedPayload {
         if !reasonClass.isEmpty { w.writeString(reasonClass); w.writeTag(18) }
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if !reasonClass.isEmpty || w.emitDefaults { w.key("\"reasonClass\":", "\"reason_class\":"); w.writeString(reasonClass) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonClass = "" } else { reasonClass = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("reasonClass", 1), ("reason_class", 1), ("reason", 2), ("reasonCode", 3), ("reason_code", 3)])
 }
 
 extension RuntimeV1.RuntimeRunCancelRequestedPayload {
@@ -1229,6 +1497,30 @@ extension RuntimeV1.RuntimeRunCancelRequestedPayload {
         if !requestedBy.isEmpty { w.writeString(requestedBy); w.writeTag(18) }
         if !reason.isEmpty { w.writeString(reason); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if !requestedBy.isEmpty || w.emitDefaults { w.key("\"requestedBy\":", "\"requested_by\":"); w.writeString(requestedBy) }
+        if let v = requestedAt { w.key("\"requestedAt\":", "\"requested_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedBy = "" } else { requestedBy = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestedAt = nil } else { try r.readMessage(into: &requestedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("reason", 0), ("requestedBy", 1), ("requested_by", 1), ("requestedAt", 2), ("requested_at", 2)])
 }
 
 extension RuntimeV1.RuntimeRunExecutorLostPayload {
@@ -1253,6 +1545,30 @@ extension RuntimeV1.RuntimeRunExecutorLostPayload {
         if observedProgressSeq != 0 { w.writeUInt64(observedProgressSeq); w.writeTag(16) }
         if !leaseOwner.isEmpty { w.writeString(leaseOwner); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !leaseOwner.isEmpty || w.emitDefaults { w.key("\"leaseOwner\":", "\"lease_owner\":"); w.writeString(leaseOwner) }
+        if observedProgressSeq != 0 || w.emitDefaults { w.key("\"observedProgressSeq\":", "\"observed_progress_seq\":"); w.writeUInt64(observedProgressSeq) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { leaseOwner = "" } else { leaseOwner = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedProgressSeq = 0 } else { observedProgressSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("leaseOwner", 0), ("lease_owner", 0), ("observedProgressSeq", 1), ("observed_progress_seq", 1), ("reason", 2)])
 }
 
 extension RuntimeV1.RuntimeRunLoopDetectedPayload {
@@ -1281,6 +1597,34 @@ extension RuntimeV1.RuntimeRunLoopDetectedPayload {
         if !level.isEmpty { w.writeString(level); w.writeTag(18) }
         if !detector.isEmpty { w.writeString(detector); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !detector.isEmpty || w.emitDefaults { w.key("\"detector\":", "\"detector\":"); w.writeString(detector) }
+        if !level.isEmpty || w.emitDefaults { w.key("\"level\":", "\"level\":"); w.writeString(level) }
+        if !reasonCodeText.isEmpty || w.emitDefaults { w.key("\"reasonCodeText\":", "\"reason_code_text\":"); w.writeString(reasonCodeText) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { detector = "" } else { detector = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { level = "" } else { level = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("detector", 0), ("level", 1), ("reasonCodeText", 2), ("reason_code_text", 2), ("message", 3), ("frameId", 4), ("frame_id", 4)])
 }
 
 extension RuntimeV1.RuntimeRunFrameConsumedPayload {
@@ -1303,6 +1647,28 @@ extension RuntimeV1.RuntimeRunFrameConsumedPayload {
         if !frameType.isEmpty { w.writeString(frameType); w.writeTag(18) }
         if !frameId.isEmpty { w.writeString(frameId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
+        if !frameType.isEmpty || w.emitDefaults { w.key("\"frameType\":", "\"frame_type\":"); w.writeString(frameType) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameType = "" } else { frameType = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("frameId", 0), ("frame_id", 0), ("frameType", 1), ("frame_type", 1)])
 }
 
 extension RuntimeV1.RuntimeUnknownPayload {
@@ -1323,6 +1689,26 @@ extension RuntimeV1.RuntimeUnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension RuntimeV1.RuntimeRunEvent {
@@ -1426,6 +1812,60 @@ extension RuntimeV1.RuntimeRunEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .runStarted(let v)?: w.key("\"runStarted\":", "\"run_started\":"); v.encodeJSON(to: &w)
+        case .textDelta(let v)?: w.key("\"textDelta\":", "\"text_delta\":"); v.encodeJSON(to: &w)
+        case .toolCall(let v)?: w.key("\"toolCall\":", "\"tool_call\":"); v.encodeJSON(to: &w)
+        case .toolResult(let v)?: w.key("\"toolResult\":", "\"tool_result\":"); v.encodeJSON(to: &w)
+        case .runFinished(let v)?: w.key("\"runFinished\":", "\"run_finished\":"); v.encodeJSON(to: &w)
+        case .runCancelRequested(let v)?: w.key("\"runCancelRequested\":", "\"run_cancel_requested\":"); v.encodeJSON(to: &w)
+        case .runExecutorLost(let v)?: w.key("\"runExecutorLost\":", "\"run_executor_lost\":"); v.encodeJSON(to: &w)
+        case .runLoopDetected(let v)?: w.key("\"runLoopDetected\":", "\"run_loop_detected\":"); v.encodeJSON(to: &w)
+        case .runFrameConsumed(let v)?: w.key("\"runFrameConsumed\":", "\"run_frame_consumed\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+        if let v = payloadJson { w.key("\"payloadJson\":", "\"payload_json\":"); v.encodeJSON(to: &w) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotencyKey\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStartedPayload(); try r.readMessage(into: &v); payload = .runStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeTextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolCallPayload(); try r.readMessage(into: &v); payload = .toolCall(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolResultPayload(); try r.readMessage(into: &v); payload = .toolResult(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFinishedPayload(); try r.readMessage(into: &v); payload = .runFinished(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunCancelRequestedPayload(); try r.readMessage(into: &v); payload = .runCancelRequested(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunExecutorLostPayload(); try r.readMessage(into: &v); payload = .runExecutorLost(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunLoopDetectedPayload(); try r.readMessage(into: &v); payload = .runLoopDetected(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFrameConsumedPayload(); try r.readMessage(into: &v); payload = .runFrameConsumed(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 14: try r.claim(&seen, 14); try r.readMessage(into: &payloadJson)
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("emittedAt", 3), ("emitted_at", 3), ("runStarted", 4), ("run_started", 4), ("textDelta", 5), ("text_delta", 5), ("toolCall", 6), ("tool_call", 6), ("toolResult", 7), ("tool_result", 7), ("runFinished", 8), ("run_finished", 8), ("runCancelRequested", 9), ("run_cancel_requested", 9), ("runExecutorLost", 10), ("run_executor_lost", 10), ("runLoopDetected", 11), ("run_loop_detected", 11), ("runFrameConsumed", 12), ("run_frame_consumed", 12), ("unknown", 13), ("payloadJson", 14), ("payload_json", 14), ("idempotencyKey", 15), ("idempotency_key", 15)])
 }
 
 extension RuntimeV1.RuntimeWorker {
@@ -1470,6 +1910,50 @@ extension RuntimeV1.RuntimeWorker {
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if !workspaceRef.isEmpty || w.emitDefaults { w.key("\"workspaceRef\":", "\"workspace_ref\":"); w.writeString(workspaceRef) }
+        if !codexHomeRef.isEmpty || w.emitDefaults { w.key("\"codexHomeRef\":", "\"codex_home_ref\":"); w.writeString(codexHomeRef) }
+        if !adapter.isEmpty || w.emitDefaults { w.key("\"adapter\":", "\"adapter\":"); w.writeString(adapter) }
+        if !ownerUserRef.isEmpty || w.emitDefaults { w.key("\"ownerUserRef\":", "\"owner_user_ref\":"); w.writeString(ownerUserRef) }
+        if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+        if let v = startedAt { w.key("\"startedAt\":", "\"started_at\":"); v.encodeJSON(to: &w) }
+        if let v = stoppedAt { w.key("\"stoppedAt\":", "\"stopped_at\":"); v.encodeJSON(to: &w) }
+        if let v = updatedAt { w.key("\"updatedAt\":", "\"updated_at\":"); v.encodeJSON(to: &w) }
+        if let v = lastHeartbeatAt { w.key("\"lastHeartbeatAt\":", "\"last_heartbeat_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { stoppedAt = nil } else { try r.readMessage(into: &stoppedAt) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("status", 1), ("latestSeq", 2), ("latest_seq", 2), ("workspaceRef", 3), ("workspace_ref", 3), ("codexHomeRef", 4), ("codex_home_ref", 4), ("adapter", 5), ("ownerUserRef", 6), ("owner_user_ref", 6), ("ownerGuestScope", 7), ("owner_guest_scope", 7), ("metadata", 8), ("startedAt", 9), ("started_at", 9), ("stoppedAt", 10), ("stopped_at", 10), ("updatedAt", 11), ("updated_at", 11), ("lastHeartbeatAt", 12), ("last_heartbeat_at", 12)])
 }
 
 extension RuntimeV1.RuntimeProjectionCheckpoint {
@@ -1504,6 +1988,40 @@ extension RuntimeV1.RuntimeProjectionCheckpoint {
         if !entityId.isEmpty { w.writeString(entityId); w.writeTag(18) }
         if !projectionName.isEmpty { w.writeString(projectionName); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !projectionName.isEmpty || w.emitDefaults { w.key("\"projectionName\":", "\"projection_name\":"); w.writeString(projectionName) }
+        if !entityId.isEmpty || w.emitDefaults { w.key("\"entityId\":", "\"entity_id\":"); w.writeString(entityId) }
+        if !documentId.isEmpty || w.emitDefaults { w.key("\"documentId\":", "\"document_id\":"); w.writeString(documentId) }
+        if lastRuntimeSeq != 0 || w.emitDefaults { w.key("\"lastRuntimeSeq\":", "\"last_runtime_seq\":"); w.writeUInt64(lastRuntimeSeq) }
+        if lagEvents != 0 || w.emitDefaults { w.key("\"lagEvents\":", "\"lag_events\":"); w.writeUInt64(lagEvents) }
+        if !projectionStatus.isEmpty || w.emitDefaults { w.key("\"projectionStatus\":", "\"projection_status\":"); w.writeString(projectionStatus) }
+        if !projectionVersion.isEmpty || w.emitDefaults { w.key("\"projectionVersion\":", "\"projection_version\":"); w.writeString(projectionVersion) }
+        if let v = lastProjectedAt { w.key("\"lastProjectedAt\":", "\"last_projected_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { projectionName = "" } else { projectionName = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { entityId = "" } else { entityId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { documentId = "" } else { documentId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastRuntimeSeq = 0 } else { lastRuntimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { lagEvents = 0 } else { lagEvents = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionStatus = "" } else { projectionStatus = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectionVersion = "" } else { projectionVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { lastProjectedAt = nil } else { try r.readMessage(into: &lastProjectedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("projectionName", 0), ("projection_name", 0), ("entityId", 1), ("entity_id", 1), ("documentId", 2), ("document_id", 2), ("lastRuntimeSeq", 3), ("last_runtime_seq", 3), ("lagEvents", 4), ("lag_events", 4), ("projectionStatus", 5), ("projection_status", 5), ("projectionVersion", 6), ("projection_version", 6), ("lastProjectedAt", 7), ("last_projected_at", 7)])
 }
 
 extension RuntimeV1.RuntimeWorkerSnapshot {
@@ -1526,6 +2044,28 @@ extension RuntimeV1.RuntimeWorkerSnapshot {
         if let v = projectionCheckpoint { w.writeMessage(v); w.writeTag(18) }
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+        if let v = projectionCheckpoint { w.key("\"projectionCheckpoint\":", "\"projection_checkpoint\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { projectionCheckpoint = nil } else { try r.readMessage(into: &projectionCheckpoint) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("projectionCheckpoint", 1), ("projection_checkpoint", 1)])
 }
 
 extension RuntimeV1.RuntimeWorkerStartedPayload {
@@ -1548,6 +2088,28 @@ extension RuntimeV1.RuntimeWorkerStartedPayload {
         if let v = metadata { w.writeMessage(v); w.writeTag(18) }
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if let v = metadata { w.key("\"metadata\":", "\"metadata\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("metadata", 1)])
 }
 
 extension RuntimeV1.RuntimeWorkerRequestReceivedPayload {
@@ -1570,6 +2132,28 @@ extension RuntimeV1.RuntimeWorkerRequestReceivedPayload {
         if !method.isEmpty { w.writeString(method); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !method.isEmpty || w.emitDefaults { w.key("\"method\":", "\"method\":"); w.writeString(method) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("method", 1)])
 }
 
 extension RuntimeV1.RuntimeWorkerResponsePayload {
@@ -1594,6 +2178,30 @@ extension RuntimeV1.RuntimeWorkerResponsePayload {
         if ok { w.writeBool(ok); w.writeTag(16) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("ok", 1), ("response", 2)])
 }
 
 extension RuntimeV1.RuntimeWorkerErrorPayload {
@@ -1622,6 +2230,34 @@ extension RuntimeV1.RuntimeWorkerErrorPayload {
         if !code.isEmpty { w.writeString(code); w.writeTag(18) }
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("requestId", 0), ("request_id", 0), ("code", 1), ("message", 2), ("reasonCode", 3), ("reason_code", 3), ("response", 4)])
 }
 
 extension RuntimeV1.RuntimeWorkerHeartbeatPayload {
@@ -1644,6 +2280,28 @@ extension RuntimeV1.RuntimeWorkerHeartbeatPayload {
         if let v = observedAt { w.writeMessage(v); w.writeTag(18) }
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if let v = observedAt { w.key("\"observedAt\":", "\"observed_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("observedAt", 1), ("observed_at", 1)])
 }
 
 extension RuntimeV1.RuntimeWorkerStoppedPayload {
@@ -1666,6 +2324,28 @@ extension RuntimeV1.RuntimeWorkerStoppedPayload {
         if !reason.isEmpty { w.writeString(reason); w.writeTag(18) }
         if status.rawValue != 0 { w.writeEnum(status.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if status.rawValue != 0 || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeEnum(status) }
+        if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("reason", 1)])
 }
 
 extension RuntimeV1.RuntimeWorkerUnknownPayload {
@@ -1686,6 +2366,26 @@ extension RuntimeV1.RuntimeWorkerUnknownPayload {
         w.writeUnknown(unknownFields)
         if let v = body { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = body { w.key("\"body\":", "\"body\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("body", 0)])
 }
 
 extension RuntimeV1.RuntimeWorkerEvent {
@@ -1766,6 +2466,52 @@ extension RuntimeV1.RuntimeWorkerEvent {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        switch payload {
+        case .workerStarted(let v)?: w.key("\"workerStarted\":", "\"worker_started\":"); v.encodeJSON(to: &w)
+        case .workerRequestReceived(let v)?: w.key("\"workerRequestReceived\":", "\"worker_request_received\":"); v.encodeJSON(to: &w)
+        case .workerResponse(let v)?: w.key("\"workerResponse\":", "\"worker_response\":"); v.encodeJSON(to: &w)
+        case .workerError(let v)?: w.key("\"workerError\":", "\"worker_error\":"); v.encodeJSON(to: &w)
+        case .workerHeartbeat(let v)?: w.key("\"workerHeartbeat\":", "\"worker_heartbeat\":"); v.encodeJSON(to: &w)
+        case .workerStopped(let v)?: w.key("\"workerStopped\":", "\"worker_stopped\":"); v.encodeJSON(to: &w)
+        case .unknown(let v)?: w.key("\"unknown\":", "\"unknown\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+        if let v = payloadJson { w.key("\"payloadJson\":", "\"payload_json\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStartedPayload(); try r.readMessage(into: &v); payload = .workerStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .workerRequestReceived(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerResponsePayload(); try r.readMessage(into: &v); payload = .workerResponse(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerErrorPayload(); try r.readMessage(into: &v); payload = .workerError(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .workerHeartbeat(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .workerStopped(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 11: try r.claim(&seen, 11); try r.readMessage(into: &payloadJson)
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("emittedAt", 3), ("emitted_at", 3), ("workerStarted", 4), ("worker_started", 4), ("workerRequestReceived", 5), ("worker_request_received", 5), ("workerResponse", 6), ("worker_response", 6), ("workerError", 7), ("worker_error", 7), ("workerHeartbeat", 8), ("worker_heartbeat", 8), ("workerStopped", 9), ("worker_stopped", 9), ("unknown", 10), ("payloadJson", 11), ("payload_json", 11)])
 }
 
 extension RuntimeV1.RuntimePolicyDecision {
@@ -1810,6 +2556,50 @@ extension RuntimeV1.RuntimePolicyDecision {
         if !authorizationId.isEmpty { w.writeString(authorizationId); w.writeTag(18) }
         if !policyId.isEmpty { w.writeString(policyId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !policyId.isEmpty || w.emitDefaults { w.key("\"policyId\":", "\"policy_id\":"); w.writeString(policyId) }
+        if !authorizationId.isEmpty || w.emitDefaults { w.key("\"authorizationId\":", "\"authorization_id\":"); w.writeString(authorizationId) }
+        if !authorizationMode.isEmpty || w.emitDefaults { w.key("\"authorizationMode\":", "\"authorization_mode\":"); w.writeString(authorizationMode) }
+        if !decision.isEmpty || w.emitDefaults { w.key("\"decision\":", "\"decision\":"); w.writeString(decision) }
+        if reasonCode.rawValue != 0 || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeEnum(reasonCode) }
+        if !reasonCodeText.isEmpty || w.emitDefaults { w.key("\"reasonCodeText\":", "\"reason_code_text\":"); w.writeString(reasonCodeText) }
+        if !reasonCodesVersion.isEmpty || w.emitDefaults { w.key("\"reasonCodesVersion\":", "\"reason_codes_version\":"); w.writeString(reasonCodesVersion) }
+        if !evaluationHash.isEmpty || w.emitDefaults { w.key("\"evaluationHash\":", "\"evaluation_hash\":"); w.writeString(evaluationHash) }
+        if !compiledId.isEmpty || w.emitDefaults { w.key("\"compiledId\":", "\"compiled_id\":"); w.writeString(compiledId) }
+        if !strategyId.isEmpty || w.emitDefaults { w.key("\"strategyId\":", "\"strategy_id\":"); w.writeString(strategyId) }
+        if !artifactVariant.isEmpty || w.emitDefaults { w.key("\"artifactVariant\":", "\"artifact_variant\":"); w.writeString(artifactVariant) }
+        if canaryPercent != 0 || w.emitDefaults { w.key("\"canaryPercent\":", "\"canary_percent\":"); w.writeInt32(canaryPercent) }
+        if rolloutBucket != 0 || w.emitDefaults { w.key("\"rolloutBucket\":", "\"rollout_bucket\":"); w.writeInt32(rolloutBucket) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { policyId = "" } else { policyId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { reasonCodesVersion = "" } else { reasonCodesVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { evaluationHash = "" } else { evaluationHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { artifactVariant = "" } else { artifactVariant = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { canaryPercent = 0 } else { canaryPercent = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { rolloutBucket = 0 } else { rolloutBucket = try r.readInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("policyId", 0), ("policy_id", 0), ("authorizationId", 1), ("authorization_id", 1), ("authorizationMode", 2), ("authorization_mode", 2), ("decision", 3), ("reasonCode", 4), ("reason_code", 4), ("reasonCodeText", 5), ("reason_code_text", 5), ("reasonCodesVersion", 6), ("reason_codes_version", 6), ("evaluationHash", 7), ("evaluation_hash", 7), ("compiledId", 8), ("compiled_id", 8), ("strategyId", 9), ("strategy_id", 9), ("artifactVariant", 10), ("artifact_variant", 10), ("canaryPercent", 11), ("canary_percent", 11), ("rolloutBucket", 12), ("rollout_bucket", 12)])
 }
 
 extension RuntimeV1.RuntimeBudgetSummary {
@@ -1840,6 +2630,36 @@ extension RuntimeV1.RuntimeBudgetSummary {
         if outputTokens != 0 { w.writeInt64(outputTokens); w.writeTag(16) }
         if inputTokens != 0 { w.writeInt64(inputTokens); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if inputTokens != 0 || w.emitDefaults { w.key("\"inputTokens\":", "\"input_tokens\":"); w.writeInt64(inputTokens) }
+        if outputTokens != 0 || w.emitDefaults { w.key("\"outputTokens\":", "\"output_tokens\":"); w.writeInt64(outputTokens) }
+        if totalTokens != 0 || w.emitDefaults { w.key("\"totalTokens\":", "\"total_tokens\":"); w.writeInt64(totalTokens) }
+        if spentSats != 0 || w.emitDefaults { w.key("\"spentSats\":", "\"spent_sats\":"); w.writeInt64(spentSats) }
+        if reservedSats != 0 || w.emitDefaults { w.key("\"reservedSats\":", "\"reserved_sats\":"); w.writeInt64(reservedSats) }
+        if remainingSats != 0 || w.emitDefaults { w.key("\"remainingSats\":", "\"remaining_sats\":"); w.writeInt64(remainingSats) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { totalTokens = 0 } else { totalTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { spentSats = 0 } else { spentSats = try r.readInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reservedSats = 0 } else { reservedSats = try r.readInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { remainingSats = 0 } else { remainingSats = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("inputTokens", 0), ("input_tokens", 0), ("outputTokens", 1), ("output_tokens", 1), ("totalTokens", 2), ("total_tokens", 2), ("spentSats", 3), ("spent_sats", 3), ("reservedSats", 4), ("reserved_sats", 4), ("remainingSats", 5), ("remaining_sats", 5)])
 }
 
 extension RuntimeV1.RuntimeTimingSummary {
@@ -1864,6 +2684,30 @@ extension RuntimeV1.RuntimeTimingSummary {
         if let v = completedAt { w.writeMessage(v); w.writeTag(18) }
         if let v = startedAt { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = startedAt { w.key("\"startedAt\":", "\"started_at\":"); v.encodeJSON(to: &w) }
+        if let v = completedAt { w.key("\"completedAt\":", "\"completed_at\":"); v.encodeJSON(to: &w) }
+        if latencyMs != 0 || w.emitDefaults { w.key("\"latencyMs\":", "\"latency_ms\":"); w.writeInt64(latencyMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { completedAt = nil } else { try r.readMessage(into: &completedAt) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("startedAt", 0), ("started_at", 0), ("completedAt", 1), ("completed_at", 1), ("latencyMs", 2), ("latency_ms", 2)])
 }
 
 extension RuntimeV1.RuntimePredictReceipt {
@@ -1920,6 +2764,62 @@ extension RuntimeV1.RuntimePredictReceipt {
         if !runId.isEmpty { w.writeString(runId); w.writeTag(18) }
         if !receiptId.isEmpty { w.writeString(receiptId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !receiptId.isEmpty || w.emitDefaults { w.key("\"receiptId\":", "\"receipt_id\":"); w.writeString(receiptId) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !signatureId.isEmpty || w.emitDefaults { w.key("\"signatureId\":", "\"signature_id\":"); w.writeString(signatureId) }
+        if !strategyId.isEmpty || w.emitDefaults { w.key("\"strategyId\":", "\"strategy_id\":"); w.writeString(strategyId) }
+        if !compiledId.isEmpty || w.emitDefaults { w.key("\"compiledId\":", "\"compiled_id\":"); w.writeString(compiledId) }
+        if !schemaHash.isEmpty || w.emitDefaults { w.key("\"schemaHash\":", "\"schema_hash\":"); w.writeString(schemaHash) }
+        if !promptHash.isEmpty || w.emitDefaults { w.key("\"promptHash\":", "\"prompt_hash\":"); w.writeString(promptHash) }
+        if !programHash.isEmpty || w.emitDefaults { w.key("\"programHash\":", "\"program_hash\":"); w.writeString(programHash) }
+        if !paramsHash.isEmpty || w.emitDefaults { w.key("\"paramsHash\":", "\"params_hash\":"); w.writeString(paramsHash) }
+        if !outputHash.isEmpty || w.emitDefaults { w.key("\"outputHash\":", "\"output_hash\":"); w.writeString(outputHash) }
+        if let v = policy { w.key("\"policy\":", "\"policy\":"); v.encodeJSON(to: &w) }
+        if let v = budget { w.key("\"budget\":", "\"budget\":"); v.encodeJSON(to: &w) }
+        if let v = timing { w.key("\"timing\":", "\"timing\":"); v.encodeJSON(to: &w) }
+        if !traceRef.isEmpty || w.emitDefaults { w.key("\"traceRef\":", "\"trace_ref\":"); w.writeString(traceRef) }
+        if !traceHash.isEmpty || w.emitDefaults { w.key("\"traceHash\":", "\"trace_hash\":"); w.writeString(traceHash) }
+        if !traceStorage.isEmpty || w.emitDefaults { w.key("\"traceStorage\":", "\"trace_storage\":"); w.writeString(traceStorage) }
+        if !traceArtifactUri.isEmpty || w.emitDefaults { w.key("\"traceArtifactUri\":", "\"trace_artifact_uri\":"); w.writeString(traceArtifactUri) }
+        if !catalogVersion.isEmpty || w.emitDefaults { w.key("\"catalogVersion\":", "\"catalog_version\":"); w.writeString(catalogVersion) }
+        if let v = outputPreview { w.key("\"outputPreview\":", "\"output_preview\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { signatureId = "" } else { signatureId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { schemaHash = "" } else { schemaHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { promptHash = "" } else { promptHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { programHash = "" } else { programHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { timing = nil } else { try r.readMessage(into: &timing) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceRef = "" } else { traceRef = try r.readString() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { traceHash = "" } else { traceHash = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { traceStorage = "" } else { traceStorage = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { traceArtifactUri = "" } else { traceArtifactUri = try r.readString() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { catalogVersion = "" } else { catalogVersion = try r.readString() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { outputPreview = nil } else { try r.readMessage(into: &outputPreview) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("receiptId", 0), ("receipt_id", 0), ("runId", 1), ("run_id", 1), ("signatureId", 2), ("signature_id", 2), ("strategyId", 3), ("strategy_id", 3), ("compiledId", 4), ("compiled_id", 4), ("schemaHash", 5), ("schema_hash", 5), ("promptHash", 6), ("prompt_hash", 6), ("programHash", 7), ("program_hash", 7), ("paramsHash", 8), ("params_hash", 8), ("outputHash", 9), ("output_hash", 9), ("policy", 10), ("budget", 11), ("timing", 12), ("traceRef", 13), ("trace_ref", 13), ("traceHash", 14), ("trace_hash", 14), ("traceStorage", 15), ("trace_storage", 15), ("traceArtifactUri", 16), ("trace_artifact_uri", 16), ("catalogVersion", 17), ("catalog_version", 17), ("outputPreview", 18), ("output_preview", 18)])
 }
 
 extension RuntimeV1.RuntimeReplayArtifact {
@@ -1958,6 +2858,44 @@ extension RuntimeV1.RuntimeReplayArtifact {
         if !runId.isEmpty { w.writeString(runId); w.writeTag(18) }
         if !artifactId.isEmpty { w.writeString(artifactId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !artifactId.isEmpty || w.emitDefaults { w.key("\"artifactId\":", "\"artifact_id\":"); w.writeString(artifactId) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if firstSeq != 0 || w.emitDefaults { w.key("\"firstSeq\":", "\"first_seq\":"); w.writeUInt64(firstSeq) }
+        if lastSeq != 0 || w.emitDefaults { w.key("\"lastSeq\":", "\"last_seq\":"); w.writeUInt64(lastSeq) }
+        if eventCount != 0 || w.emitDefaults { w.key("\"eventCount\":", "\"event_count\":"); w.writeUInt64(eventCount) }
+        if !replayHash.isEmpty || w.emitDefaults { w.key("\"replayHash\":", "\"replay_hash\":"); w.writeString(replayHash) }
+        if !storageRef.isEmpty || w.emitDefaults { w.key("\"storageRef\":", "\"storage_ref\":"); w.writeString(storageRef) }
+        if !compression.isEmpty || w.emitDefaults { w.key("\"compression\":", "\"compression\":"); w.writeString(compression) }
+        if chunkCount != 0 || w.emitDefaults { w.key("\"chunkCount\":", "\"chunk_count\":"); w.writeUInt32(chunkCount) }
+        if let v = generatedAt { w.key("\"generatedAt\":", "\"generated_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { artifactId = "" } else { artifactId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayHash = "" } else { replayHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { storageRef = "" } else { storageRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { compression = "" } else { compression = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { chunkCount = 0 } else { chunkCount = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { generatedAt = nil } else { try r.readMessage(into: &generatedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("artifactId", 0), ("artifact_id", 0), ("runId", 1), ("run_id", 1), ("firstSeq", 2), ("first_seq", 2), ("lastSeq", 3), ("last_seq", 3), ("eventCount", 4), ("event_count", 4), ("replayHash", 5), ("replay_hash", 5), ("storageRef", 6), ("storage_ref", 6), ("compression", 7), ("chunkCount", 8), ("chunk_count", 8), ("generatedAt", 9), ("generated_at", 9)])
 }
 
 extension RuntimeV1.RuntimeRunSnapshotResult {
@@ -1978,6 +2916,26 @@ extension RuntimeV1.RuntimeRunSnapshotResult {
         w.writeUnknown(unknownFields)
         if let v = run { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = run { w.key("\"run\":", "\"run\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0)])
 }
 
 extension RuntimeV1.RuntimeRunStreamResult {
@@ -2004,6 +2962,32 @@ extension RuntimeV1.RuntimeRunStreamResult {
         if latestSeq != 0 { w.writeUInt64(latestSeq); w.writeTag(16) }
         if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if staleCursor || w.emitDefaults { w.key("\"staleCursor\":", "\"stale_cursor\":"); w.writeBool(staleCursor) }
+        if retentionFloor != 0 || w.emitDefaults { w.key("\"retentionFloor\":", "\"retention_floor\":"); w.writeUInt64(retentionFloor) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { staleCursor = false } else { staleCursor = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("latestSeq", 1), ("latest_seq", 1), ("staleCursor", 2), ("stale_cursor", 2), ("retentionFloor", 3), ("retention_floor", 3)])
 }
 
 extension RuntimeV1.RuntimeWorkerSnapshotResult {
@@ -2024,6 +3008,26 @@ extension RuntimeV1.RuntimeWorkerSnapshotResult {
         w.writeUnknown(unknownFields)
         if let v = snapshot { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = snapshot { w.key("\"snapshot\":", "\"snapshot\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { snapshot = nil } else { try r.readMessage(into: &snapshot) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("snapshot", 0)])
 }
 
 extension RuntimeV1.RuntimeWorkerRequestResult {
@@ -2052,6 +3056,34 @@ extension RuntimeV1.RuntimeWorkerRequestResult {
         if !requestId.isEmpty { w.writeString(requestId); w.writeTag(18) }
         if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = response { w.key("\"response\":", "\"response\":"); v.encodeJSON(to: &w) }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("requestId", 1), ("request_id", 1), ("ok", 2), ("response", 3), ("latestSeq", 4), ("latest_seq", 4)])
 }
 
 extension RuntimeV1.RuntimeResultEnvelope {
@@ -2119,5 +3151,43 @@ extension RuntimeV1.RuntimeResultEnvelope {
         if let v = error { w.writeMessage(v); w.writeTag(18) }
         if ok { w.writeBool(ok); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if ok || w.emitDefaults { w.key("\"ok\":", "\"ok\":"); w.writeBool(ok) }
+        if let v = error { w.key("\"error\":", "\"error\":"); v.encodeJSON(to: &w) }
+        switch result {
+        case .runSnapshot(let v)?: w.key("\"runSnapshot\":", "\"run_snapshot\":"); v.encodeJSON(to: &w)
+        case .runStream(let v)?: w.key("\"runStream\":", "\"run_stream\":"); v.encodeJSON(to: &w)
+        case .workerSnapshot(let v)?: w.key("\"workerSnapshot\":", "\"worker_snapshot\":"); v.encodeJSON(to: &w)
+        case .workerRequest(let v)?: w.key("\"workerRequest\":", "\"worker_request\":"); v.encodeJSON(to: &w)
+        case .predictReceipt(let v)?: w.key("\"predictReceipt\":", "\"predict_receipt\":"); v.encodeJSON(to: &w)
+        case .replayArtifact(let v)?: w.key("\"replayArtifact\":", "\"replay_artifact\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { error = nil } else { try r.readMessage(into: &error) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunSnapshotResult(); try r.readMessage(into: &v); result = .runSnapshot(v) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStreamResult(); try r.readMessage(into: &v); result = .runStream(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerSnapshotResult(); try r.readMessage(into: &v); result = .workerSnapshot(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestResult(); try r.readMessage(into: &v); result = .workerRequest(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimePredictReceipt(); try r.readMessage(into: &v); result = .predictReceipt(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeReplayArtifact(); try r.readMessage(into: &v); result = .replayArtifact(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("ok", 0), ("error", 1), ("runSnapshot", 2), ("run_snapshot", 2), ("runStream", 3), ("run_stream", 3), ("workerSnapshot", 4), ("worker_snapshot", 4), ("workerRequest", 5), ("worker_request", 5), ("predictReceipt", 6), ("predict_receipt", 6), ("replayArtifact", 7), ("replay_artifact", 7)])
 }
 

@@ -248,6 +248,28 @@ extension RuntimeV1.ToolManifestPolicy {
         if !defaultRepository.isEmpty { w.writeString(defaultRepository); w.writeTag(18) }
         if !writeOperationsMode.isEmpty { w.writeString(writeOperationsMode); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !writeOperationsMode.isEmpty || w.emitDefaults { w.key("\"write_operations_mode\":", "\"write_operations_mode\":"); w.writeString(writeOperationsMode) }
+        if !defaultRepository.isEmpty || w.emitDefaults { w.key("\"default_repository\":", "\"default_repository\":"); w.writeString(defaultRepository) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { writeOperationsMode = "" } else { writeOperationsMode = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { defaultRepository = "" } else { defaultRepository = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("write_operations_mode", 0), ("default_repository", 1)])
 }
 
 extension RuntimeV1.ToolManifest {
@@ -280,6 +302,38 @@ extension RuntimeV1.ToolManifest {
         if !integrationId.isEmpty { w.writeString(integrationId); w.writeTag(18) }
         if !manifestVersion.isEmpty { w.writeString(manifestVersion); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !manifestVersion.isEmpty || w.emitDefaults { w.key("\"manifest_version\":", "\"manifest_version\":"); w.writeString(manifestVersion) }
+        if !integrationId.isEmpty || w.emitDefaults { w.key("\"integration_id\":", "\"integration_id\":"); w.writeString(integrationId) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if !toolPack.isEmpty || w.emitDefaults { w.key("\"tool_pack\":", "\"tool_pack\":"); w.writeString(toolPack) }
+        if !capabilities.isEmpty || w.emitDefaults { w.key("\"capabilities\":", "\"capabilities\":"); w.beginArray(); for v in capabilities { w.writeString(v) }; w.endArray() }
+        if let v = policy { w.key("\"policy\":", "\"policy\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { manifestVersion = "" } else { manifestVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { toolPack = "" } else { toolPack = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { capabilities = [] } else { try r.readArray { r throws(JSONDecodingError) in capabilities.append(try r.readString()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("manifest_version", 0), ("integration_id", 1), ("provider", 2), ("status", 3), ("tool_pack", 4), ("capabilities", 5), ("policy", 6)])
 }
 
 extension RuntimeV1.ToolRequest {
@@ -316,6 +370,42 @@ extension RuntimeV1.ToolRequest {
         if !operation.isEmpty { w.writeString(operation); w.writeTag(18) }
         if !integrationId.isEmpty { w.writeString(integrationId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !integrationId.isEmpty || w.emitDefaults { w.key("\"integration_id\":", "\"integration_id\":"); w.writeString(integrationId) }
+        if !operation.isEmpty || w.emitDefaults { w.key("\"operation\":", "\"operation\":"); w.writeString(operation) }
+        if !repository.isEmpty || w.emitDefaults { w.key("\"repository\":", "\"repository\":"); w.writeString(repository) }
+        if issueNumber != 0 || w.emitDefaults { w.key("\"issue_number\":", "\"issue_number\":"); w.writeUInt64(issueNumber) }
+        if pullNumber != 0 || w.emitDefaults { w.key("\"pull_number\":", "\"pull_number\":"); w.writeUInt64(pullNumber) }
+        if !body.isEmpty || w.emitDefaults { w.key("\"body\":", "\"body\":"); w.writeString(body) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"run_id\":", "\"run_id\":"); w.writeString(runId) }
+        if !toolCallId.isEmpty || w.emitDefaults { w.key("\"tool_call_id\":", "\"tool_call_id\":"); w.writeString(toolCallId) }
+        if writeApproved || w.emitDefaults { w.key("\"write_approved\":", "\"write_approved\":"); w.writeBool(writeApproved) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { operation = "" } else { operation = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { repository = "" } else { repository = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { issueNumber = 0 } else { issueNumber = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { pullNumber = 0 } else { pullNumber = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { body = "" } else { body = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { writeApproved = false } else { writeApproved = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("integration_id", 0), ("operation", 1), ("repository", 2), ("issue_number", 3), ("pull_number", 4), ("body", 5), ("run_id", 6), ("tool_call_id", 7), ("write_approved", 8)])
 }
 
 extension RuntimeV1.ToolBudget {
@@ -336,6 +426,26 @@ extension RuntimeV1.ToolBudget {
         w.writeUnknown(unknownFields)
         if maxTotalSats != 0 { w.writeUInt64(maxTotalSats); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if maxTotalSats != 0 || w.emitDefaults { w.key("\"max_total_sats\":", "\"max_total_sats\":"); w.writeUInt64(maxTotalSats) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { maxTotalSats = 0 } else { maxTotalSats = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("max_total_sats", 0)])
 }
 
 extension RuntimeV1.ToolPolicy {
@@ -362,6 +472,32 @@ extension RuntimeV1.ToolPolicy {
         if !authorizationMode.isEmpty { w.writeString(authorizationMode); w.writeTag(18) }
         if !authorizationId.isEmpty { w.writeString(authorizationId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !authorizationId.isEmpty || w.emitDefaults { w.key("\"authorization_id\":", "\"authorization_id\":"); w.writeString(authorizationId) }
+        if !authorizationMode.isEmpty || w.emitDefaults { w.key("\"authorization_mode\":", "\"authorization_mode\":"); w.writeString(authorizationMode) }
+        if let v = budget { w.key("\"budget\":", "\"budget\":"); v.encodeJSON(to: &w) }
+        if writeApproved || w.emitDefaults { w.key("\"write_approved\":", "\"write_approved\":"); w.writeBool(writeApproved) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { writeApproved = false } else { writeApproved = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("authorization_id", 0), ("authorization_mode", 1), ("budget", 2), ("write_approved", 3)])
 }
 
 extension RuntimeV1.ToolExecuteRequest {
@@ -396,6 +532,40 @@ extension RuntimeV1.ToolExecuteRequest {
         if !mode.isEmpty { w.writeString(mode); w.writeTag(18) }
         if !toolPack.isEmpty { w.writeString(toolPack); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !toolPack.isEmpty || w.emitDefaults { w.key("\"tool_pack\":", "\"tool_pack\":"); w.writeString(toolPack) }
+        if !mode.isEmpty || w.emitDefaults { w.key("\"mode\":", "\"mode\":"); w.writeString(mode) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"run_id\":", "\"run_id\":"); w.writeString(runId) }
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"thread_id\":", "\"thread_id\":"); w.writeString(threadId) }
+        if !userId.isEmpty || w.emitDefaults { w.key("\"user_id\":", "\"user_id\":"); w.writeString(userId) }
+        if let v = manifest { w.key("\"manifest\":", "\"manifest\":"); v.encodeJSON(to: &w) }
+        if let v = request { w.key("\"request\":", "\"request\":"); v.encodeJSON(to: &w) }
+        if let v = policy { w.key("\"policy\":", "\"policy\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolPack = "" } else { toolPack = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { mode = "" } else { mode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { manifest = nil } else { try r.readMessage(into: &manifest) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("tool_pack", 0), ("mode", 1), ("run_id", 2), ("thread_id", 3), ("user_id", 4), ("manifest", 5), ("request", 6), ("policy", 7)])
 }
 
 extension RuntimeV1.ToolReceipt {
@@ -418,6 +588,28 @@ extension RuntimeV1.ToolReceipt {
         if !replayHash.isEmpty { w.writeString(replayHash); w.writeTag(18) }
         if !receiptId.isEmpty { w.writeString(receiptId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !receiptId.isEmpty || w.emitDefaults { w.key("\"receipt_id\":", "\"receipt_id\":"); w.writeString(receiptId) }
+        if !replayHash.isEmpty || w.emitDefaults { w.key("\"replay_hash\":", "\"replay_hash\":"); w.writeString(replayHash) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { replayHash = "" } else { replayHash = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("receipt_id", 0), ("replay_hash", 1)])
 }
 
 extension RuntimeV1.ToolExecuteResult {
@@ -448,6 +640,36 @@ extension RuntimeV1.ToolExecuteResult {
         if !decision.isEmpty { w.writeString(decision); w.writeTag(18) }
         if !state.isEmpty { w.writeString(state); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !state.isEmpty || w.emitDefaults { w.key("\"state\":", "\"state\":"); w.writeString(state) }
+        if !decision.isEmpty || w.emitDefaults { w.key("\"decision\":", "\"decision\":"); w.writeString(decision) }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reason_code\":", "\"reason_code\":"); w.writeString(reasonCode) }
+        if let v = receipt { w.key("\"receipt\":", "\"receipt\":"); v.encodeJSON(to: &w) }
+        if let v = result { w.key("\"result\":", "\"result\":"); v.encodeJSON(to: &w) }
+        if replayed || w.emitDefaults { w.key("\"replayed\":", "\"replayed\":"); w.writeBool(replayed) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { state = "" } else { state = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { receipt = nil } else { try r.readMessage(into: &receipt) }
+            case 4: try r.claim(&seen, 4); try r.readMessage(into: &result)
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("state", 0), ("decision", 1), ("reason_code", 2), ("receipt", 3), ("result", 4), ("replayed", 5)])
 }
 
 extension RuntimeV1.ToolExecuteResponse {
@@ -468,6 +690,26 @@ extension RuntimeV1.ToolExecuteResponse {
         w.writeUnknown(unknownFields)
         if let v = data { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = data { w.key("\"data\":", "\"data\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { data = nil } else { try r.readMessage(into: &data) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("data", 0)])
 }
 
 extension RuntimeV1.CommsDeliveryEventRequest {
@@ -504,6 +746,42 @@ extension RuntimeV1.CommsDeliveryEventRequest {
         if !provider.isEmpty { w.writeString(provider); w.writeTag(18) }
         if !eventId.isEmpty { w.writeString(eventId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !eventId.isEmpty || w.emitDefaults { w.key("\"event_id\":", "\"event_id\":"); w.writeString(eventId) }
+        if !provider.isEmpty || w.emitDefaults { w.key("\"provider\":", "\"provider\":"); w.writeString(provider) }
+        if !deliveryState.isEmpty || w.emitDefaults { w.key("\"delivery_state\":", "\"delivery_state\":"); w.writeString(deliveryState) }
+        if !messageId.isEmpty || w.emitDefaults { w.key("\"message_id\":", "\"message_id\":"); w.writeString(messageId) }
+        if !integrationId.isEmpty || w.emitDefaults { w.key("\"integration_id\":", "\"integration_id\":"); w.writeString(integrationId) }
+        if !recipient.isEmpty || w.emitDefaults { w.key("\"recipient\":", "\"recipient\":"); w.writeString(recipient) }
+        if let v = occurredAt { w.key("\"occurred_at\":", "\"occurred_at\":"); v.encodeJSON(to: &w) }
+        if let v = reason { w.key("\"reason\":", "\"reason\":"); w.writeString(v) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { deliveryState = "" } else { deliveryState = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { recipient = "" } else { recipient = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { reason = nil } else { reason = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { payload = nil } else { try r.readMessage(into: &payload) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("event_id", 0), ("provider", 1), ("delivery_state", 2), ("message_id", 3), ("integration_id", 4), ("recipient", 5), ("occurred_at", 6), ("reason", 7), ("payload", 8)])
 }
 
 extension RuntimeV1.CommsDeliveryEventResponse {
@@ -528,5 +806,29 @@ extension RuntimeV1.CommsDeliveryEventResponse {
         if !status.isEmpty { w.writeString(status); w.writeTag(18) }
         if !eventId.isEmpty { w.writeString(eventId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !eventId.isEmpty || w.emitDefaults { w.key("\"eventId\":", "\"event_id\":"); w.writeString(eventId) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotentReplay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("eventId", 0), ("event_id", 0), ("status", 1), ("idempotentReplay", 2), ("idempotent_replay", 2)])
 }
 

@@ -48,6 +48,18 @@ extension SyncV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "CLIENT_SURFACE_UNSPECIFIED"
+            case .web: return "CLIENT_SURFACE_WEB"
+            case .desktop: return "CLIENT_SURFACE_DESKTOP"
+            case .ios: return "CLIENT_SURFACE_IOS"
+            case .onyx: return "CLIENT_SURFACE_ONYX"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "CLIENT_SURFACE_UNSPECIFIED"),
@@ -208,6 +220,34 @@ extension SyncV1.ClientReconnect {
         if backoffMs != 0 { w.writeUInt32(backoffMs); w.writeTag(16) }
         if attempt != 0 { w.writeUInt32(attempt); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if attempt != 0 || w.emitDefaults { w.key("\"attempt\":", "\"attempt\":"); w.writeUInt32(attempt) }
+        if backoffMs != 0 || w.emitDefaults { w.key("\"backoffMs\":", "\"backoff_ms\":"); w.writeUInt32(backoffMs) }
+        if resumed || w.emitDefaults { w.key("\"resumed\":", "\"resumed\":"); w.writeBool(resumed) }
+        if lastAppliedSeq != 0 || w.emitDefaults { w.key("\"lastAppliedSeq\":", "\"last_applied_seq\":"); w.writeUInt64(lastAppliedSeq) }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeString(reasonCode) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { attempt = 0 } else { attempt = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { backoffMs = 0 } else { backoffMs = try r.readUInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { resumed = false } else { resumed = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastAppliedSeq = 0 } else { lastAppliedSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("attempt", 0), ("backoffMs", 1), ("backoff_ms", 1), ("resumed", 2), ("lastAppliedSeq", 3), ("last_applied_seq", 3), ("reasonCode", 4), ("reason_code", 4)])
 }
 
 extension SyncV1.ClientAuthFailure {
@@ -232,6 +272,30 @@ extension SyncV1.ClientAuthFailure {
         if !reasonCode.isEmpty { w.writeString(reasonCode); w.writeTag(18) }
         if httpStatus != 0 { w.writeUInt32(httpStatus); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if httpStatus != 0 || w.emitDefaults { w.key("\"httpStatus\":", "\"http_status\":"); w.writeUInt32(httpStatus) }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeString(reasonCode) }
+        if refreshAttempted || w.emitDefaults { w.key("\"refreshAttempted\":", "\"refresh_attempted\":"); w.writeBool(refreshAttempted) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { httpStatus = 0 } else { httpStatus = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { refreshAttempted = false } else { refreshAttempted = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("httpStatus", 0), ("http_status", 0), ("reasonCode", 1), ("reason_code", 1), ("refreshAttempted", 2), ("refresh_attempted", 2)])
 }
 
 extension SyncV1.ClientReplay {
@@ -260,6 +324,34 @@ extension SyncV1.ClientReplay {
         if requestedAfterSeq != 0 { w.writeUInt64(requestedAfterSeq); w.writeTag(16) }
         if !status.isEmpty { w.writeString(status); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if requestedAfterSeq != 0 || w.emitDefaults { w.key("\"requestedAfterSeq\":", "\"requested_after_seq\":"); w.writeUInt64(requestedAfterSeq) }
+        if oldestAvailableSeq != 0 || w.emitDefaults { w.key("\"oldestAvailableSeq\":", "\"oldest_available_seq\":"); w.writeUInt64(oldestAvailableSeq) }
+        if headSeq != 0 || w.emitDefaults { w.key("\"headSeq\":", "\"head_seq\":"); w.writeUInt64(headSeq) }
+        if catchupDurationMs != 0 || w.emitDefaults { w.key("\"catchupDurationMs\":", "\"catchup_duration_ms\":"); w.writeUInt64(catchupDurationMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedAfterSeq = 0 } else { requestedAfterSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { oldestAvailableSeq = 0 } else { oldestAvailableSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { headSeq = 0 } else { headSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { catchupDurationMs = 0 } else { catchupDurationMs = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("requestedAfterSeq", 1), ("requested_after_seq", 1), ("oldestAvailableSeq", 2), ("oldest_available_seq", 2), ("headSeq", 3), ("head_seq", 3), ("catchupDurationMs", 4), ("catchup_duration_ms", 4)])
 }
 
 extension SyncV1.ClientDeliveryError {
@@ -284,6 +376,30 @@ extension SyncV1.ClientDeliveryError {
         if !reasonCode.isEmpty { w.writeString(reasonCode); w.writeTag(18) }
         if !channel.isEmpty { w.writeString(channel); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !channel.isEmpty || w.emitDefaults { w.key("\"channel\":", "\"channel\":"); w.writeString(channel) }
+        if !reasonCode.isEmpty || w.emitDefaults { w.key("\"reasonCode\":", "\"reason_code\":"); w.writeString(reasonCode) }
+        if rollingErrorCount5m != 0 || w.emitDefaults { w.key("\"rollingErrorCount5m\":", "\"rolling_error_count_5m\":"); w.writeUInt32(rollingErrorCount5m) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { channel = "" } else { channel = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { rollingErrorCount5m = 0 } else { rollingErrorCount5m = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("channel", 0), ("reasonCode", 1), ("reason_code", 1), ("rollingErrorCount5m", 2), ("rolling_error_count_5m", 2)])
 }
 
 extension SyncV1.ClientTelemetryEvent {
@@ -355,5 +471,57 @@ extension SyncV1.ClientTelemetryEvent {
         if !eventId.isEmpty { w.writeString(eventId); w.writeTag(18) }
         if !schemaVersion.isEmpty { w.writeString(schemaVersion); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !schemaVersion.isEmpty || w.emitDefaults { w.key("\"schemaVersion\":", "\"schema_version\":"); w.writeString(schemaVersion) }
+        if !eventId.isEmpty || w.emitDefaults { w.key("\"eventId\":", "\"event_id\":"); w.writeString(eventId) }
+        if occurredAtUnixMs != 0 || w.emitDefaults { w.key("\"occurredAtUnixMs\":", "\"occurred_at_unix_ms\":"); w.writeInt64(occurredAtUnixMs) }
+        if surface.rawValue != 0 || w.emitDefaults { w.key("\"surface\":", "\"surface\":"); w.writeEnum(surface) }
+        if !clientBuildId.isEmpty || w.emitDefaults { w.key("\"clientBuildId\":", "\"client_build_id\":"); w.writeString(clientBuildId) }
+        if !appVersion.isEmpty || w.emitDefaults { w.key("\"appVersion\":", "\"app_version\":"); w.writeString(appVersion) }
+        if !protocolVersion.isEmpty || w.emitDefaults { w.key("\"protocolVersion\":", "\"protocol_version\":"); w.writeString(protocolVersion) }
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if !topicClass.isEmpty || w.emitDefaults { w.key("\"topicClass\":", "\"topic_class\":"); w.writeString(topicClass) }
+        if !actorScopeHash.isEmpty || w.emitDefaults { w.key("\"actorScopeHash\":", "\"actor_scope_hash\":"); w.writeString(actorScopeHash) }
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"sessionId\":", "\"session_id\":"); w.writeString(sessionId) }
+        switch event {
+        case .reconnect(let v)?: w.key("\"reconnect\":", "\"reconnect\":"); v.encodeJSON(to: &w)
+        case .authFailure(let v)?: w.key("\"authFailure\":", "\"auth_failure\":"); v.encodeJSON(to: &w)
+        case .replay(let v)?: w.key("\"replay\":", "\"replay\":"); v.encodeJSON(to: &w)
+        case .deliveryError(let v)?: w.key("\"deliveryError\":", "\"delivery_error\":"); v.encodeJSON(to: &w)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { schemaVersion = "" } else { schemaVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAtUnixMs = 0 } else { occurredAtUnixMs = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { surface = .unspecified } else { if let e = try r.readEnum(SyncV1.ClientSurface.self) { surface = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { clientBuildId = "" } else { clientBuildId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { appVersion = "" } else { appVersion = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { protocolVersion = "" } else { protocolVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { topicClass = "" } else { topicClass = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { actorScopeHash = "" } else { actorScopeHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReconnect(); try r.readMessage(into: &v); event = .reconnect(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientAuthFailure(); try r.readMessage(into: &v); event = .authFailure(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReplay(); try r.readMessage(into: &v); event = .replay(v) }
+            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientDeliveryError(); try r.readMessage(into: &v); event = .deliveryError(v) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("schemaVersion", 0), ("schema_version", 0), ("eventId", 1), ("event_id", 1), ("occurredAtUnixMs", 2), ("occurred_at_unix_ms", 2), ("surface", 3), ("clientBuildId", 4), ("client_build_id", 4), ("appVersion", 5), ("app_version", 5), ("protocolVersion", 6), ("protocol_version", 6), ("topic", 7), ("topicClass", 8), ("topic_class", 8), ("actorScopeHash", 9), ("actor_scope_hash", 9), ("sessionId", 10), ("session_id", 10), ("reconnect", 11), ("authFailure", 12), ("auth_failure", 12), ("replay", 13), ("deliveryError", 14), ("delivery_error", 14)])
 }
 

@@ -57,6 +57,21 @@ extension SyncV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "SYNC_ERROR_CODE_UNSPECIFIED"
+            case .unauthorized: return "SYNC_ERROR_CODE_UNAUTHORIZED"
+            case .forbiddenTopic: return "SYNC_ERROR_CODE_FORBIDDEN_TOPIC"
+            case .badSubscription: return "SYNC_ERROR_CODE_BAD_SUBSCRIPTION"
+            case .staleCursor: return "SYNC_ERROR_CODE_STALE_CURSOR"
+            case .payloadTooLarge: return "SYNC_ERROR_CODE_PAYLOAD_TOO_LARGE"
+            case .rateLimited: return "SYNC_ERROR_CODE_RATE_LIMITED"
+            case .`internal`: return "SYNC_ERROR_CODE_INTERNAL"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "SYNC_ERROR_CODE_UNSPECIFIED"),

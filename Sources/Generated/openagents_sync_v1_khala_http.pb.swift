@@ -126,6 +126,34 @@ extension SyncV1.FanoutMessage {
         if sequence != 0 { w.writeUInt64(sequence); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if sequence != 0 || w.emitDefaults { w.key("\"sequence\":", "\"sequence\":"); w.writeUInt64(sequence) }
+        if !kind.isEmpty || w.emitDefaults { w.key("\"kind\":", "\"kind\":"); w.writeString(kind) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+        if let v = publishedAt { w.key("\"publishedAt\":", "\"published_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { sequence = 0 } else { sequence = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = "" } else { kind = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { publishedAt = nil } else { try r.readMessage(into: &publishedAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("sequence", 1), ("kind", 2), ("payload", 3), ("publishedAt", 4), ("published_at", 4)])
 }
 
 extension SyncV1.KhalaPollResponse {
@@ -183,6 +211,60 @@ extension SyncV1.KhalaPollResponse {
         if !driver.isEmpty { w.writeString(driver); w.writeTag(18) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if !driver.isEmpty || w.emitDefaults { w.key("\"driver\":", "\"driver\":"); w.writeString(driver) }
+        if !messages.isEmpty || w.emitDefaults { w.key("\"messages\":", "\"messages\":"); w.beginArray(); for v in messages { v.encodeJSON(to: &w) }; w.endArray() }
+        if let v = oldestAvailableCursor { w.key("\"oldest_available_cursor\":", "\"oldest_available_cursor\":"); w.writeUInt64(v) }
+        if let v = headCursor { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(v) }
+        if queueDepth != 0 || w.emitDefaults { w.key("\"queue_depth\":", "\"queue_depth\":"); w.writeUInt64(queueDepth) }
+        if droppedMessages != 0 || w.emitDefaults { w.key("\"dropped_messages\":", "\"dropped_messages\":"); w.writeUInt64(droppedMessages) }
+        if nextCursor != 0 || w.emitDefaults { w.key("\"next_cursor\":", "\"next_cursor\":"); w.writeUInt64(nextCursor) }
+        if replayComplete || w.emitDefaults { w.key("\"replay_complete\":", "\"replay_complete\":"); w.writeBool(replayComplete) }
+        if limitApplied != 0 || w.emitDefaults { w.key("\"limit_applied\":", "\"limit_applied\":"); w.writeUInt32(limitApplied) }
+        if limitCapped || w.emitDefaults { w.key("\"limit_capped\":", "\"limit_capped\":"); w.writeBool(limitCapped) }
+        if fairnessApplied || w.emitDefaults { w.key("\"fairness_applied\":", "\"fairness_applied\":"); w.writeBool(fairnessApplied) }
+        if activeTopicCount != 0 || w.emitDefaults { w.key("\"active_topic_count\":", "\"active_topic_count\":"); w.writeUInt32(activeTopicCount) }
+        if outboundQueueLimit != 0 || w.emitDefaults { w.key("\"outbound_queue_limit\":", "\"outbound_queue_limit\":"); w.writeUInt32(outboundQueueLimit) }
+        if consumerLag != 0 || w.emitDefaults { w.key("\"consumer_lag\":", "\"consumer_lag\":"); w.writeUInt64(consumerLag) }
+        if slowConsumerStrikes != 0 || w.emitDefaults { w.key("\"slow_consumer_strikes\":", "\"slow_consumer_strikes\":"); w.writeUInt32(slowConsumerStrikes) }
+        if slowConsumerMaxStrikes != 0 || w.emitDefaults { w.key("\"slow_consumer_max_strikes\":", "\"slow_consumer_max_strikes\":"); w.writeUInt32(slowConsumerMaxStrikes) }
+        if recommendedReconnectBackoffMs != 0 || w.emitDefaults { w.key("\"recommended_reconnect_backoff_ms\":", "\"recommended_reconnect_backoff_ms\":"); w.writeUInt32(recommendedReconnectBackoffMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { driver = "" } else { driver = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { messages = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.FanoutMessage(); try r.readMessage(into: &v); messages.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { oldestAvailableCursor = nil } else { oldestAvailableCursor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { headCursor = nil } else { headCursor = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { queueDepth = 0 } else { queueDepth = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { droppedMessages = 0 } else { droppedMessages = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { nextCursor = 0 } else { nextCursor = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { replayComplete = false } else { replayComplete = try r.readBool() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { limitApplied = 0 } else { limitApplied = try r.readUInt32() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { limitCapped = false } else { limitCapped = try r.readBool() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { fairnessApplied = false } else { fairnessApplied = try r.readBool() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { activeTopicCount = 0 } else { activeTopicCount = try r.readUInt32() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { outboundQueueLimit = 0 } else { outboundQueueLimit = try r.readUInt32() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { consumerLag = 0 } else { consumerLag = try r.readUInt64() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { slowConsumerStrikes = 0 } else { slowConsumerStrikes = try r.readUInt32() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { slowConsumerMaxStrikes = 0 } else { slowConsumerMaxStrikes = try r.readUInt32() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { recommendedReconnectBackoffMs = 0 } else { recommendedReconnectBackoffMs = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("driver", 1), ("messages", 2), ("oldest_available_cursor", 3), ("head_cursor", 4), ("queue_depth", 5), ("dropped_messages", 6), ("next_cursor", 7), ("replay_complete", 8), ("limit_applied", 9), ("limit_capped", 10), ("fairness_applied", 11), ("active_topic_count", 12), ("outbound_queue_limit", 13), ("consumer_lag", 14), ("slow_consumer_strikes", 15), ("slow_consumer_max_strikes", 16), ("recommended_reconnect_backoff_ms", 17)])
 }
 
 extension SyncV1.StaleCursorDetails {
@@ -219,5 +301,41 @@ extension SyncV1.StaleCursorDetails {
         if requestedCursor != 0 { w.writeUInt64(requestedCursor); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if requestedCursor != 0 || w.emitDefaults { w.key("\"requested_cursor\":", "\"requested_cursor\":"); w.writeUInt64(requestedCursor) }
+        if oldestAvailableCursor != 0 || w.emitDefaults { w.key("\"oldest_available_cursor\":", "\"oldest_available_cursor\":"); w.writeUInt64(oldestAvailableCursor) }
+        if headCursor != 0 || w.emitDefaults { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(headCursor) }
+        if !reasonCodes.isEmpty || w.emitDefaults { w.key("\"reason_codes\":", "\"reason_codes\":"); w.beginArray(); for v in reasonCodes { w.writeString(v) }; w.endArray() }
+        if replayLag != 0 || w.emitDefaults { w.key("\"replay_lag\":", "\"replay_lag\":"); w.writeUInt64(replayLag) }
+        if replayBudgetEvents != 0 || w.emitDefaults { w.key("\"replay_budget_events\":", "\"replay_budget_events\":"); w.writeUInt64(replayBudgetEvents) }
+        if !qosTier.isEmpty || w.emitDefaults { w.key("\"qos_tier\":", "\"qos_tier\":"); w.writeString(qosTier) }
+        if !recovery.isEmpty || w.emitDefaults { w.key("\"recovery\":", "\"recovery\":"); w.writeString(recovery) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedCursor = 0 } else { requestedCursor = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { oldestAvailableCursor = 0 } else { oldestAvailableCursor = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { headCursor = 0 } else { headCursor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCodes = [] } else { try r.readArray { r throws(JSONDecodingError) in reasonCodes.append(try r.readString()) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayLag = 0 } else { replayLag = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { replayBudgetEvents = 0 } else { replayBudgetEvents = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { qosTier = "" } else { qosTier = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { recovery = "" } else { recovery = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("requested_cursor", 1), ("oldest_available_cursor", 2), ("head_cursor", 3), ("reason_codes", 4), ("replay_lag", 5), ("replay_budget_events", 6), ("qos_tier", 7), ("recovery", 8)])
 }
 

@@ -45,6 +45,18 @@ extension SyncV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "KHALA_FRAME_KIND_UNSPECIFIED"
+            case .subscribed: return "KHALA_FRAME_KIND_SUBSCRIBED"
+            case .updateBatch: return "KHALA_FRAME_KIND_UPDATE_BATCH"
+            case .heartbeat: return "KHALA_FRAME_KIND_HEARTBEAT"
+            case .error: return "KHALA_FRAME_KIND_ERROR"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "KHALA_FRAME_KIND_UNSPECIFIED"),
@@ -218,6 +230,28 @@ extension SyncV1.TopicCursor {
         if watermark != 0 { w.writeUInt64(watermark); w.writeTag(16) }
         if topic.rawValue != 0 { w.writeEnum(topic.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if topic.rawValue != 0 || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeEnum(topic) }
+        if watermark != 0 || w.emitDefaults { w.key("\"watermark\":", "\"watermark\":"); w.writeUInt64(watermark) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { topic = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { watermark = 0 } else { watermark = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("watermark", 1)])
 }
 
 extension SyncV1.Subscribe {
@@ -246,6 +280,30 @@ extension SyncV1.Subscribe {
         for v in resumeAfter.reversed() { w.writeMessage(v); w.writeTag(18) }
         if !topics.isEmpty { w.writePacked(topics) { w, v in w.writeEnum(v.rawValue) }; w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topics.isEmpty || w.emitDefaults { w.key("\"topics\":", "\"topics\":"); w.beginArray(); for v in topics { w.writeEnum(v) }; w.endArray() }
+        if !resumeAfter.isEmpty || w.emitDefaults { w.key("\"resumeAfter\":", "\"resume_after\":"); w.beginArray(); for v in resumeAfter { v.encodeJSON(to: &w) }; w.endArray() }
+        if !requestId.isEmpty || w.emitDefaults { w.key("\"requestId\":", "\"request_id\":"); w.writeString(requestId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topics = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(SyncV1.SyncTopic.self) { topics.append(e) } } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { resumeAfter = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); resumeAfter.append(v) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topics", 0), ("resumeAfter", 1), ("resume_after", 1), ("requestId", 2), ("request_id", 2)])
 }
 
 extension SyncV1.Subscribed {
@@ -271,6 +329,28 @@ extension SyncV1.Subscribed {
         for v in currentWatermarks.reversed() { w.writeMessage(v); w.writeTag(18) }
         if !subscriptionId.isEmpty { w.writeString(subscriptionId); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !subscriptionId.isEmpty || w.emitDefaults { w.key("\"subscriptionId\":", "\"subscription_id\":"); w.writeString(subscriptionId) }
+        if !currentWatermarks.isEmpty || w.emitDefaults { w.key("\"currentWatermarks\":", "\"current_watermarks\":"); w.beginArray(); for v in currentWatermarks { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { subscriptionId = "" } else { subscriptionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { currentWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); currentWatermarks.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("subscriptionId", 0), ("subscription_id", 0), ("currentWatermarks", 1), ("current_watermarks", 1)])
 }
 
 extension SyncV1.Update {
@@ -303,6 +383,38 @@ extension SyncV1.Update {
         if !docKey.isEmpty { w.writeString(docKey); w.writeTag(18) }
         if topic.rawValue != 0 { w.writeEnum(topic.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if topic.rawValue != 0 || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeEnum(topic) }
+        if !docKey.isEmpty || w.emitDefaults { w.key("\"docKey\":", "\"doc_key\":"); w.writeString(docKey) }
+        if docVersion != 0 || w.emitDefaults { w.key("\"docVersion\":", "\"doc_version\":"); w.writeUInt64(docVersion) }
+        if !payload.isEmpty || w.emitDefaults { w.key("\"payload\":", "\"payload\":"); w.writeBytes(payload) }
+        if watermark != 0 || w.emitDefaults { w.key("\"watermark\":", "\"watermark\":"); w.writeUInt64(watermark) }
+        if !payloadHash.isEmpty || w.emitDefaults { w.key("\"payloadHash\":", "\"payload_hash\":"); w.writeBytes(payloadHash) }
+        if hydrationRequired || w.emitDefaults { w.key("\"hydrationRequired\":", "\"hydration_required\":"); w.writeBool(hydrationRequired) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { topic = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { docKey = "" } else { docKey = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { docVersion = 0 } else { docVersion = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { payload = [] } else { payload = try r.readBytes() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { watermark = 0 } else { watermark = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { payloadHash = [] } else { payloadHash = try r.readBytes() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { hydrationRequired = false } else { hydrationRequired = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("docKey", 1), ("doc_key", 1), ("docVersion", 2), ("doc_version", 2), ("payload", 3), ("watermark", 4), ("payloadHash", 5), ("payload_hash", 5), ("hydrationRequired", 6), ("hydration_required", 6)])
 }
 
 extension SyncV1.UpdateBatch {
@@ -333,6 +445,30 @@ extension SyncV1.UpdateBatch {
         if replayComplete { w.writeBool(replayComplete); w.writeTag(16) }
         for v in updates.reversed() { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !updates.isEmpty || w.emitDefaults { w.key("\"updates\":", "\"updates\":"); w.beginArray(); for v in updates { v.encodeJSON(to: &w) }; w.endArray() }
+        if replayComplete || w.emitDefaults { w.key("\"replayComplete\":", "\"replay_complete\":"); w.writeBool(replayComplete) }
+        if !headWatermarks.isEmpty || w.emitDefaults { w.key("\"headWatermarks\":", "\"head_watermarks\":"); w.beginArray(); for v in headWatermarks { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { updates = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.Update(); try r.readMessage(into: &v); updates.append(v) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { replayComplete = false } else { replayComplete = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { headWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); headWatermarks.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("updates", 0), ("replayComplete", 1), ("replay_complete", 1), ("headWatermarks", 2), ("head_watermarks", 2)])
 }
 
 extension SyncV1.Heartbeat {
@@ -356,6 +492,26 @@ extension SyncV1.Heartbeat {
         w.writeUnknown(unknownFields)
         for v in watermarks.reversed() { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !watermarks.isEmpty || w.emitDefaults { w.key("\"watermarks\":", "\"watermarks\":"); w.beginArray(); for v in watermarks { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { watermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); watermarks.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("watermarks", 0)])
 }
 
 extension SyncV1.Error {
@@ -382,6 +538,32 @@ extension SyncV1.Error {
         if !message.isEmpty { w.writeString(message); w.writeTag(18) }
         if code.rawValue != 0 { w.writeEnum(code.rawValue); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if code.rawValue != 0 || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeEnum(code) }
+        if !message.isEmpty || w.emitDefaults { w.key("\"message\":", "\"message\":"); w.writeString(message) }
+        if retryAfterMs != 0 || w.emitDefaults { w.key("\"retryAfterMs\":", "\"retry_after_ms\":"); w.writeUInt32(retryAfterMs) }
+        if fullResyncRequired || w.emitDefaults { w.key("\"fullResyncRequired\":", "\"full_resync_required\":"); w.writeBool(fullResyncRequired) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncErrorCode.self) { code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("retryAfterMs", 2), ("retry_after_ms", 2), ("fullResyncRequired", 3), ("full_resync_required", 3)])
 }
 
 extension SyncV1.KhalaFrame {
@@ -410,5 +592,33 @@ extension SyncV1.KhalaFrame {
         if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
         if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if kind.rawValue != 0 || w.emitDefaults { w.key("\"kind\":", "\"kind\":"); w.writeEnum(kind) }
+        if !payloadBytes.isEmpty || w.emitDefaults { w.key("\"payloadBytes\":", "\"payload_bytes\":"); w.writeBytes(payloadBytes) }
+        if schemaVersion != 0 || w.emitDefaults { w.key("\"schemaVersion\":", "\"schema_version\":"); w.writeUInt32(schemaVersion) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(SyncV1.KhalaFrameKind.self) { kind = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { payloadBytes = [] } else { payloadBytes = try r.readBytes() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { schemaVersion = 0 } else { schemaVersion = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("seq", 1), ("kind", 2), ("payloadBytes", 3), ("payload_bytes", 3), ("schemaVersion", 4), ("schema_version", 4)])
 }
 

@@ -42,6 +42,17 @@ extension SyncV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "SYNC_TOPIC_UNSPECIFIED"
+            case .runtimeRunSummaries: return "SYNC_TOPIC_RUNTIME_RUN_SUMMARIES"
+            case .runtimeCodexWorkerSummaries: return "SYNC_TOPIC_RUNTIME_CODEX_WORKER_SUMMARIES"
+            case .runtimeNotifications: return "SYNC_TOPIC_RUNTIME_NOTIFICATIONS"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "SYNC_TOPIC_UNSPECIFIED"),

@@ -15,6 +15,12 @@ public protocol ProtoMessage: WireDecodable, Hashable, Sendable {
     var unknownFields: UnknownFields { get set }
     /// Writes the fields back to front (see `WireWriter`).
     func encodeMessage(to writer: inout WireWriter)
+    /// Writes the message as a JSON value (an object, or a well-known type's special form).
+    func encodeJSON(to writer: inout JSONWriter)
+    /// Writes the members of the message's JSON object, without braces.
+    func encodeJSONFields(to writer: inout JSONWriter)
+    /// Reads one JSON value into `self`.
+    mutating func decodeJSON(from reader: inout JSONReader) throws(JSONDecodingError)
 }
 
 extension WireDecodable {
@@ -57,5 +63,45 @@ extension ProtoMessage {
         var writer = WireWriter(capacity: 256, options: options)
         encodeMessage(to: &writer)
         return writer.bytes()
+    }
+}
+
+extension ProtoMessage {
+    public func encodeJSON(to writer: inout JSONWriter) {
+        writer.beginObject()
+        encodeJSONFields(to: &writer)
+        writer.endObject()
+    }
+
+    /// Decodes proto3 JSON.
+    public init(jsonBytes bytes: [UInt8], options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
+        self.init()
+        let result: Result<Self, JSONDecodingError> = bytes.withUnsafeBytes { buffer in
+            var reader = JSONReader(buffer, options: options)
+            var message = Self()
+            do throws(JSONDecodingError) {
+                try message.decodeJSON(from: &reader)
+                try reader.finish()
+                return .success(message)
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
+    public init(jsonString: String, options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
+        try self.init(jsonBytes: Array(jsonString.utf8), options: options)
+    }
+
+    /// Encodes proto3 JSON (canonical unless the options say otherwise).
+    public func jsonBytes(options: JSONEncodingOptions = .init()) throws(JSONEncodingError) -> [UInt8] {
+        var writer = JSONWriter(capacity: 256, options: options)
+        encodeJSON(to: &writer)
+        return try writer.finish()
+    }
+
+    public func jsonString(options: JSONEncodingOptions = .init()) throws(JSONEncodingError) -> String {
+        String(decoding: try jsonBytes(options: options), as: UTF8.self)
     }
 }

@@ -5,6 +5,14 @@ public protocol ProtoEnum: Hashable, Sendable {
     var rawValue: Int32 { get }
     /// Declared values and their proto names, in declaration order (aliases excluded).
     static var protoNames: [(Self, String)] { get }
+    /// Alias names (`allow_alias`), accepted on JSON input.
+    static var protoAliases: [(Self, String)] { get }
+    /// The proto name of this value, nil for an unrecognized number.
+    var protoName: String? { get }
+}
+
+extension ProtoEnum {
+    public static var protoAliases: [(Self, String)] { [] }
 }
 
 /// Heap storage for a message field that closes a cycle of singular message

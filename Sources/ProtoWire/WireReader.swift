@@ -281,14 +281,3 @@ public struct WireReader {
         depth -= 1
     }
 }
-
-extension String {
-    /// Validating UTF-8 decode; nil when the bytes are not well-formed UTF-8
-    /// (overlong forms, surrogates and values above U+10FFFF included).
-    /// One pass: the standard library validates while it copies.
-    @inlinable
-    public init?(validatingUTF8Bytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
-        self = s
-    }
-}

@@ -27,6 +27,7 @@ final class ProtocOracleTests: XCTestCase {
     }
 
     func testBenchRunEventMatchesProtoc() throws {
+        try Repo.requireSharedBench()
         try assertAgreesWithProtoc(BenchV1.RunEvent.self, file: "bench.proto", includes: benchIncludes, text: #"""
             run_id: "run-\303\251-\344\270\255\346\226\207"
             seq: 18446744073709551615
@@ -55,6 +56,7 @@ final class ProtocOracleTests: XCTestCase {
     }
 
     func testBenchBatchWithTextDeltaAndStatusChangeMatchesProtoc() throws {
+        try Repo.requireSharedBench()
         try assertAgreesWithProtoc(BenchV1.RunEventBatch.self, file: "bench.proto", includes: benchIncludes, text: """
             events { run_id: "r1" seq: 1 kind: EVENT_KIND_TEXT_DELTA text_delta { delta: "hello" index: 7 } drift: 5 }
             events { run_id: "r1" seq: 2 kind: EVENT_KIND_STATUS_CHANGE status_change { from_status: "running" to_status: "succeeded" } }
@@ -132,6 +134,7 @@ final class ProtocOracleTests: XCTestCase {
     /// prints the original (text format sorts map entries, so the map order
     /// of the two encodings does not matter).
     func testBenchmarkCorpusRoundTripsThroughProtoc() throws {
+        try Repo.requireSharedBench()
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Repo.benchRoot + "/data/batch.binpb")))
         let batch = try BenchV1.RunEventBatch(serializedBytes: bytes)
         XCTAssertEqual(batch.events.count, 1000)

@@ -10,8 +10,14 @@ enum Repo {
         return url.path
     }()
     static func path(_ relative: String) -> String { root + "/" + relative }
-    /// The shared benchmark contract, beside the checkout.
+    /// The shared benchmark contract, beside the checkout (as CI lays it out).
     static let benchRoot = path("../shared/bench")
+
+    /// Skips a test that needs ../shared/bench when the checkout has no shared/ beside it.
+    static func requireSharedBench() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: benchRoot + "/bench.proto"),
+                          "../shared/bench is not beside this checkout")
+    }
 }
 
 /// Runs protoc with the given arguments and stdin; fails the test on a non-zero exit.

@@ -31,7 +31,7 @@ struct SwiftEmitter {
     let index: TypeIndex
     let options: EmitOptions
     private var comments: [[Int32]: SourceLocation] = [:]
-    private var out = CodeWriter()
+    var out = CodeWriter()
 
     init(file: FileDescriptor, index: TypeIndex, options: EmitOptions) {
         self.file = file
@@ -140,6 +140,22 @@ struct SwiftEmitter {
         out.line("public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }")
         out.line("public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }")
         out.line()
+        out.line("/// The proto name of this value (nil for an unrecognized number).")
+        out.open("public var protoName: String?")
+        out.openSwitch("self")
+        for (i, v) in known { out.line("case .\(cases[i]): return \"\(v.name)\"") }
+        out.line("case .unrecognized: return nil")
+        out.closeSwitch()
+        out.close()
+        if !aliases.isEmpty {
+            out.line()
+            out.line("public static let protoAliases: [(Self, String)] = [")
+            out.indent()
+            for (alias, _, i) in aliases { out.line("(.\(alias.replacingOccurrences(of: "`", with: "")), \"\(e.values[i].name)\"),") }
+            out.outdent()
+            out.line("]")
+        }
+        out.line()
         out.line("/// The values declared in the contract, with their proto names.")
         out.line("public static let protoNames: [(Self, String)] = [")
         out.indent()
@@ -151,7 +167,7 @@ struct SwiftEmitter {
 
     // MARK: Message types
 
-    private func plans(for m: MessageDescriptor, proto: String) -> [FieldPlan] {
+    func plans(for m: MessageDescriptor, proto: String) -> [FieldPlan] {
         m.fields.map { f in plan(f, in: m, proto: proto) }
     }
 
@@ -185,14 +201,14 @@ struct SwiftEmitter {
     }
 
     /// The default of an enum field: its value numbered 0 (proto3 requires one).
-    private func enumZero(_ swiftType: String) -> String {
+    func enumZero(_ swiftType: String) -> String {
         guard let e = index.enumDescriptor(swiftName: swiftType),
               let i = e.values.firstIndex(where: { $0.number == 0 }) else { return "\(swiftType)(rawValue: 0)" }
         return "." + Naming.enumCaseNames(enumName: e.name, values: e.values.map(\.name))[i]
     }
 
     /// Real (non-synthetic) oneofs, with their Swift enum names.
-    private func oneofNames(_ m: MessageDescriptor) -> [Int: (type: String, property: String)] {
+    func oneofNames(_ m: MessageDescriptor) -> [Int: (type: String, property: String)] {
         var result: [Int: (String, String)] = [:]
         let nestedNames = Set(m.nested.map(\.name) + m.enums.map(\.name))
         for (i, o) in m.oneofs.enumerated() {
@@ -287,6 +303,8 @@ struct SwiftEmitter {
         emitDecode(plans, oneofs: oneofs)
         out.line()
         emitEncode(plans, oneofs: oneofs)
+        out.line()
+        emitJSON(m, proto: proto, plans: plans, oneofs: oneofs)
         out.close()
         out.line()
         for n in m.nested where !n.isMapEntry { emitCodecs(n, proto: proto + "." + n.name) }

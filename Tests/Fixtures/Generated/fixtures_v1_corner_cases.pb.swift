@@ -41,6 +41,16 @@ extension FixturesV1 {
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "COLOR_UNSPECIFIED"
+            case .red: return "COLOR_RED"
+            case .green: return "COLOR_GREEN"
+            case .unrecognized: return nil
+            }
+        }
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "COLOR_UNSPECIFIED"),
@@ -82,6 +92,19 @@ extension FixturesV1 {
         /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
         public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
         public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        /// The proto name of this value (nil for an unrecognized number).
+        public var protoName: String? {
+            switch self {
+            case .unspecified: return "ALIASED_UNSPECIFIED"
+            case .one: return "ALIASED_ONE"
+            case .unrecognized: return nil
+            }
+        }
+
+        public static let protoAliases: [(Self, String)] = [
+            (.uno, "ALIASED_UNO"),
+        ]
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -293,6 +316,16 @@ extension FixturesV1 {
             /// Values compare by number: `.unrecognized(n)` equals the case numbered `n`.
             public static func == (a: Self, b: Self) -> Bool { a.rawValue == b.rawValue }
             public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+            /// The proto name of this value (nil for an unrecognized number).
+            public var protoName: String? {
+                switch self {
+                case .unspecified: return "TYPE_UNSPECIFIED"
+                case .`if`: return "TYPE_IF"
+                case .`for`: return "TYPE_FOR"
+                case .unrecognized: return nil
+                }
+            }
 
             /// The values declared in the contract, with their proto names.
             public static let protoNames: [(Self, String)] = [
@@ -575,6 +608,162 @@ extension FixturesV1.AllTypes {
         if fFloat.bitPattern != 0 { w.writeFloat(fFloat); w.writeTag(21) }
         if fDouble.bitPattern != 0 { w.writeDouble(fDouble); w.writeTag(9) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if fDouble.bitPattern != 0 || w.emitDefaults { w.key("\"fDouble\":", "\"f_double\":"); w.writeDouble(fDouble) }
+        if fFloat.bitPattern != 0 || w.emitDefaults { w.key("\"fFloat\":", "\"f_float\":"); w.writeFloat(fFloat) }
+        if fInt64 != 0 || w.emitDefaults { w.key("\"fInt64\":", "\"f_int64\":"); w.writeInt64(fInt64) }
+        if fUint64 != 0 || w.emitDefaults { w.key("\"fUint64\":", "\"f_uint64\":"); w.writeUInt64(fUint64) }
+        if fInt32 != 0 || w.emitDefaults { w.key("\"fInt32\":", "\"f_int32\":"); w.writeInt32(fInt32) }
+        if fFixed64 != 0 || w.emitDefaults { w.key("\"fFixed64\":", "\"f_fixed64\":"); w.writeUInt64(fFixed64) }
+        if fFixed32 != 0 || w.emitDefaults { w.key("\"fFixed32\":", "\"f_fixed32\":"); w.writeUInt32(fFixed32) }
+        if fBool || w.emitDefaults { w.key("\"fBool\":", "\"f_bool\":"); w.writeBool(fBool) }
+        if !fString.isEmpty || w.emitDefaults { w.key("\"fString\":", "\"f_string\":"); w.writeString(fString) }
+        if !fBytes.isEmpty || w.emitDefaults { w.key("\"fBytes\":", "\"f_bytes\":"); w.writeBytes(fBytes) }
+        if fUint32 != 0 || w.emitDefaults { w.key("\"fUint32\":", "\"f_uint32\":"); w.writeUInt32(fUint32) }
+        if fSfixed32 != 0 || w.emitDefaults { w.key("\"fSfixed32\":", "\"f_sfixed32\":"); w.writeInt32(fSfixed32) }
+        if fSfixed64 != 0 || w.emitDefaults { w.key("\"fSfixed64\":", "\"f_sfixed64\":"); w.writeInt64(fSfixed64) }
+        if fSint32 != 0 || w.emitDefaults { w.key("\"fSint32\":", "\"f_sint32\":"); w.writeInt32(fSint32) }
+        if fSint64 != 0 || w.emitDefaults { w.key("\"fSint64\":", "\"f_sint64\":"); w.writeInt64(fSint64) }
+        if fEnum.rawValue != 0 || w.emitDefaults { w.key("\"fEnum\":", "\"f_enum\":"); w.writeEnum(fEnum) }
+        if let v = fMessage { w.key("\"fMessage\":", "\"f_message\":"); v.encodeJSON(to: &w) }
+        if let v = oInt32 { w.key("\"oInt32\":", "\"o_int32\":"); w.writeInt32(v) }
+        if let v = oString { w.key("\"oString\":", "\"o_string\":"); w.writeString(v) }
+        if let v = oEnum { w.key("\"oEnum\":", "\"o_enum\":"); w.writeEnum(v) }
+        if let v = oDouble { w.key("\"oDouble\":", "\"o_double\":"); w.writeDouble(v) }
+        if !rDouble.isEmpty || w.emitDefaults { w.key("\"rDouble\":", "\"r_double\":"); w.beginArray(); for v in rDouble { w.writeDouble(v) }; w.endArray() }
+        if !rFloat.isEmpty || w.emitDefaults { w.key("\"rFloat\":", "\"r_float\":"); w.beginArray(); for v in rFloat { w.writeFloat(v) }; w.endArray() }
+        if !rInt64.isEmpty || w.emitDefaults { w.key("\"rInt64\":", "\"r_int64\":"); w.beginArray(); for v in rInt64 { w.writeInt64(v) }; w.endArray() }
+        if !rUint64.isEmpty || w.emitDefaults { w.key("\"rUint64\":", "\"r_uint64\":"); w.beginArray(); for v in rUint64 { w.writeUInt64(v) }; w.endArray() }
+        if !rInt32.isEmpty || w.emitDefaults { w.key("\"rInt32\":", "\"r_int32\":"); w.beginArray(); for v in rInt32 { w.writeInt32(v) }; w.endArray() }
+        if !rFixed64.isEmpty || w.emitDefaults { w.key("\"rFixed64\":", "\"r_fixed64\":"); w.beginArray(); for v in rFixed64 { w.writeUInt64(v) }; w.endArray() }
+        if !rFixed32.isEmpty || w.emitDefaults { w.key("\"rFixed32\":", "\"r_fixed32\":"); w.beginArray(); for v in rFixed32 { w.writeUInt32(v) }; w.endArray() }
+        if !rBool.isEmpty || w.emitDefaults { w.key("\"rBool\":", "\"r_bool\":"); w.beginArray(); for v in rBool { w.writeBool(v) }; w.endArray() }
+        if !rString.isEmpty || w.emitDefaults { w.key("\"rString\":", "\"r_string\":"); w.beginArray(); for v in rString { w.writeString(v) }; w.endArray() }
+        if !rBytes.isEmpty || w.emitDefaults { w.key("\"rBytes\":", "\"r_bytes\":"); w.beginArray(); for v in rBytes { w.writeBytes(v) }; w.endArray() }
+        if !rUint32.isEmpty || w.emitDefaults { w.key("\"rUint32\":", "\"r_uint32\":"); w.beginArray(); for v in rUint32 { w.writeUInt32(v) }; w.endArray() }
+        if !rSfixed32.isEmpty || w.emitDefaults { w.key("\"rSfixed32\":", "\"r_sfixed32\":"); w.beginArray(); for v in rSfixed32 { w.writeInt32(v) }; w.endArray() }
+        if !rSfixed64.isEmpty || w.emitDefaults { w.key("\"rSfixed64\":", "\"r_sfixed64\":"); w.beginArray(); for v in rSfixed64 { w.writeInt64(v) }; w.endArray() }
+        if !rSint32.isEmpty || w.emitDefaults { w.key("\"rSint32\":", "\"r_sint32\":"); w.beginArray(); for v in rSint32 { w.writeInt32(v) }; w.endArray() }
+        if !rSint64.isEmpty || w.emitDefaults { w.key("\"rSint64\":", "\"r_sint64\":"); w.beginArray(); for v in rSint64 { w.writeInt64(v) }; w.endArray() }
+        if !rEnum.isEmpty || w.emitDefaults { w.key("\"rEnum\":", "\"r_enum\":"); w.beginArray(); for v in rEnum { w.writeEnum(v) }; w.endArray() }
+        if !rMessage.isEmpty || w.emitDefaults { w.key("\"rMessage\":", "\"r_message\":"); w.beginArray(); for v in rMessage { v.encodeJSON(to: &w) }; w.endArray() }
+        if !rUnpacked.isEmpty || w.emitDefaults { w.key("\"rUnpacked\":", "\"r_unpacked\":"); w.beginArray(); for v in rUnpacked { w.writeInt32(v) }; w.endArray() }
+        if !mString.isEmpty || w.emitDefaults {
+            w.key("\"mString\":", "\"m_string\":"); w.beginObject()
+            if w.deterministic { for e in mString.sorted(by: { $0.key < $1.key }) { w.key(e.key); w.writeString(e.value) } } else { for e in mString { w.key(e.key); w.writeString(e.value) } }
+            w.endObject()
+        }
+        if !mMessage.isEmpty || w.emitDefaults {
+            w.key("\"mMessage\":", "\"m_message\":"); w.beginObject()
+            if w.deterministic { for e in mMessage.sorted(by: { $0.key < $1.key }) { w.key(String(e.key)); e.value.encodeJSON(to: &w) } } else { for e in mMessage { w.key(String(e.key)); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+        if !mEnum.isEmpty || w.emitDefaults {
+            w.key("\"mEnum\":", "\"m_enum\":"); w.beginObject()
+            if w.deterministic { for e in mEnum.sorted(by: { !$0.key && $1.key }) { w.key(e.key ? "true" : "false"); w.writeEnum(e.value) } } else { for e in mEnum { w.key(e.key ? "true" : "false"); w.writeEnum(e.value) } }
+            w.endObject()
+        }
+        if !mBytes.isEmpty || w.emitDefaults {
+            w.key("\"mBytes\":", "\"m_bytes\":"); w.beginObject()
+            if w.deterministic { for e in mBytes.sorted(by: { $0.key < $1.key }) { w.key(String(e.key)); w.writeBytes(e.value) } } else { for e in mBytes { w.key(String(e.key)); w.writeBytes(e.value) } }
+            w.endObject()
+        }
+        if !mDouble.isEmpty || w.emitDefaults {
+            w.key("\"mDouble\":", "\"m_double\":"); w.beginObject()
+            if w.deterministic { for e in mDouble.sorted(by: { $0.key < $1.key }) { w.key(String(e.key)); w.writeDouble(e.value) } } else { for e in mDouble { w.key(String(e.key)); w.writeDouble(e.value) } }
+            w.endObject()
+        }
+        if !mSint.isEmpty || w.emitDefaults {
+            w.key("\"mSint\":", "\"m_sint\":"); w.beginObject()
+            if w.deterministic { for e in mSint.sorted(by: { $0.key < $1.key }) { w.key(String(e.key)); w.writeInt32(e.value) } } else { for e in mSint { w.key(String(e.key)); w.writeInt32(e.value) } }
+            w.endObject()
+        }
+        if !mFixed.isEmpty || w.emitDefaults {
+            w.key("\"mFixed\":", "\"m_fixed\":"); w.beginObject()
+            if w.deterministic { for e in mFixed.sorted(by: { $0.key < $1.key }) { w.key(String(e.key)); w.writeBool(e.value) } } else { for e in mFixed { w.key(String(e.key)); w.writeBool(e.value) } }
+            w.endObject()
+        }
+        switch choice {
+        case .cString(let v)?: w.key("\"cString\":", "\"c_string\":"); w.writeString(v)
+        case .cMessage(let v)?: w.key("\"cMessage\":", "\"c_message\":"); v.encodeJSON(to: &w)
+        case .cInt64(let v)?: w.key("\"cInt64\":", "\"c_int64\":"); w.writeInt64(v)
+        case .cEnum(let v)?: w.key("\"cEnum\":", "\"c_enum\":"); w.writeEnum(v)
+        case nil: break
+        }
+        if let v = fStruct { w.key("\"fStruct\":", "\"f_struct\":"); v.encodeJSON(to: &w) }
+        if let v = fTimestamp { w.key("\"fTimestamp\":", "\"f_timestamp\":"); v.encodeJSON(to: &w) }
+        if fAliased.rawValue != 0 || w.emitDefaults { w.key("\"fAliased\":", "\"f_aliased\":"); w.writeEnum(fAliased) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { fDouble = 0 } else { fDouble = try r.readDouble() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { fFloat = 0 } else { fFloat = try r.readFloat() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { fInt64 = 0 } else { fInt64 = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { fUint64 = 0 } else { fUint64 = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { fInt32 = 0 } else { fInt32 = try r.readInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { fFixed64 = 0 } else { fFixed64 = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { fFixed32 = 0 } else { fFixed32 = try r.readUInt32() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { fBool = false } else { fBool = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { fString = "" } else { fString = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { fBytes = [] } else { fBytes = try r.readBytes() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { fUint32 = 0 } else { fUint32 = try r.readUInt32() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { fSfixed32 = 0 } else { fSfixed32 = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { fSfixed64 = 0 } else { fSfixed64 = try r.readInt64() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { fSint32 = 0 } else { fSint32 = try r.readInt32() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { fSint64 = 0 } else { fSint64 = try r.readInt64() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { fEnum = .unspecified } else { if let e = try r.readEnum(FixturesV1.Color.self) { fEnum = e } }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { fMessage = nil } else { try r.readMessage(into: &fMessage) }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { oInt32 = nil } else { oInt32 = try r.readInt32() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { oString = nil } else { oString = try r.readString() }
+            case 19: try r.claim(&seen, 19); if r.consumeNull() { oEnum = nil } else { if let e = try r.readEnum(FixturesV1.Color.self) { oEnum = e } }
+            case 20: try r.claim(&seen, 20); if r.consumeNull() { oDouble = nil } else { oDouble = try r.readDouble() }
+            case 21: try r.claim(&seen, 21); if r.consumeNull() { rDouble = [] } else { try r.readArray { r throws(JSONDecodingError) in rDouble.append(try r.readDouble()) } }
+            case 22: try r.claim(&seen, 22); if r.consumeNull() { rFloat = [] } else { try r.readArray { r throws(JSONDecodingError) in rFloat.append(try r.readFloat()) } }
+            case 23: try r.claim(&seen, 23); if r.consumeNull() { rInt64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rInt64.append(try r.readInt64()) } }
+            case 24: try r.claim(&seen, 24); if r.consumeNull() { rUint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rUint64.append(try r.readUInt64()) } }
+            case 25: try r.claim(&seen, 25); if r.consumeNull() { rInt32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rInt32.append(try r.readInt32()) } }
+            case 26: try r.claim(&seen, 26); if r.consumeNull() { rFixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rFixed64.append(try r.readUInt64()) } }
+            case 27: try r.claim(&seen, 27); if r.consumeNull() { rFixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rFixed32.append(try r.readUInt32()) } }
+            case 28: try r.claim(&seen, 28); if r.consumeNull() { rBool = [] } else { try r.readArray { r throws(JSONDecodingError) in rBool.append(try r.readBool()) } }
+            case 29: try r.claim(&seen, 29); if r.consumeNull() { rString = [] } else { try r.readArray { r throws(JSONDecodingError) in rString.append(try r.readString()) } }
+            case 30: try r.claim(&seen, 30); if r.consumeNull() { rBytes = [] } else { try r.readArray { r throws(JSONDecodingError) in rBytes.append(try r.readBytes()) } }
+            case 31: try r.claim(&seen, 31); if r.consumeNull() { rUint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rUint32.append(try r.readUInt32()) } }
+            case 32: try r.claim(&seen, 32); if r.consumeNull() { rSfixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSfixed32.append(try r.readInt32()) } }
+            case 33: try r.claim(&seen, 33); if r.consumeNull() { rSfixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSfixed64.append(try r.readInt64()) } }
+            case 34: try r.claim(&seen, 34); if r.consumeNull() { rSint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSint32.append(try r.readInt32()) } }
+            case 35: try r.claim(&seen, 35); if r.consumeNull() { rSint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSint64.append(try r.readInt64()) } }
+            case 36: try r.claim(&seen, 36); if r.consumeNull() { rEnum = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(FixturesV1.Color.self) { rEnum.append(e) } } }
+            case 37: try r.claim(&seen, 37); if r.consumeNull() { rMessage = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); rMessage.append(v) } }
+            case 38: try r.claim(&seen, 38); if r.consumeNull() { rUnpacked = [] } else { try r.readArray { r throws(JSONDecodingError) in rUnpacked.append(try r.readInt32()) } }
+            case 39: try r.claim(&seen, 39); if r.consumeNull() { mString = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if mString.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 40: try r.claim(&seen, 40); if r.consumeNull() { mMessage = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt32(k); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); if mMessage.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 41: try r.claim(&seen, 41); if r.consumeNull() { mEnum = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyBool(k); if let e = try r.readEnum(FixturesV1.Color.self) { if mEnum.updateValue(e, forKey: key) != nil { throw r.error("duplicate map key") } } }) }
+            case 42: try r.claim(&seen, 42); if r.consumeNull() { mBytes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if mBytes.updateValue(try r.readBytes(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 43: try r.claim(&seen, 43); if r.consumeNull() { mDouble = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if mDouble.updateValue(try r.readDouble(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 44: try r.claim(&seen, 44); if r.consumeNull() { mSint = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if mSint.updateValue(try r.readInt32(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 45: try r.claim(&seen, 45); if r.consumeNull() { mFixed = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if mFixed.updateValue(try r.readBool(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 46: try r.claim(&seen, 46); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); choice = .cString(try r.readString()) }
+            case 47: try r.claim(&seen, 47); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); choice = .cMessage(v) }
+            case 48: try r.claim(&seen, 48); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); choice = .cInt64(try r.readInt64()) }
+            case 49: try r.claim(&seen, 49); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); if let e = try r.readEnum(FixturesV1.Color.self) { choice = .cEnum(e) } }
+            case 50: try r.claim(&seen, 50); if r.consumeNull() { fStruct = nil } else { try r.readMessage(into: &fStruct) }
+            case 51: try r.claim(&seen, 51); if r.consumeNull() { fTimestamp = nil } else { try r.readMessage(into: &fTimestamp) }
+            case 52: try r.claim(&seen, 52); if r.consumeNull() { fAliased = .unspecified } else { if let e = try r.readEnum(FixturesV1.Aliased.self) { fAliased = e } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("fDouble", 0), ("f_double", 0), ("fFloat", 1), ("f_float", 1), ("fInt64", 2), ("f_int64", 2), ("fUint64", 3), ("f_uint64", 3), ("fInt32", 4), ("f_int32", 4), ("fFixed64", 5), ("f_fixed64", 5), ("fFixed32", 6), ("f_fixed32", 6), ("fBool", 7), ("f_bool", 7), ("fString", 8), ("f_string", 8), ("fBytes", 9), ("f_bytes", 9), ("fUint32", 10), ("f_uint32", 10), ("fSfixed32", 11), ("f_sfixed32", 11), ("fSfixed64", 12), ("f_sfixed64", 12), ("fSint32", 13), ("f_sint32", 13), ("fSint64", 14), ("f_sint64", 14), ("fEnum", 15), ("f_enum", 15), ("fMessage", 16), ("f_message", 16), ("oInt32", 17), ("o_int32", 17), ("oString", 18), ("o_string", 18), ("oEnum", 19), ("o_enum", 19), ("oDouble", 20), ("o_double", 20), ("rDouble", 21), ("r_double", 21), ("rFloat", 22), ("r_float", 22), ("rInt64", 23), ("r_int64", 23), ("rUint64", 24), ("r_uint64", 24), ("rInt32", 25), ("r_int32", 25), ("rFixed64", 26), ("r_fixed64", 26), ("rFixed32", 27), ("r_fixed32", 27), ("rBool", 28), ("r_bool", 28), ("rString", 29), ("r_string", 29), ("rBytes", 30), ("r_bytes", 30), ("rUint32", 31), ("r_uint32", 31), ("rSfixed32", 32), ("r_sfixed32", 32), ("rSfixed64", 33), ("r_sfixed64", 33), ("rSint32", 34), ("r_sint32", 34), ("rSint64", 35), ("r_sint64", 35), ("rEnum", 36), ("r_enum", 36), ("rMessage", 37), ("r_message", 37), ("rUnpacked", 38), ("r_unpacked", 38), ("mString", 39), ("m_string", 39), ("mMessage", 40), ("m_message", 40), ("mEnum", 41), ("m_enum", 41), ("mBytes", 42), ("m_bytes", 42), ("mDouble", 43), ("m_double", 43), ("mSint", 44), ("m_sint", 44), ("mFixed", 45), ("m_fixed", 45), ("cString", 46), ("c_string", 46), ("cMessage", 47), ("c_message", 47), ("cInt64", 48), ("c_int64", 48), ("cEnum", 49), ("c_enum", 49), ("fStruct", 50), ("f_struct", 50), ("fTimestamp", 51), ("f_timestamp", 51), ("fAliased", 52), ("f_aliased", 52)])
 }
 
 extension FixturesV1.AllTypes.Nested {
@@ -600,6 +789,30 @@ extension FixturesV1.AllTypes.Nested {
         if !b.isEmpty { w.writePacked(b) { w, v in w.writeInt32(v) }; w.writeTag(18) }
         if a != 0 { w.writeInt32(a); w.writeTag(8) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if a != 0 || w.emitDefaults { w.key("\"a\":", "\"a\":"); w.writeInt32(a) }
+        if !b.isEmpty || w.emitDefaults { w.key("\"b\":", "\"b\":"); w.beginArray(); for v in b { w.writeInt32(v) }; w.endArray() }
+        if !c.isEmpty || w.emitDefaults { w.key("\"c\":", "\"c\":"); w.writeString(c) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { a = 0 } else { a = try r.readInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { b = [] } else { try r.readArray { r throws(JSONDecodingError) in b.append(try r.readInt32()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { c = "" } else { c = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("a", 0), ("b", 1), ("c", 2)])
 }
 
 extension FixturesV1.Recursive {
@@ -639,6 +852,38 @@ extension FixturesV1.Recursive {
         if depth != 0 { w.writeInt32(depth); w.writeTag(16) }
         if let v = child { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = child { w.key("\"child\":", "\"child\":"); v.encodeJSON(to: &w) }
+        if depth != 0 || w.emitDefaults { w.key("\"depth\":", "\"depth\":"); w.writeInt32(depth) }
+        if !children.isEmpty || w.emitDefaults { w.key("\"children\":", "\"children\":"); w.beginArray(); for v in children { v.encodeJSON(to: &w) }; w.endArray() }
+        switch node {
+        case .left(let v)?: w.key("\"left\":", "\"left\":"); v.encodeJSON(to: &w)
+        case .leaf(let v)?: w.key("\"leaf\":", "\"leaf\":"); w.writeString(v)
+        case nil: break
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { child = nil } else { try r.readMessage(into: &child) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { depth = 0 } else { depth = try r.readInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { children = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.Recursive(); try r.readMessage(into: &v); children.append(v) } }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.Recursive(); try r.readMessage(into: &v); node = .left(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); node = .leaf(try r.readString()) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("child", 0), ("depth", 1), ("children", 2), ("left", 3), ("leaf", 4)])
 }
 
 extension FixturesV1.MutualA {
@@ -661,6 +906,28 @@ extension FixturesV1.MutualA {
         if !name.isEmpty { w.writeString(name); w.writeTag(18) }
         if let v = b { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = b { w.key("\"b\":", "\"b\":"); v.encodeJSON(to: &w) }
+        if !name.isEmpty || w.emitDefaults { w.key("\"name\":", "\"name\":"); w.writeString(name) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { b = nil } else { try r.readMessage(into: &b) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { name = "" } else { name = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("b", 0), ("name", 1)])
 }
 
 extension FixturesV1.MutualB {
@@ -683,6 +950,28 @@ extension FixturesV1.MutualB {
         if value != 0 { w.writeInt32(value); w.writeTag(16) }
         if let v = a { w.writeMessage(v); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = a { w.key("\"a\":", "\"a\":"); v.encodeJSON(to: &w) }
+        if value != 0 || w.emitDefaults { w.key("\"value\":", "\"value\":"); w.writeInt32(value) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { a = nil } else { try r.readMessage(into: &a) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { value = 0 } else { value = try r.readInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("a", 0), ("value", 1)])
 }
 
 extension FixturesV1.Keywords {
@@ -724,6 +1013,48 @@ extension FixturesV1.Keywords {
         if `class` != 0 { w.writeInt32(`class`); w.writeTag(16) }
         if !`default`.isEmpty { w.writeString(`default`); w.writeTag(10) }
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !`default`.isEmpty || w.emitDefaults { w.key("\"default\":", "\"default\":"); w.writeString(`default`) }
+        if `class` != 0 || w.emitDefaults { w.key("\"class\":", "\"class\":"); w.writeInt32(`class`) }
+        if `protocol` || w.emitDefaults { w.key("\"protocol\":", "\"protocol\":"); w.writeBool(`protocol`) }
+        if !self_.isEmpty || w.emitDefaults { w.key("\"self\":", "\"self\":"); w.writeString(self_) }
+        if !unknownFields_.isEmpty || w.emitDefaults { w.key("\"unknownFields\":", "\"unknown_fields\":"); w.writeString(unknownFields_) }
+        if !type.isEmpty || w.emitDefaults { w.key("\"type\":", "\"type\":"); w.writeString(type) }
+        switch `switch` {
+        case .`case`(let v)?: w.key("\"case\":", "\"case\":"); w.writeString(v)
+        case .`in`(let v)?: w.key("\"in\":", "\"in\":"); w.writeInt32(v)
+        case nil: break
+        }
+        if kind.rawValue != 0 || w.emitDefaults { w.key("\"kind\":", "\"kind\":"); w.writeEnum(kind) }
+        if !init_.isEmpty || w.emitDefaults { w.key("\"init\":", "\"init\":"); w.writeString(init_) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        var oneofs = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { `default` = "" } else { `default` = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { `class` = 0 } else { `class` = try r.readInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { `protocol` = false } else { `protocol` = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self_ = "" } else { self_ = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { unknownFields_ = "" } else { unknownFields_ = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { type = "" } else { type = try r.readString() }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); `switch` = .`case`(try r.readString()) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); `switch` = .`in`(try r.readInt32()) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(FixturesV1.Keywords.Type_.self) { kind = e } }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { init_ = "" } else { init_ = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("default", 0), ("class", 1), ("protocol", 2), ("self", 3), ("unknownFields", 4), ("unknown_fields", 4), ("type", 5), ("case", 6), ("in", 7), ("kind", 8), ("init", 9)])
 }
 
 extension FixturesV1.Nothing {
@@ -739,5 +1070,23 @@ extension FixturesV1.Nothing {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
     }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([])
 }
 
