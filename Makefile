@@ -10,7 +10,7 @@ tools:
 
 # Everything CI runs: the whole test suite (freshness, protoc oracle, codec rules, ...).
 test: tools
-	swift test
+	scripts/test.sh
 
 contracts-tool: tools
 	@swift build --product contracts >/dev/null

@@ -570,8 +570,8 @@ public struct JSONReader: ~Copyable {
 
     public mutating func readUInt32() throws(JSONDecodingError) -> UInt32 {
         let save = ptr
-        let v = try readUInt64()
-        guard let r = UInt32(exactly: v) else { ptr = save; throw error("integer out of range for uint32") }
+        let (neg, mag) = try readInteger()
+        guard !neg || mag == 0, let r = UInt32(exactly: mag) else { ptr = save; throw error("integer out of range for uint32") }
         return r
     }
 
