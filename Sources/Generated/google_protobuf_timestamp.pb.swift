@@ -140,7 +140,7 @@ extension GoogleProtobuf.Timestamp {
     }
 
     public func encodeJSON(to w: inout JSONWriter) {
-        if let s = WellKnownJSON.formatTimestamp(seconds: seconds, nanos: nanos) { w.writeString(s) } else { w.fail("Timestamp out of range: \(seconds)s \(nanos)ns"); w.writeNull() }
+        if !w.writeTimestamp(seconds: seconds, nanos: nanos) { w.fail("Timestamp out of range: \(seconds)s \(nanos)ns"); w.writeNull() }
     }
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
         let s = try r.readStringBytes()

@@ -212,7 +212,7 @@ extension SwiftEmitter {
         switch proto {
         case ".google.protobuf.Timestamp":
             out.open("public func encodeJSON(to w: inout JSONWriter)")
-            out.line("if let s = WellKnownJSON.formatTimestamp(seconds: seconds, nanos: nanos) { w.writeString(s) } else { w.fail(\"Timestamp out of range: \\(seconds)s \\(nanos)ns\"); w.writeNull() }")
+            out.line("if !w.writeTimestamp(seconds: seconds, nanos: nanos) { w.fail(\"Timestamp out of range: \\(seconds)s \\(nanos)ns\"); w.writeNull() }")
             out.close()
             out.open("public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError)")
             out.line("let s = try r.readStringBytes()")

@@ -19,19 +19,28 @@ public enum Base64 {
     static func encode(_ bytes: [UInt8], into w: inout JSONWriter) {
         let n = bytes.count
         w.reserve((n + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= n {
-            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            w.byte(alphabet[Int(v >> 18 & 63)]); w.byte(alphabet[Int(v >> 12 & 63)])
-            w.byte(alphabet[Int(v >> 6 & 63)]); w.byte(alphabet[Int(v & 63)])
-            i += 3
-        }
-        if n - i == 1 {
-            let v = UInt32(bytes[i]) << 16
-            w.byte(alphabet[Int(v >> 18 & 63)]); w.byte(alphabet[Int(v >> 12 & 63)]); w.byte(61); w.byte(61)
-        } else if n - i == 2 {
-            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            w.byte(alphabet[Int(v >> 18 & 63)]); w.byte(alphabet[Int(v >> 12 & 63)]); w.byte(alphabet[Int(v >> 6 & 63)]); w.byte(61)
+        alphabet.withUnsafeBufferPointer { a in
+            bytes.withUnsafeBufferPointer { b in
+                var out = w.cursor
+                var i = 0
+                while i + 3 <= n {
+                    let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2])
+                    out[0] = a[Int(v >> 18 & 63)]; out[1] = a[Int(v >> 12 & 63)]
+                    out[2] = a[Int(v >> 6 & 63)]; out[3] = a[Int(v & 63)]
+                    out += 4
+                    i += 3
+                }
+                if n - i == 1 {
+                    let v = UInt32(b[i]) << 16
+                    out[0] = a[Int(v >> 18 & 63)]; out[1] = a[Int(v >> 12 & 63)]; out[2] = 61; out[3] = 61
+                    out += 4
+                } else if n - i == 2 {
+                    let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8
+                    out[0] = a[Int(v >> 18 & 63)]; out[1] = a[Int(v >> 12 & 63)]; out[2] = a[Int(v >> 6 & 63)]; out[3] = 61
+                    out += 4
+                }
+                w.cursor = out
+            }
         }
     }
 

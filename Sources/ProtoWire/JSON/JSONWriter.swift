@@ -263,21 +263,38 @@ public struct JSONWriter: ~Copyable {
         }
     }
 
+    /// Whether any of 8 bytes needs escaping in a JSON string: < 0x20, `"` or `\`.
+    @inlinable @inline(__always)
+    static func needsEscape(_ x: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = x ^ (ones &* 0x22)
+        let slash = x ^ (ones &* 0x5C)
+        let control = (x &- ones &* 0x20) & ~x
+        let zq = (quote &- ones) & ~quote
+        let zs = (slash &- ones) & ~slash
+        return (control | zq | zs) & high != 0
+    }
+
     /// A JSON string literal: quotes, `"` and `\` escaped, control characters as escapes.
     @usableFromInline
     mutating func writeQuoted(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
-            reserve(utf8.count + 2)
+            let n = utf8.count
+            reserve(n + 2)
             cursor.pointee = 0x22
             cursor += 1
-            var runStart = 0
+            guard let base = utf8.baseAddress else { cursor.pointee = 0x22; cursor += 1; return }
             var i = 0
-            let n = utf8.count
+            var runStart = 0
             while i < n {
-                let c = utf8[i]
+                // Skip 8 clean bytes at a time; the common string is copied in one go.
+                while i + 8 <= n, !JSONWriter.needsEscape(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) { i += 8 }
+                if i >= n { break }
+                let c = base[i]
                 if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
-                if i > runStart { raw(UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+                if i > runStart { raw(UnsafeBufferPointer(start: base + runStart, count: i - runStart)) }
                 switch c {
                 case 0x22: raw("\\\"")
                 case 0x5C: raw("\\\\")
@@ -295,8 +312,40 @@ public struct JSONWriter: ~Copyable {
                 i += 1
                 runStart = i
             }
-            if n > runStart { raw(UnsafeBufferPointer(rebasing: utf8[runStart..<n])) }
+            if n > runStart { raw(UnsafeBufferPointer(start: base + runStart, count: n - runStart)) }
             byte(0x22)
         }
+    }
+
+    /// A Timestamp as its RFC 3339 string, written straight into the buffer.
+    /// False (nothing written) when out of range.
+    public mutating func writeTimestamp(seconds: Int64, nanos: Int32) -> Bool {
+        guard seconds >= -62_135_596_800, seconds <= 253_402_300_799, nanos >= 0, nanos <= 999_999_999 else { return false }
+        separateValue()
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let secOfDay = seconds - days * 86400
+        let (y, m, d) = WellKnownJSON.civilFromDays(days)
+        reserve(32)
+        func put(_ v: Int64, _ width: Int) {
+            var v = v
+            var i = width - 1
+            while i >= 0 { cursor[i] = 0x30 + UInt8(v % 10); v /= 10; i -= 1 }
+            cursor += width
+        }
+        cursor.pointee = 0x22; cursor += 1
+        put(y, 4); cursor.pointee = 0x2D; cursor += 1
+        put(m, 2); cursor.pointee = 0x2D; cursor += 1
+        put(d, 2); cursor.pointee = UInt8(ascii: "T"); cursor += 1
+        put(secOfDay / 3600, 2); cursor.pointee = 0x3A; cursor += 1
+        put(secOfDay / 60 % 60, 2); cursor.pointee = 0x3A; cursor += 1
+        put(secOfDay % 60, 2)
+        if nanos != 0 {
+            cursor.pointee = 0x2E; cursor += 1
+            if nanos % 1_000_000 == 0 { put(Int64(nanos / 1_000_000), 3) } else if nanos % 1000 == 0 { put(Int64(nanos / 1000), 6) } else { put(Int64(nanos), 9) }
+        }
+        cursor.pointee = UInt8(ascii: "Z"); cursor += 1
+        cursor.pointee = 0x22; cursor += 1
+        needsComma = true
+        return true
     }
 }
