@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "Generated", dependencies: ["ProtoWire"]),
         // Descriptor model, Swift emitter, the generator's verbs.
         .target(name: "Codegen", dependencies: ["ProtoWire"]),
-        .executableTarget(name: "ContractsCLI", dependencies: ["Codegen"]),
+        .executableTarget(name: "ContractsCLI", dependencies: ["Codegen", "ProtoWire"]),
         // Runtime and control service (built up by the service issues).
         .target(name: "Service", dependencies: ["Generated", "ProtoWire"]),
         .plugin(

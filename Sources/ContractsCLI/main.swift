@@ -1,5 +1,6 @@
 import Codegen
 import Foundation
+import ProtoWire
 
 // `contracts`: the generator's command line. Thin: parsing and wiring only.
 
@@ -14,6 +15,14 @@ commands:
              --well-known          also emit the standard well-known types
              --import MODULE       module providing types not emitted here (repeatable)
              --strip-prefix PKG    package prefix dropped from namespaces (default: openagents)
+  convert    binary <-> proto3 JSON for one message, stdin to stdout
+             --type NAME           fully qualified message type (e.g. openagents.runtime.v1.RuntimeRun)
+             --from binary|json    input format
+             --to binary|json      output format
+             --descriptor-set FILE any FileDescriptorSet (default: compile --proto-root and the well-known types)
+             --proto-root DIR      (default: proto)
+             JSON output: --emit-defaults --proto-names --enums-as-numbers --int64-as-numbers --pretty
+             JSON input:  --ignore-unknown
   help       this text
 """
 
@@ -60,6 +69,27 @@ case "generate":
         let out = try Generator.generate(request)
         try Generator.write(out, to: o.one("--out", default: "Sources/Generated"))
         print("generated \(out.count) files into \(o.one("--out", default: "Sources/Generated"))")
+    } catch {
+        fail("\(error)")
+    }
+case "convert":
+    let o = Options(args, flags: ["--emit-defaults", "--proto-names", "--enums-as-numbers", "--int64-as-numbers", "--pretty", "--ignore-unknown"])
+    guard let type = o.values["--type"]?.last else { fail("convert needs --type") }
+    guard let from = ConvertRequest.Format(rawValue: o.one("--from", default: "")) else { fail("--from must be binary or json") }
+    guard let to = ConvertRequest.Format(rawValue: o.one("--to", default: "")) else { fail("--to must be binary or json") }
+    var request = ConvertRequest(typeName: type, from: from, to: to, descriptorSet: o.values["--descriptor-set"]?.last)
+    request.protoRoot = o.one("--proto-root", default: "proto")
+    request.jsonEncoding = JSONEncodingOptions(
+        emitDefaultValues: o.flags.contains("--emit-defaults"), preserveProtoFieldNames: o.flags.contains("--proto-names"),
+        enumsAsNumbers: o.flags.contains("--enums-as-numbers"), int64AsNumbers: o.flags.contains("--int64-as-numbers"),
+        prettyPrint: o.flags.contains("--pretty"), deterministic: true)
+    request.jsonDecoding = JSONDecodingOptions(ignoreUnknownFields: o.flags.contains("--ignore-unknown"))
+    do {
+        let pool = try Converter.pool(for: request)
+        let input = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        var output = try Converter.convert(input, request, pool: pool)
+        if to == .json && o.flags.contains("--pretty") { output.append(0x0A) }
+        FileHandle.standardOutput.write(Data(output))
     } catch {
         fail("\(error)")
     }

@@ -198,6 +198,19 @@ public struct WireReader {
         message = value
     }
 
+    /// Reads one length-delimited body with `body`, bounded to its length and
+    /// depth-checked like an embedded message (for descriptor-driven decoding).
+    public mutating func readEmbedded(_ body: (inout WireReader) throws(WireDecodingError) -> Void) throws(WireDecodingError) {
+        let n = try readLength()
+        let savedEnd = end
+        end = ptr + n
+        depth += 1
+        if depth > maxDepth { throw error(.depthLimitExceeded(maxDepth)) }
+        try body(&self)
+        depth -= 1
+        end = savedEnd
+    }
+
     /// Reads one map entry: `body` is called with each tag inside the entry.
     @inlinable
     public mutating func readMapEntry(_ body: (inout WireReader, UInt32) throws(WireDecodingError) -> Void) throws(WireDecodingError) {

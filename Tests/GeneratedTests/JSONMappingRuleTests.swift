@@ -290,7 +290,7 @@ final class JSONMappingRuleTests: XCTestCase {
         do {
             _ = try BenchV1.RunEventBatch(jsonString: json)
             XCTFail("accepted")
-        } catch let error as JSONDecodingError {
+        } catch {
             XCTAssertEqual(error.path, "events[3].toolCall.arguments")
             XCTAssertEqual(error.message, "expected object")
             XCTAssertEqual(error.offset, json.utf8.count - 5)

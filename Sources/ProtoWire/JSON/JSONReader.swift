@@ -289,13 +289,24 @@ public struct JSONReader: ~Copyable {
         if peek() != 0x22 { throw error("expected string") }
         ptr += 1
         let start = ptr
+        // 8 bytes at a time while none is a quote, backslash or control byte;
+        // remember whether any is non-ASCII (only then is UTF-8 checked here).
+        var highBits: UInt64 = 0
+        while end - ptr >= 8 {
+            let x = UnsafeRawPointer(ptr).loadUnaligned(as: UInt64.self)
+            if JSONWriter.needsEscape(x) { break }
+            highBits |= x
+            ptr += 8
+        }
         while ptr < end {
             let c = ptr.pointee
             if c == 0x22 {
                 let bytes = UnsafeBufferPointer(start: start, count: ptr - start)
-                guard let s = String(validatingUTF8Bytes: bytes) else { ptr = start; throw error("invalid UTF-8 in string") }
+                if highBits & 0x8080_8080_8080_8080 != 0 || bytes.contains(where: { $0 >= 0x80 }) {
+                    guard isValidUTF8(bytes) else { ptr = start; throw error("invalid UTF-8 in string") }
+                }
                 ptr += 1
-                return s
+                return String(decoding: bytes, as: UTF8.self)
             }
             if c == 0x5C || c < 0x20 { break }
             ptr += 1
