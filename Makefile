@@ -17,7 +17,7 @@ contracts-tool: tools
 
 # Rewrites every generated file from its .proto sources.
 generate: contracts-tool
-	$(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known
+	$(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known --registry GeneratedTypes
 	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/CodecBench --import Generated
 	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --out Tests/Fixtures/Generated --import Generated
 	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Tests/Fixtures/Generated/Bench --import Generated

@@ -11,7 +11,7 @@ struct GenerateContracts: CommandPlugin {
         process.executableURL = tool.url
         process.currentDirectoryURL = root
         process.arguments = ["generate", "--proto-root", root.appendingPathComponent("proto").path,
-                             "--out", root.appendingPathComponent("Sources/Generated").path, "--well-known"] + arguments
+                             "--out", root.appendingPathComponent("Sources/Generated").path, "--well-known", "--registry", "GeneratedTypes"] + arguments
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

@@ -15,6 +15,7 @@ commands:
              --well-known          also emit the standard well-known types
              --import MODULE       module providing types not emitted here (repeatable)
              --strip-prefix PKG    package prefix dropped from namespaces (default: openagents)
+             --registry NAME       also emit _registry.pb.swift: enum NAME listing every message type
   convert    binary <-> proto3 JSON for one message, stdin to stdout
              --type NAME           fully qualified message type (e.g. openagents.runtime.v1.RuntimeRun)
              --from binary|json    input format
@@ -64,7 +65,8 @@ case "generate":
         files: files.isEmpty ? nil : files,
         wellKnownFiles: o.flags.contains("--well-known") ? Generator.standardWellKnownFiles : [],
         stripPackagePrefixes: strip.isEmpty ? ["openagents"] : strip,
-        importModules: o.all("--import"))
+        importModules: o.all("--import"),
+        registryName: o.values["--registry"]?.last)
     do {
         let out = try Generator.generate(request)
         try Generator.write(out, to: o.one("--out", default: "Sources/Generated"))
