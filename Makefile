@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench tools contracts-tool run
+.PHONY: test generate bench tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -29,3 +29,14 @@ bench: tools
 	BENCH_SECONDS=$(BENCH_SECONDS) .build/release/CodecBench ../shared/bench/data
 	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: swift-protobuf 1.39.0 (../shared/bench)"; \
 	  BENCH_SECONDS=$(BENCH_SECONDS) SKIP_HTTP=1 ../shared/bench/run_anchor.sh; fi
+
+# buf-compatible gates over proto/ (buf.yaml): STANDARD lint, FILE breaking against the committed baseline.
+lint: contracts-tool
+	$(CONTRACTS) lint
+
+breaking: contracts-tool
+	$(CONTRACTS) breaking --against proto/baseline/contracts.binpb
+
+# Refreshes proto/baseline/contracts.binpb; refused while any v1 package has breaking changes.
+baseline: contracts-tool
+	$(CONTRACTS) baseline

@@ -24,6 +24,17 @@ commands:
              --proto-root DIR      (default: proto)
              JSON output: --emit-defaults --proto-names --enums-as-numbers --int64-as-numbers --pretty
              JSON input:  --ignore-unknown
+  lint       buf lint rules over the module in buf.yaml (default: ./buf.yaml)
+             --config FILE         buf.yaml (v1 or v2)
+             --baseline FILE       descriptor set for the frozen-namespace rule (default: proto/baseline/contracts.binpb when present)
+             --error-format text|json
+  breaking   buf breaking rules: the module against a previous state
+             --against INPUT       descriptor set file, directory of .proto files, or git ref (.git#branch=main, .git#ref=SHA)
+             --config FILE         buf.yaml (v1 or v2)
+             --error-format text|json
+  baseline   write the descriptor-set baseline of the module (refuses while v1 packages have breaking changes)
+             --out FILE            (default: proto/baseline/contracts.binpb)
+  Exit status of lint/breaking: 0 clean, 100 findings, 1 usage or input error.
   help       this text
 """
 
@@ -92,6 +103,38 @@ case "convert":
         var output = try Converter.convert(input, request, pool: pool)
         if to == .json && o.flags.contains("--pretty") { output.append(0x0A) }
         FileHandle.standardOutput.write(Data(output))
+    } catch {
+        fail("\(error)")
+    }
+case "lint", "breaking", "baseline":
+    let o = Options(args, flags: [])
+    let configPath = o.one("--config", default: "buf.yaml")
+    let json: Bool
+    switch o.one("--error-format", default: "text") {
+    case "text": json = false
+    case "json": json = true
+    default: fail("--error-format must be text or json")
+    }
+    do {
+        let config = FileManager.default.fileExists(atPath: configPath) ? try BufConfig.load(configPath) : BufConfig.defaults
+        let configDir = (configPath as NSString).deletingLastPathComponent
+        let moduleRoot = configDir.isEmpty ? config.modulePath : configDir + "/" + config.modulePath
+        let defaultBaseline = moduleRoot + "/" + Baseline.relativePath
+        let findings: [Finding]
+        switch command {
+        case "lint":
+            let baseline = o.values["--baseline"]?.last ?? (FileManager.default.fileExists(atPath: defaultBaseline) ? defaultBaseline : nil)
+            findings = try Checks.lint(moduleRoot: moduleRoot, config: config, baselinePath: baseline, extraRules: baseline == nil ? [] : ["OPENAGENTS_PROTOCOL_V1_FROZEN"])
+        case "breaking":
+            guard let against = o.values["--against"]?.last else { fail("breaking needs --against") }
+            findings = try Checks.breaking(moduleRoot: moduleRoot, against: against, config: config)
+        default:
+            let out = o.one("--out", default: defaultBaseline)
+            findings = try Baseline.write(moduleRoot: moduleRoot, to: out, config: config)
+            if findings.isEmpty { print("wrote \(out)") }
+        }
+        FileHandle.standardOutput.write(Data(Checks.format(findings, json: json).utf8))
+        exit(Checks.exitCode(findings))
     } catch {
         fail("\(error)")
     }
