@@ -191,7 +191,7 @@ struct BreakingChecker {
             for (o, n, _) in filePairs {
                 let a = BreakingChecker.optionValue(o.desc.options, spec.field, isBool: spec.isBool, defaultValue: spec.defaultValue)
                 let b = BreakingChecker.optionValue(n.desc.options, spec.field, isBool: spec.isBool, defaultValue: spec.defaultValue)
-                if a != b { add(n, [8, Int32(spec.field)], "File option \"\(spec.name)\" changed from \"\(a)\" to \"\(b)\".") }
+                if a != b { add(n, [8, Int32(spec.field)], "File option \"\(spec.name)\" changed from \(goQuote(a)) to \(goQuote(b)).") }
             }
         case "MESSAGE_NO_DELETE", "ENUM_NO_DELETE":
             let isMessage = id == "MESSAGE_NO_DELETE"
@@ -244,7 +244,22 @@ struct BreakingChecker {
                 add(fi.map { current.files[$0] }, nil, fallbackFile: filePath, "Previously present \(kind) \"\(nested)\" was deleted from package \"\(pkg)\".")
             }
         case "PACKAGE_EXTENSION_NO_DELETE":
-            break  // proto3 contracts declare no extensions; kept for config compatibility
+            func extensions(_ m: Module) -> [String: (String, String)] {  // full name -> (package, file)
+                var out: [String: (String, String)] = [:]
+                for f in m.files {
+                    let prefix = f.package.isEmpty ? "" : f.package + "."
+                    for e in f.desc.extensions { out[prefix + e.name] = (f.package, f.path) }
+                    for msg in m.messages.values where msg.file == m.files.firstIndex(where: { $0.path == f.path }) {
+                        for e in msg.desc.extensions { out[msg.fullName + "." + e.name] = (f.package, f.path) }
+                    }
+                }
+                return out
+            }
+            let now = extensions(current), packages = Set(current.files.map(\.package))
+            for (full, (pkg, filePath)) in extensions(previous).sorted(by: { $0.key < $1.key }) where packages.contains(pkg) && now[full] == nil {
+                let nested = pkg.isEmpty ? full : String(full.dropFirst(pkg.count + 1))
+                add(current.file(named: filePath), nil, fallbackFile: filePath, "Previously present extension \"\(nested)\" was deleted from package \"\(pkg)\".")
+            }
         case "FIELD_NO_DELETE", "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED", "FIELD_NO_DELETE_UNLESS_NAME_RESERVED":
             for (o, n) in messagePairs where !o.desc.isMapEntry {
                 for of in o.desc.fields where !n.desc.fields.contains(where: { $0.number == of.number }) {
@@ -270,7 +285,7 @@ struct BreakingChecker {
                 if a != b {
                     let file = current.files[p.newMsg.file]
                     add(file, file.span(p.path + [10]) != nil ? p.path + [10] : p.path,
-                        "\(BreakingChecker.fieldDescription(p.new, message: p.newMsg.desc.name)) changed option \"json_name\" from \"\(a)\" to \"\(b)\".")
+                        "\(BreakingChecker.fieldDescription(p.new, message: p.newMsg.desc.name)) changed option \"json_name\" from \(goQuote(a)) to \(goQuote(b)).")
                 }
             }
         case "FIELD_SAME_TYPE", "FIELD_WIRE_COMPATIBLE_TYPE", "FIELD_WIRE_JSON_COMPATIBLE_TYPE":
@@ -416,7 +431,7 @@ struct BreakingChecker {
                 for num in Set(n.desc.values.map(\.number)).sorted() {
                     let before = o.desc.values.filter { $0.number == num }.map(\.name).sorted()
                     let after = n.desc.values.filter { $0.number == num }.map(\.name).sorted()
-                    guard !before.isEmpty, !Set(after).isSubset(of: Set(before)) else { continue }
+                    guard !before.isEmpty, !Set(before).isSubset(of: Set(after)) else { continue }  // adding aliases is fine
                     let plural = before.count > 1 && after.count > 1 ? "s" : ""
                     let q: ([String]) -> String = { $0.map { "\"\($0)\"" }.joined(separator: ", ") }
                     for (i, v) in n.desc.values.enumerated() where v.number == num {
@@ -495,6 +510,22 @@ struct BreakingChecker {
         guard let o = previous.enums[String(oldName.dropFirst())], let n = current.enums[String(newName.dropFirst())], o.desc.name == n.desc.name else { return false }
         let now = Set(n.desc.values.map { "\($0.name)=\($0.number)" })
         return o.desc.values.allSatisfy { now.contains("\($0.name)=\($0.number)") }
+    }
+
+    /// Go's %q, which buf uses for values: quotes, backslash escapes, \u for other control characters.
+    func goQuote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default: if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\x%02x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
     }
 
     static func collapse(_ ranges: [(Int, Int)]) -> [(Int, Int)] {
