@@ -9,6 +9,7 @@ let package = Package(
         // Generated contract types plus their codecs: what consumers depend on.
         .library(name: "OpenAgentsContracts", targets: ["Generated", "ProtoWire"]),
         .executable(name: "contracts", targets: ["ContractsCLI"]),
+        .executable(name: "openagents", targets: ["OpenAgents"]),
         .plugin(name: "GenerateContracts", targets: ["GenerateContracts"]),
     ],
     targets: [
@@ -19,8 +20,14 @@ let package = Package(
         // Descriptor model, Swift emitter, the generator's verbs.
         .target(name: "Codegen", dependencies: ["ProtoWire"]),
         .executableTarget(name: "ContractsCLI", dependencies: ["Codegen", "ProtoWire"]),
+        // System headers Swift cannot import directly (epoll, eventfd).
+        .target(name: "CSystem"),
+        // HTTP/1.1 server core on epoll: parser, router, SSE, operations.
+        .target(name: "HTTPServer", dependencies: ["CSystem", "Generated", "ProtoWire"]),
         // Runtime and control service (built up by the service issues).
-        .target(name: "Service", dependencies: ["Generated", "ProtoWire"]),
+        .target(name: "Service", dependencies: ["HTTPServer", "Generated", "ProtoWire"]),
+        // The product's executable: `openagents serve`.
+        .executableTarget(name: "OpenAgents", dependencies: ["Service", "HTTPServer"]),
         .plugin(
             name: "GenerateContracts",
             capability: .command(
@@ -34,5 +41,6 @@ let package = Package(
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "ProtoWire"]),
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "ProtoWire"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire"]),
     ]
 )

@@ -1,0 +1,23 @@
+// System headers Swift cannot import through Glibc: epoll, eventfd, TCP options.
+#ifndef CSYSTEM_H
+#define CSYSTEM_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+
+// The epoll_event union is awkward from Swift; these read and write the fd it carries.
+static inline void csystem_event_set_fd(struct epoll_event *e, int fd) { e->data.fd = fd; }
+static inline int csystem_event_fd(const struct epoll_event *e) { return e->data.fd; }
+static inline int csystem_errno(void) { return errno; }
+// Accepts a connection already non-blocking and close-on-exec.
+static inline int csystem_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+#endif

@@ -1,0 +1,395 @@
+import CSystem
+import Foundation
+import Glibc
+
+/// One client connection, confined to its loop's thread. Requests are parsed
+/// as bytes arrive; each gets a sequence number and responses are written in
+/// that order (pipelining), whatever order the handlers finish in.
+final class Connection: @unchecked Sendable {
+    let fd: Int32
+    unowned let loop: EventLoop
+    var server: HTTPServer { loop.server }
+
+    private var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+    private var outputStart = 0
+    private var wantWrite = false
+    private var closed = false
+    private var readingPaused = false
+
+    private var nextSeq = 0
+    private var nextToWrite = 0
+    private var ready: [Int: (HTTPResponse, HTTPRequest, Double, Bool)] = [:]  // response, request, start, keepAlive
+    private var streaming = false
+    private var closeAfterWrite = false
+    private var stopParsing = false
+    private var continueSent = false
+
+    private var headDeadline: Double?
+    private var lastActivity: Double
+
+    init(fd: Int32, loop: EventLoop) {
+        self.fd = fd
+        self.loop = loop
+        lastActivity = loop.now
+    }
+
+    var pending: Int { nextSeq - nextToWrite }
+    private var idle: Bool { pending == 0 && !streaming && inputStart >= input.count && outputStart >= output.count }
+
+    // MARK: Reading
+
+    func readable(_ buffer: inout [UInt8]) {
+        while !closed {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                input.append(contentsOf: buffer[0..<n])
+                lastActivity = loop.now
+                if n < buffer.count { break }
+            } else if n == 0 {
+                peerClosed()
+                return
+            } else {
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                if errno == EINTR { continue }
+                close()
+                return
+            }
+        }
+        process()
+    }
+
+    /// The client closed its side: finish what was asked, then close.
+    private func peerClosed() {
+        if pending == 0 && !streaming { close(); return }
+        // A streaming client that hung up is gone: stop its stream promptly.
+        if streaming { close(); return }
+        stopParsing = true
+        closeAfterWrite = true
+        setReading(false)
+    }
+
+    private func setReading(_ on: Bool) {
+        guard !closed, readingPaused == on else { return }
+        readingPaused = !on
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        var events: UInt32 = EPOLLRDHUP.rawValue
+        if !readingPaused { events |= EPOLLIN.rawValue }
+        if wantWrite { events |= EPOLLOUT.rawValue }
+        loop.modify(fd: fd, events: events)
+    }
+
+    // MARK: Parsing and dispatch
+
+    func process() {
+        while !closed && !stopParsing && !streaming && pending < server.config.maxPipelineDepth {
+            if inputStart >= input.count { headDeadline = nil; break }
+            let head: RequestHead
+            let bodyStart: Int
+            do {
+                guard let (h, end) = try HTTPParser.parseHead(input, from: inputStart, limits: server.config.limits) else {
+                    if headDeadline == nil { headDeadline = loop.now + server.config.headerTimeout }
+                    break
+                }
+                head = h
+                bodyStart = end
+            } catch {
+                fail(error)
+                return
+            }
+            var body: [UInt8] = []
+            var consumed = bodyStart
+            do {
+                switch head.framing {
+                case .none: break
+                case .length(let n):
+                    guard input.count - bodyStart >= n else { waitForBody(head); return }
+                    body = Array(input[bodyStart..<(bodyStart + n)])
+                    consumed = bodyStart + n
+                case .chunked:
+                    guard let (b, end) = try HTTPParser.parseChunked(input, from: bodyStart, limits: server.config.limits) else { waitForBody(head); return }
+                    body = b
+                    consumed = end
+                }
+            } catch {
+                fail(error)
+                return
+            }
+            inputStart = consumed
+            headDeadline = nil
+            continueSent = false
+            if inputStart > 64 * 1024 || inputStart == input.count {
+                input.removeFirst(inputStart)
+                inputStart = 0
+            }
+            dispatch(head, body: body)
+        }
+        if pending >= server.config.maxPipelineDepth { setReading(false) }
+    }
+
+    /// Head parsed, body incomplete: answer `Expect: 100-continue` once, and
+    /// keep the slow-loris clock running for the body.
+    private func waitForBody(_ head: RequestHead) {
+        if headDeadline == nil { headDeadline = loop.now + server.config.headerTimeout }
+        if head.expectContinue && !continueSent && pending == 0 {
+            continueSent = true
+            output.append(contentsOf: Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            flush()
+        }
+    }
+
+    private func fail(_ error: HTTPParseError) {
+        stopParsing = true
+        var request = HTTPRequest(method: "-", target: "-", path: "-", query: "", version: 11, headers: HTTPHeaders(), body: [])
+        request.requestID = randomHex(8)
+        request.route = "-"
+        let seq = nextSeq
+        nextSeq += 1
+        ready[seq] = (ServiceError(error.status, ServiceError.code(for: error.status), error.message).response, request, loop.now, false)
+        server.logger.log(.warn, "bad request", ["status": "\(error.status)", "error": error.message])
+        writeReady()
+    }
+
+    private func dispatch(_ head: RequestHead, body: [UInt8]) {
+        let seq = nextSeq
+        nextSeq += 1
+        let start = loop.now
+        let target = head.target
+        let q = target.firstIndex(of: "?")
+        var request = HTTPRequest(method: head.method, target: target, path: q.map { String(target[..<$0]) } ?? target,
+                                  query: q.map { String(target[target.index(after: $0)...]) } ?? "", version: head.version, headers: head.headers, body: body)
+        decorate(&request)
+        let keepAlive = head.keepAlive && !server.shuttingDown.load(ordering: .relaxed)
+        switch server.router.match(method: head.method, path: request.path) {
+        case .notFound:
+            request.route = "unmatched"
+            complete(seq, ServiceError.notFound("no route for \(request.path)").response, request, start, keepAlive)
+        case .methodNotAllowed(let allow):
+            request.route = "unmatched"
+            complete(seq, ServiceError(405, "invalid_request", "method \(head.method) not allowed", headers: [("allow", allow.joined(separator: ", "))]).response, request, start, keepAlive)
+        case .found(let handler, let params, let pattern):
+            request.params = params
+            request.route = pattern
+            server.metrics.inFlight.add(1, ordering: .relaxed)
+            switch handler {
+            case .sync(let h):
+                let response: HTTPResponse
+                do { response = try h(request) } catch { response = Connection.errorResponse(error, server) }
+                server.metrics.inFlight.subtract(1, ordering: .relaxed)
+                complete(seq, response, request, start, keepAlive)
+            case .async(let h):
+                let req = request
+                let loop = self.loop
+                let server = self.server
+                Task {
+                    let response: HTTPResponse
+                    do { response = try await h(req) } catch { response = Connection.errorResponse(error, server) }
+                    server.metrics.inFlight.subtract(1, ordering: .relaxed)
+                    loop.execute { [self] in self.complete(seq, response, req, start, keepAlive) }
+                }
+            }
+        }
+    }
+
+    static func errorResponse(_ error: Error, _ server: HTTPServer) -> HTTPResponse {
+        if let e = error as? ServiceError { return e.response }
+        server.logger.log(.error, "handler failed", ["error": "\(error)"])
+        return ServiceError(500, "internal_error", "internal error").response
+    }
+
+    /// Request id (echoed when sane, else generated) and W3C trace context.
+    private func decorate(_ r: inout HTTPRequest) {
+        if let id = r.headers["x-request-id"], !id.isEmpty, id.utf8.count <= 128, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            r.requestID = id
+        } else {
+            r.requestID = randomHex(16)
+        }
+        var trace = TraceContext(traceID: randomHex(16), parentID: nil, spanID: randomHex(8), flags: "01", state: nil)
+        if let tp = r.headers["traceparent"] {
+            let parts = tp.split(separator: "-")
+            if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+               parts.dropFirst().allSatisfy({ $0.allSatisfy(\.isHexDigit) }), parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16) {
+                trace.traceID = String(parts[1]).lowercased()
+                trace.parentID = String(parts[2]).lowercased()
+                trace.flags = String(parts[3])
+                trace.state = r.headers["tracestate"]
+            }
+        }
+        r.trace = trace
+    }
+
+    // MARK: Responses
+
+    func complete(_ seq: Int, _ response: HTTPResponse, _ request: HTTPRequest, _ start: Double, _ keepAlive: Bool) {
+        guard !closed else { return }
+        ready[seq] = (response, request, start, keepAlive)
+        writeReady()
+    }
+
+    private func writeReady() {
+        while !streaming, let (response, request, start, keepAlive) = ready.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            let close = !keepAlive || server.shuttingDown.load(ordering: .relaxed) || (stopParsing && pending == 0)
+            serialize(response, request, keepAlive: !close)
+            let seconds = loop.now - start
+            server.metrics.record(route: request.route, method: request.method, status: response.status, seconds: seconds)
+            if server.logger.minimum <= .debug || response.status >= 500 {
+                server.logger.log(response.status >= 500 ? .error : .debug, "request", [
+                    "method": request.method, "path": request.path, "route": request.route, "status": "\(response.status)",
+                    "duration_ms": String(format: "%.3f", seconds * 1000), "request_id": request.requestID, "trace_id": request.trace.traceID,
+                ])
+            }
+            if case .eventStream(let run) = response.body {
+                startStream(run)
+                break
+            }
+            if close { closeAfterWrite = true; stopParsing = true; break }
+        }
+        flush()
+        if readingPaused && !closeAfterWrite && pending < server.config.maxPipelineDepth { setReading(true); process() }
+        else if !streaming && !closed && !stopParsing && inputStart < input.count { process() }
+    }
+
+    private func serialize(_ r: HTTPResponse, _ request: HTTPRequest, keepAlive: Bool) {
+        var head = "HTTP/1.1 \(r.status) \(StatusText.of(r.status))\r\n"
+        var hasType = false
+        for (name, value) in r.headers {
+            if name.caseInsensitiveEquals("content-type") { hasType = true }
+            head += "\(name): \(value)\r\n"
+        }
+        head += "date: \(loop.dateHeader)\r\nx-request-id: \(request.requestID)\r\n"
+        if !request.trace.traceID.isEmpty {
+            head += "traceparent: \(request.trace.traceparent)\r\n"
+            if let state = request.trace.state { head += "tracestate: \(state)\r\n" }
+        }
+        switch r.body {
+        case .bytes(let body):
+            if !hasType && !body.isEmpty { head += "content-type: application/octet-stream\r\n" }
+            head += "content-length: \(body.count)\r\n"
+            if !keepAlive { head += "connection: close\r\n" } else if request.version == 10 { head += "connection: keep-alive\r\n" }
+            head += "\r\n"
+            output.append(contentsOf: head.utf8)
+            if request.method != "HEAD" { output.append(contentsOf: body) }
+        case .eventStream:
+            head += "transfer-encoding: chunked\r\n"
+            if !keepAlive { head += "connection: close\r\n" }
+            head += "\r\n"
+            output.append(contentsOf: head.utf8)
+        }
+    }
+
+    // MARK: Streaming (server-sent events)
+
+    private func startStream(_ run: @escaping @Sendable (EventStreamWriter) async -> Void) {
+        streaming = true
+        let loop = self.loop
+        let writer = EventStreamWriter { [self] bytes in
+            await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
+                loop.execute { cont.resume(returning: self.enqueueChunk(bytes)) }
+            }
+        }
+        server.metrics.inFlight.add(1, ordering: .relaxed)
+        let server = self.server
+        Task {
+            await run(writer)
+            server.metrics.inFlight.subtract(1, ordering: .relaxed)
+            loop.execute { [self] in self.finishStream() }
+        }
+    }
+
+    /// Appends one chunk; false when the client is gone or too far behind (then it is dropped).
+    private func enqueueChunk(_ bytes: [UInt8]) -> Bool {
+        guard !closed, streaming else { return false }
+        if output.count - outputStart > server.config.streamBufferLimit {
+            server.logger.log(.warn, "slow stream reader dropped", ["buffered": "\(output.count - outputStart)"])
+            close()
+            return false
+        }
+        output.append(contentsOf: Array(String(bytes.count, radix: 16).utf8))
+        output.append(0x0D); output.append(0x0A)
+        output.append(contentsOf: bytes)
+        output.append(0x0D); output.append(0x0A)
+        flush()
+        return !closed
+    }
+
+    private func finishStream() {
+        guard !closed, streaming else { return }
+        streaming = false
+        output.append(contentsOf: Array("0\r\n\r\n".utf8))
+        if server.shuttingDown.load(ordering: .relaxed) { closeAfterWrite = true }
+        writeReady()
+    }
+
+    // MARK: Writing and closing
+
+    func flush() {
+        while outputStart < output.count && !closed {
+            let n = output.withUnsafeBytes { write(fd, $0.baseAddress! + outputStart, output.count - outputStart) }
+            if n > 0 {
+                outputStart += n
+                lastActivity = loop.now
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if !wantWrite { wantWrite = true; updateInterest() }
+                return
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                close()
+                return
+            }
+        }
+        if closed { return }
+        output.removeAll(keepingCapacity: output.count < 256 * 1024)
+        outputStart = 0
+        if wantWrite { wantWrite = false; updateInterest() }
+        if closeAfterWrite && pending == 0 && !streaming { close() }
+    }
+
+    func checkTimeouts() {
+        guard !closed else { return }
+        if let d = headDeadline, loop.now > d, !streaming {
+            headDeadline = nil
+            fail(HTTPParseError(status: 408, message: "request not received within \(server.config.headerTimeout) s"))
+            return
+        }
+        if idle && loop.now - lastActivity > server.config.idleTimeout { close() }
+    }
+
+    func rejectWhileBusy() {
+        stopParsing = true
+        closeAfterWrite = true
+        var request = HTTPRequest(method: "-", target: "-", path: "-", query: "", version: 11, headers: HTTPHeaders(), body: [])
+        request.requestID = randomHex(8)
+        ready[nextSeq] = (ServiceError(503, "service_unavailable", "server is at its connection limit or shutting down").response, request, loop.now, false)
+        nextSeq += 1
+        writeReady()
+    }
+
+    func closeIfIdle() {
+        if idle { close() } else { closeAfterWrite = pending > 0 || streaming ? closeAfterWrite : true }
+    }
+
+    /// Shutdown: a stream gets its final chunk, everything else is closed.
+    func shutdownClose() {
+        if streaming {
+            streaming = false
+            output.append(contentsOf: Array("0\r\n\r\n".utf8))
+            closeAfterWrite = true
+            flush()
+        }
+        if !closed { close() }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        epoll_ctl(loop.epfd, EPOLL_CTL_DEL, fd, nil)
+        Glibc.close(fd)
+        loop.removed(fd)
+    }
+}

@@ -1,0 +1,55 @@
+/// Routes by method and path pattern (`/internal/v1/runs/:run_id`). A path that
+/// matches no pattern is 404; one that matches with another method is 405 with `Allow`.
+public struct Router: Sendable {
+    public typealias AsyncHandler = @Sendable (HTTPRequest) async throws -> HTTPResponse
+    public typealias SyncHandler = @Sendable (HTTPRequest) throws -> HTTPResponse
+
+    /// Sync handlers run inline on the event loop (no task hop): for quick,
+    /// non-blocking work. Async handlers run as tasks and may await durable work.
+    public enum Handler: Sendable {
+        case sync(SyncHandler)
+        case async(AsyncHandler)
+    }
+
+    struct Route: Sendable {
+        let method: String
+        let pattern: String
+        let segments: [Substring]
+        let handler: Handler
+    }
+
+    private(set) var routes: [Route] = []
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
+        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), handler: handler))
+    }
+    public mutating func get(_ pattern: String, _ handler: @escaping AsyncHandler) { add("GET", pattern, .async(handler)) }
+    public mutating func post(_ pattern: String, _ handler: @escaping AsyncHandler) { add("POST", pattern, .async(handler)) }
+    public mutating func getSync(_ pattern: String, _ handler: @escaping SyncHandler) { add("GET", pattern, .sync(handler)) }
+    public mutating func postSync(_ pattern: String, _ handler: @escaping SyncHandler) { add("POST", pattern, .sync(handler)) }
+
+    public enum Match {
+        case found(Handler, params: [String: String], pattern: String)
+        case methodNotAllowed(allow: [String])
+        case notFound
+    }
+
+    public func match(method: String, path: String) -> Match {
+        let parts = path.split(separator: "/")
+        var allowed: [String] = []
+        for r in routes where r.segments.count == parts.count {
+            var params: [String: String] = [:]
+            var ok = true
+            for (s, p) in zip(r.segments, parts) {
+                if s.first == ":" { params[String(s.dropFirst())] = percentDecode(String(p)) } else if s != p { ok = false; break }
+            }
+            guard ok else { continue }
+            if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r.handler, params: params, pattern: r.pattern) }
+            allowed.append(r.method)
+        }
+        if allowed.isEmpty { return .notFound }
+        if allowed.contains("GET") { allowed.append("HEAD") }
+        return .methodNotAllowed(allow: Array(Set(allowed)).sorted())
+    }
+}

@@ -1,0 +1,60 @@
+import Generated
+import ProtoWire
+
+/// A typed error a handler throws; the server maps it to the JSON error
+/// envelope `{"error":{"code","message","details"}}` in one place.
+public struct ServiceError: Error, Sendable {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var details: [String]
+    public var extraHeaders: [(String, String)]
+    /// Extra envelope fields (cursor hints, actual seq, reason code).
+    public var configure: (@Sendable (inout RuntimeV1.ErrorBody) -> Void)?
+
+    public init(_ status: Int, _ code: String, _ message: String, details: [String] = [], headers: [(String, String)] = [], configure: (@Sendable (inout RuntimeV1.ErrorBody) -> Void)? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.extraHeaders = headers
+        self.configure = configure
+    }
+
+    public static func invalidRequest(_ m: String, details: [String] = []) -> ServiceError { ServiceError(400, "invalid_request", m, details: details) }
+    public static func notFound(_ m: String = "not found") -> ServiceError { ServiceError(404, "not_found", m) }
+    public static func conflict(_ m: String) -> ServiceError { ServiceError(409, "conflict", m, headers: [("cache-control", "no-store")]) }
+
+    /// The error code for a status the server itself produces.
+    static func code(for status: Int) -> String {
+        switch status {
+        case 400, 405, 408, 417, 431, 505: return "invalid_request"
+        case 401: return "unauthorized"
+        case 403: return "forbidden"
+        case 404: return "not_found"
+        case 409: return "conflict"
+        case 410: return "stale_cursor"
+        case 413: return "payload_too_large"
+        case 415: return "invalid_request"
+        case 429: return "rate_limited"
+        case 501, 503: return "service_unavailable"
+        default: return "internal_error"
+        }
+    }
+
+    /// The envelope as a response (int64 fields as JSON numbers, per DECISIONS.md).
+    public var response: HTTPResponse {
+        var body = RuntimeV1.ErrorBody()
+        body.code = code
+        body.message = message
+        body.details = details.map { d in var v = GoogleProtobuf.Value(); v.kind = .stringValue(d); return v }
+        configure?(&body)
+        var envelope = RuntimeV1.ErrorEnvelope()
+        envelope.error = body
+        let bytes = (try? envelope.jsonBytes(options: .init(int64AsNumbers: true))) ?? Array("{\"error\":{\"code\":\"internal_error\",\"message\":\"error encoding failed\"}}".utf8)
+        var r = HTTPResponse.json(status, bytes)
+        for (k, v) in extraHeaders { r.headers.add(k, v) }
+        if [409, 410, 429].contains(status) && r.headers["cache-control"] == nil { r.headers.add("cache-control", "no-store") }
+        return r
+    }
+}

@@ -1,0 +1,86 @@
+import Dispatch
+import Foundation
+import HTTPServer
+import Service
+
+// `openagents`: the product's executable. Thin: argument parsing and wiring.
+
+/// Write end of the signal pipe (set once before handlers are installed).
+nonisolated(unsafe) var signalPipeWrite: Int32 = -1
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("openagents: \(message)\n".utf8))
+    exit(1)
+}
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard let command = args.first, !["-h", "--help", "help"].contains(command) else {
+    print("usage: openagents serve [options]   (openagents serve --help)")
+    exit(args.isEmpty ? 1 : 0)
+}
+
+switch command {
+case "serve":
+    // SIGTERM/SIGINT: an async-signal-safe handler writes the signal number to
+    // a pipe; a thread reads it and shuts down gracefully (self-pipe trick).
+    signal(SIGPIPE, SIG_IGN)
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+    signalPipeWrite = fds[1]
+    for sig in [SIGTERM, SIGINT] {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { sig in
+            var byte = UInt8(truncatingIfNeeded: sig)
+            _ = write(signalPipeWrite, &byte, 1)
+        }
+        sigaction(sig, &action, nil)
+    }
+    let signalPipeRead = fds[0]
+    let rest = Array(args.dropFirst())
+    if rest.contains("--help") || rest.contains("-h") { print(ServiceConfig.help); exit(0) }
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(rest, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)\n\n\(ServiceConfig.help)") }
+    do { try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true) } catch { fail("cannot create data directory \(config.dataDirectory): \(error)") }
+    let logger = Logger()
+    var servers: [HTTPServer] = []
+    func serverConfig(port: Int, name: String) -> ServerConfig {
+        var s = ServerConfig()
+        s.host = config.host
+        s.port = port
+        s.name = name
+        s.limits.maxBodyBytes = config.maxBodyBytes
+        return s
+    }
+    do {
+        if config.startRuntime {
+            let metrics = Metrics()
+            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics), logger: logger, metrics: metrics)
+            try server.start()
+            servers.append(server)
+        }
+        if config.startControl {
+            let metrics = Metrics()
+            let server = HTTPServer(config: serverConfig(port: config.controlPort, name: "control"), router: Services.controlRouter(config: config, metrics: metrics), logger: logger, metrics: metrics)
+            try server.start()
+            servers.append(server)
+        }
+    } catch {
+        fail("\(error)")
+    }
+    logger.log(.info, "serving", ["data_dir": config.dataDirectory, "runtime": config.startRuntime ? "\(config.host):\(config.runtimePort)" : "off", "control": config.startControl ? "\(config.host):\(config.controlPort)" : "off"])
+    // Graceful shutdown on SIGTERM / SIGINT: stop accepting, finish in-flight work, exit 0.
+    let running = servers
+    let waiter = Thread {
+        var byte: UInt8 = 0
+        while read(signalPipeRead, &byte, 1) < 0 && errno == EINTR {}
+        logger.log(.info, "shutting down", ["signal": Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT"])
+        Task {
+            for s in running { await s.shutdown(deadline: 10) }
+            exit(0)
+        }
+    }
+    waiter.start()
+    dispatchMain()
+default:
+    fail("unknown command \(command) (try: openagents serve --help)")
+}

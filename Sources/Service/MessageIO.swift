@@ -1,0 +1,35 @@
+import Generated
+import HTTPServer
+import ProtoWire
+
+/// Content negotiation for handlers that take and return generated messages:
+/// JSON by default, `application/x-protobuf` by Content-Type / Accept.
+public enum MessageIO {
+    static let protobuf = "application/x-protobuf"
+
+    public static func decode<M: ProtoMessage>(_ type: M.Type, from request: HTTPRequest) throws -> M {
+        let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "application/json"
+        switch contentType {
+        case protobuf:
+            do { return try M(serializedBytes: request.body) } catch { throw ServiceError.invalidRequest("invalid protobuf body: \(error)") }
+        case "application/json", "":
+            if request.body.isEmpty { return M() }
+            do { return try M(jsonBytes: request.body) } catch { throw ServiceError.invalidRequest("invalid JSON body: \(error)") }
+        default:
+            throw ServiceError(415, "invalid_request", "unsupported content type \(contentType); use application/json or \(protobuf)")
+        }
+    }
+
+    /// Encodes `message` as the client asked: JSON with 64-bit integers as numbers
+    /// (as the service promises) and every field present, so response shapes are stable.
+    public static func respond<M: ProtoMessage>(_ status: Int, _ message: M, to request: HTTPRequest) -> HTTPResponse {
+        if let accept = request.headers["accept"], accept.contains(protobuf), !accept.contains("application/json") {
+            return HTTPResponse(status: status, headers: HTTPHeaders([("content-type", protobuf)]), body: message.serializedBytes())
+        }
+        do {
+            return .json(status, try message.jsonBytes(options: JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, typeRegistry: GeneratedTypes.registry)))
+        } catch {
+            return ServiceError(500, "internal_error", "response encoding failed: \(error)").response
+        }
+    }
+}

@@ -1,1 +1,0 @@
-public enum ServiceInfo { public static let name = "openagents-runtime" }
