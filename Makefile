@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -21,6 +21,7 @@ generate: contracts-tool
 	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/CodecBench --import Generated
 	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --out Tests/Fixtures/Generated --import Generated
 	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Tests/Fixtures/Generated/Bench --import Generated
+	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/HTTPBench --import Generated
 
 # Codec benchmark on ../shared/bench, ours and then the swift-protobuf anchor in the same run.
 bench: tools
@@ -40,3 +41,11 @@ breaking: contracts-tool
 # Refreshes proto/baseline/contracts.binpb; refused while any v1 package has breaking changes.
 baseline: contracts-tool
 	$(CONTRACTS) baseline
+
+# HTTP benchmark: our server (Benchmarks/HTTPBench, same routes as the anchor) under wrk,
+# 10,000 idle keep-alive connections, then the Hummingbird anchor in the same run.
+bench-http:
+	@scripts/ensure-tools.sh wrk curl
+	swift build -c release --product HTTPBench >/dev/null
+	scripts/bench-http.sh
+	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: Hummingbird 2.28.1 (../shared/bench)"; SKIP_CODEC=1 ../shared/bench/run_anchor.sh; fi

@@ -36,6 +36,8 @@ let package = Package(
             dependencies: ["ContractsCLI"]),
         // Codec benchmark over ../shared/bench (make bench); bench types are generated into it.
         .executableTarget(name: "CodecBench", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
+        // The anchor's HTTP workload on our server core (make bench-http).
+        .executableTarget(name: "HTTPBench", dependencies: ["HTTPServer", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire"], path: "Tests/Fixtures/Generated"),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),

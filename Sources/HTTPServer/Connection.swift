@@ -206,9 +206,9 @@ final class Connection: @unchecked Sendable {
         if let id = r.headers["x-request-id"], !id.isEmpty, id.utf8.count <= 128, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             r.requestID = id
         } else {
-            r.requestID = randomHex(16)
+            r.requestID = loop.ids.hex(16)
         }
-        var trace = TraceContext(traceID: randomHex(16), parentID: nil, spanID: randomHex(8), flags: "01", state: nil)
+        var trace = TraceContext(traceID: loop.ids.hex(16), parentID: nil, spanID: loop.ids.hex(8), flags: "01", state: nil)
         if let tp = r.headers["traceparent"] {
             let parts = tp.split(separator: "-")
             if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,

@@ -19,6 +19,7 @@ final class EventLoop: @unchecked Sendable {
     private var thread: Thread?
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     var now: Double = 0
+    var ids = IDGenerator()
     var dateHeader = ""
     private var dateSecond = -1
 

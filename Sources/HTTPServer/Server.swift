@@ -107,16 +107,45 @@ public enum ServerError: Error, CustomStringConvertible {
     public var description: String { switch self { case .socket(let s): return s } }
 }
 
-/// Random lowercase hex (request ids, trace and span ids).
-func randomHex(_ bytes: Int) -> String {
-    var g = SystemRandomNumberGenerator()
-    var out = ""
-    out.reserveCapacity(bytes * 2)
-    let hex = Array("0123456789abcdef")
-    for _ in 0..<bytes {
-        let b = UInt8.random(in: 0...255, using: &g)
-        out.append(hex[Int(b >> 4)])
-        out.append(hex[Int(b & 15)])
+/// A fast per-loop generator for request, trace and span ids (xorshift128+,
+/// seeded from the system generator once per loop): ids need uniqueness, not
+/// secrecy, and a system call per byte would dominate small requests.
+struct IDGenerator {
+    private var s0: UInt64
+    private var s1: UInt64
+    init() {
+        var g = SystemRandomNumberGenerator()
+        s0 = g.next() | 1
+        s1 = g.next()
     }
-    return out
+    mutating func next() -> UInt64 {
+        var x = s0
+        let y = s1
+        s0 = y
+        x ^= x << 23
+        s1 = x ^ y ^ (x >> 17) ^ (y >> 26)
+        return s1 &+ y
+    }
+    /// `bytes` random bytes as lowercase hex.
+    mutating func hex(_ bytes: Int) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes * 2) { out in
+            var i = 0
+            while i < bytes * 2 {
+                var word = next()
+                for _ in 0..<16 where i < bytes * 2 {
+                    out[i] = digits.utf8Start[Int(word & 15)]
+                    word >>= 4
+                    i += 1
+                }
+            }
+            return bytes * 2
+        }
+    }
+}
+
+/// Random lowercase hex outside a loop (rare paths).
+func randomHex(_ bytes: Int) -> String {
+    var g = IDGenerator()
+    return g.hex(bytes)
 }

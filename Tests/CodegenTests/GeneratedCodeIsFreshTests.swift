@@ -24,6 +24,7 @@ final class GeneratedCodeIsFreshTests: XCTestCase {
         try Repo.requireSharedBench()
         try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Benchmarks/CodecBench")
         try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Tests/Fixtures/Generated/Bench")
+        try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Benchmarks/HTTPBench")
     }
 
     func testFixtureContractsAreFresh() throws {
