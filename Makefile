@@ -8,6 +8,10 @@ BENCH_SECONDS ?= 1.5
 tools:
 	@scripts/ensure-tools.sh
 
+# The service on embedded defaults: runtime on 127.0.0.1:4100, control on 127.0.0.1:8080, state in ./.runtime-data.
+run: tools
+	swift run openagents serve
+
 # Everything CI runs: the whole test suite (freshness, protoc oracle, codec rules, ...).
 test: tools
 	scripts/test.sh

@@ -55,12 +55,6 @@ run_wrk() {
   echo "http $name c$conns $rps req/s p50 $(to_ms "$p50") ms p99 $(to_ms "$p99") ms non2xx ${non2xx:-0} rss $rss kB hwm $hwm kB"
   [ -z "$sockerr" ] || echo "# $name c$conns: $sockerr"
 }
-echo "# wrk -t$THREADS -d$DURATION --latency against $BASE (server and wrk share this machine's cores)"
-run_wrk healthz 64
-run_wrk healthz 256
-run_wrk read 64
-run_wrk append 64
-
 # 10,000 idle keep-alive connections: each sends one request, reads the answer, then stays open.
 python3 - "$PORT" "$PID" <<'PY'
 import resource, socket, sys, time
@@ -86,3 +80,10 @@ after = rss()
 print(f"idle keepalive {len(socks)} connections {ok} ok rss_before {before} kB rss_after {after} kB delta {after - before} kB")
 for s in socks: s.close()
 PY
+
+echo "# wrk -t$THREADS -d$DURATION --latency against $BASE (server and wrk share this machine's cores)"
+run_wrk healthz 64
+run_wrk healthz 256
+run_wrk read 64
+run_wrk append 64
+
