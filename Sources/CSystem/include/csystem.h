@@ -1,9 +1,6 @@
 // System headers Swift cannot import through Glibc: epoll, eventfd, TCP options.
 #ifndef CSYSTEM_H
 #define CSYSTEM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -18,6 +15,7 @@
 static inline void csystem_event_set_fd(struct epoll_event *e, int fd) { e->data.fd = fd; }
 static inline int csystem_event_fd(const struct epoll_event *e) { return e->data.fd; }
 static inline int csystem_errno(void) { return errno; }
-// Accepts a connection already non-blocking and close-on-exec.
-static inline int csystem_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+// Accepts a connection already non-blocking and close-on-exec (accept4, in shim.c:
+// it needs _GNU_SOURCE, which must not leak into the headers Swift imports).
+int csystem_accept(int fd);
 #endif
