@@ -8,7 +8,7 @@ let package = Package(
     products: [
         // Generated contract types plus their codecs: what consumers depend on.
         .library(name: "OpenAgentsContracts", targets: ["Generated", "ProtoWire"]),
-        .executable(name: "contracts", targets: ["ContractsCLI"]),
+        .executable(name: "contracts", targets: ["contracts"]),
         .executable(name: "openagents", targets: ["OpenAgents"]),
         .plugin(name: "GenerateContracts", targets: ["GenerateContracts"]),
     ],
@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "Generated", dependencies: ["ProtoWire"]),
         // Descriptor model, Swift emitter, the generator's verbs.
         .target(name: "Codegen", dependencies: ["ProtoWire"]),
-        .executableTarget(name: "ContractsCLI", dependencies: ["Codegen", "ProtoWire"]),
+        .executableTarget(name: "contracts", dependencies: ["Codegen", "ProtoWire"], path: "Sources/ContractsCLI"),
         // System headers Swift cannot import directly (epoll, eventfd).
         .target(name: "CSystem"),
         // HTTP/1.1 server core on epoll: parser, router, SSE, operations.
@@ -33,7 +33,7 @@ let package = Package(
             capability: .command(
                 intent: .custom(verb: "generate-contracts", description: "Regenerate Sources/Generated from proto/"),
                 permissions: [.writeToPackageDirectory(reason: "Writes generated Swift into Sources/Generated")]),
-            dependencies: ["ContractsCLI"]),
+            dependencies: ["contracts"]),
         // Codec benchmark over ../shared/bench (make bench); bench types are generated into it.
         .executableTarget(name: "CodecBench", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // The anchor's HTTP workload on our server core (make bench-http).
