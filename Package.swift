@@ -44,5 +44,6 @@ let package = Package(
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "ProtoWire"]),
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "ProtoWire"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "Generated", "ProtoWire"]),
     ]
 )

@@ -207,6 +207,7 @@ public enum GeneratedTypes {
         RuntimeV1.RuntimeWorkerSnapshotResult.self,
         RuntimeV1.RuntimeWorkerRequestResult.self,
         RuntimeV1.RuntimeResultEnvelope.self,
+        RuntimeV1.RuntimeLogRecord.self,
         RuntimeV1.ToolManifestPolicy.self,
         RuntimeV1.ToolManifest.self,
         RuntimeV1.ToolRequest.self,
