@@ -43,7 +43,9 @@ let package = Package(
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "ProtoWire"]),
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "ProtoWire"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "Generated", "ProtoWire"]),
+        // Test helpers shared by the socket-level tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "Generated", "ProtoWire", "TestSupport"]),
     ]
 )

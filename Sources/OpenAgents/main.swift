@@ -54,7 +54,9 @@ case "serve":
     do {
         if config.startRuntime {
             let metrics = Metrics()
-            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics), logger: logger, metrics: metrics)
+            let ledger = try RunLedger(path: config.eventLog)
+            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(ledger.runCount)"])
+            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, ledger: ledger), logger: logger, metrics: metrics)
             try server.start()
             servers.append(server)
         }
@@ -81,6 +83,13 @@ case "serve":
     }
     waiter.start()
     dispatchMain()
+case "repair":
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(Array(args.dropFirst()), environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    do {
+        let (kept, backup) = try LogFile.repair(path: config.eventLog)
+        if let backup { print("kept \(kept) records of \(config.eventLog); backup at \(backup)") } else { print("\(config.eventLog) is intact (\(kept) records)") }
+    } catch { fail("\(error)") }
 default:
     fail("unknown command \(command) (try: openagents serve --help)")
 }

@@ -11,6 +11,9 @@ public struct ServiceConfig: Sendable {
     public var authorityWriteMode = "rust_active"
     public var startRuntime = true
     public var startControl = true
+    /// RUNTIME_EVENT_LOG_PATH, default <data dir>/runtime-events.jsonl.
+    public var eventLogPath: String?
+    public var eventLog: String { eventLogPath ?? dataDirectory + "/runtime-events.jsonl" }
 
     public static let help = """
     usage: openagents serve [options]
@@ -27,7 +30,11 @@ public struct ServiceConfig: Sendable {
       -h, --help           this text
 
     Environment: OA_LOG_LEVEL=debug|info|warn|error (default info; per-request
-    lines are logged at debug), RUNTIME_AUTHORITY_WRITE_MODE=rust_active|shadow_only|read_only.
+    lines are logged at debug), RUNTIME_AUTHORITY_WRITE_MODE=rust_active|shadow_only|read_only,
+    RUNTIME_EVENT_LOG_PATH (default <data dir>/runtime-events.jsonl).
+
+    openagents repair [--data-dir DIR]   keep a backup of a damaged event log and
+                                         truncate it at the first bad line
 
     Try: curl -s http://127.0.0.1:4100/healthz
     """
@@ -48,6 +55,7 @@ public struct ServiceConfig: Sendable {
         if let v = env["OA_CONTROL_PORT"] { c.controlPort = try port(v, "OA_CONTROL_PORT") }
         if let v = env["OA_DATA_DIR"] { c.dataDirectory = v }
         if let v = env["OA_MAX_BODY_BYTES"] { guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_MAX_BODY_BYTES must be a positive number") }; c.maxBodyBytes = n }
+        if let v = env["RUNTIME_EVENT_LOG_PATH"], !v.isEmpty { c.eventLogPath = v }
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }
             c.authorityWriteMode = v

@@ -5,6 +5,7 @@ import Glibc
 import ProtoWire
 import Service
 import Synchronization
+import TestSupport
 import XCTest
 
 /// The server on real loopback sockets. No test depends on wall-clock speed:

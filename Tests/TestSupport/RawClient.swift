@@ -1,12 +1,11 @@
 import Foundation
 import Glibc
-@testable import HTTPServer
 
 /// A blocking TCP client for tests: sends exact bytes, reads raw responses.
-final class RawClient {
-    let fd: Int32
+public final class RawClient {
+    public let fd: Int32
 
-    init(port: Int, timeout: Double = 5) throws {
+    public init(port: Int, timeout: Double = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -15,13 +14,13 @@ final class RawClient {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw ServerError.socket("connect failed") }
+        guard rc == 0 else { close(fd); throw ConnectError() }
     }
 
     deinit { close(fd) }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
-    func send(_ bytes: [UInt8]) {
+    public func send(_ text: String) { send(Array(text.utf8)) }
+    public func send(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
@@ -31,13 +30,13 @@ final class RawClient {
     }
 
     /// Shuts the sending side (the server sees EOF).
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     private var buffer: [UInt8] = []
 
     /// Reads more bytes; false on EOF or timeout.
     @discardableResult
-    func fill() -> Bool {
+    public func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n <= 0 { return false }
@@ -45,15 +44,15 @@ final class RawClient {
         return true
     }
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: [UInt8]
-        var text: String { String(decoding: body, as: UTF8.self) }
+    public struct Response {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
     /// One complete response (content-length or chunked), or nil if the connection ended first.
-    func readResponse(head: Bool = false) -> Response? {
+    public func readResponse(head: Bool = false) -> Response? {
         while true {
             if let end = find([13, 10, 13, 10]) {
                 let headText = String(decoding: buffer[0..<end], as: UTF8.self)
@@ -91,7 +90,7 @@ final class RawClient {
     }
 
     /// Reads until the server closes; true if it did close (EOF) rather than time out.
-    func readUntilClosed() -> Bool {
+    public func readUntilClosed() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -102,7 +101,7 @@ final class RawClient {
     }
 
     /// Reads the raw bytes of a chunked stream until `needle` appears.
-    func readStream(until needle: String) -> String? {
+    public func readStream(until needle: String) -> String? {
         let target = Array(needle.utf8)
         while find(target) == nil { if !fill() { return nil } }
         return String(decoding: buffer, as: UTF8.self)
@@ -119,5 +118,22 @@ final class RawClient {
         guard buffer.count >= pattern.count else { return nil }
         for i in 0...(buffer.count - pattern.count) where buffer[i] == pattern[0] && Array(buffer[i..<(i + pattern.count)]) == pattern { return i }
         return nil
+    }
+}
+
+public struct ConnectError: Error {}
+
+extension RawClient {
+    /// One request with a JSON body on a fresh connection; nil if the server is unreachable or hung up.
+    public static func post(port: Int, path: String, json: String) -> Response? {
+        guard let c = try? RawClient(port: port) else { return nil }
+        c.send("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+        return c.readResponse()
+    }
+
+    public static func get(port: Int, path: String) -> Response? {
+        guard let c = try? RawClient(port: port) else { return nil }
+        c.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+        return c.readResponse()
     }
 }

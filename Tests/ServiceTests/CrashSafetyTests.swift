@@ -1,0 +1,86 @@
+import Foundation
+import Generated
+import Glibc
+@testable import Service
+import TestSupport
+import XCTest
+
+/// The real `openagents serve` binary: concurrent appends, `kill -9` in the
+/// middle, restart; every acknowledged event is there exactly once.
+final class CrashSafetyTests: XCTestCase {
+    /// swift test builds every product next to the test runner (.build/<config>/).
+    var binary: String {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [runner, Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("openagents").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    func start(dataDir: String, port: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<200 {
+            if RawClient.get(port: port, path: "/healthz")?.status == 200 { return p }
+            usleep(25_000)
+        }
+        XCTFail("server did not start")
+        return p
+    }
+
+    func testEveryAcknowledgedEventSurvivesKillDashNine() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        var server = try start(dataDir: dir, port: port)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#)?.status, 201)
+
+        // Four writers append with unique keys until the server dies; keep every acknowledged key.
+        let acked = NSLock()
+        nonisolated(unsafe) var acknowledged: Set<String> = []
+        let group = DispatchGroup()
+        for w in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                for i in 0..<400 {
+                    let key = "w\(w)-\(i)"
+                    guard let r = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
+                    if r.status == 200 { acked.lock(); acknowledged.insert(key); acked.unlock() }
+                }
+            }
+        }
+        // Kill once some appends are acknowledged, while writers are still going.
+        for _ in 0..<400 {
+            acked.lock(); let n = acknowledged.count; acked.unlock()
+            if n >= 150 { break }
+            usleep(5_000)
+        }
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        group.wait()
+        XCTAssertGreaterThan(acknowledged.count, 0)
+        print("# crash test: \(acknowledged.count) appends acknowledged before kill -9")
+
+        // Restart: the run and every acknowledged event are there, exactly once, in contiguous order.
+        server = try start(dataDir: dir, port: port)
+        defer { server.terminate(); server.waitUntilExit() }
+        let run = RawClient.get(port: port, path: "/internal/v1/runs/crash")
+        XCTAssertEqual(run?.status, 200)
+        let ledger = try RunLedger(path: dir + "/runtime-events.jsonl")
+        let state = try XCTUnwrap(ledger.run("crash"))
+        let keys = state.events.map(\.idempotencyKey).filter { !$0.isEmpty }
+        XCTAssertEqual(Set(keys).count, keys.count, "no event recorded twice")
+        XCTAssertTrue(acknowledged.isSubset(of: Set(keys)), "lost acknowledged events: \(acknowledged.subtracting(keys).sorted().prefix(5))")
+        XCTAssertEqual(state.events.map(\.seq), Array(1...UInt64(state.events.count)))
+        print("# crash test: \(keys.count) events in the log after restart")
+        XCTAssertTrue(run?.text.contains("\"latestSeq\":\(state.events.count)") ?? false, run?.text ?? "")
+        // Retrying an acknowledged append after the restart is an idempotent replay, not a new event.
+        if let key = acknowledged.first {
+            let i = key.split(separator: "-").last ?? "0"
+            let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"i":\#(i)},"idempotency_key":"\#(key)"}"#)
+            XCTAssertTrue(again?.text.contains("\"idempotentReplay\":true") ?? false, again?.text ?? "")
+        }
+    }
+}
