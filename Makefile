@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-append tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -53,3 +53,9 @@ bench-http:
 	swift build -c release --product HTTPBench >/dev/null
 	scripts/bench-http.sh
 	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: Hummingbird 2.28.1 (../shared/bench)"; SKIP_CODEC=1 ../shared/bench/run_anchor.sh; fi
+
+# Durable appends: group commit vs one fdatasync per append, and start-up over 1,000,000 events.
+bench-append:
+	@scripts/ensure-tools.sh wrk curl
+	swift build -c release --product openagents >/dev/null
+	scripts/bench-append.sh

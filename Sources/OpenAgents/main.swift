@@ -54,7 +54,7 @@ case "serve":
     do {
         if config.startRuntime {
             let metrics = Metrics()
-            let ledger = try RunLedger(path: config.eventLog)
+            let ledger = try RunLedger(path: config.eventLog, syncEachAppend: config.syncEachAppend)
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(ledger.runCount)"])
             let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, ledger: ledger), logger: logger, metrics: metrics)
             try server.start()

@@ -14,6 +14,8 @@ public struct ServiceConfig: Sendable {
     /// RUNTIME_EVENT_LOG_PATH, default <data dir>/runtime-events.jsonl.
     public var eventLogPath: String?
     public var eventLog: String { eventLogPath ?? dataDirectory + "/runtime-events.jsonl" }
+    /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
+    public var syncEachAppend = false
 
     public static let help = """
     usage: openagents serve [options]
@@ -56,6 +58,7 @@ public struct ServiceConfig: Sendable {
         if let v = env["OA_DATA_DIR"] { c.dataDirectory = v }
         if let v = env["OA_MAX_BODY_BYTES"] { guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_MAX_BODY_BYTES must be a positive number") }; c.maxBodyBytes = n }
         if let v = env["RUNTIME_EVENT_LOG_PATH"], !v.isEmpty { c.eventLogPath = v }
+        c.syncEachAppend = env["RUNTIME_SYNC_EACH_APPEND"] == "1"
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }
             c.authorityWriteMode = v

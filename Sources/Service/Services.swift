@@ -68,9 +68,9 @@ public enum Services {
             return MessageIO.respond(201, out, to: req)
         }
         r.getSync("/internal/v1/runs/:run_id") { req in
-            guard let state = ledger.run(req.params["run_id"] ?? "") else { throw ServiceError.notFound("run \(req.params["run_id"] ?? "") not found") }
+            guard let run = ledger.runRecord(req.params["run_id"] ?? "") else { throw ServiceError.notFound("run \(req.params["run_id"] ?? "") not found") }
             var out = RuntimeV1.RunResponse()
-            out.run = state.run
+            out.run = run
             return MessageIO.respond(200, out, to: req)
         }
         r.post("/internal/v1/runs/:run_id/events") { req in

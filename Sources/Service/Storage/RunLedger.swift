@@ -30,6 +30,15 @@ public final class RunLedger: @unchecked Sendable {
         case append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?)
     }
 
+    /// What a batch changes on one run: its new record and the events appended
+    /// (committed events are never copied, so an append costs the same at any run length).
+    struct Staged {
+        var run: RuntimeV1.RuntimeRun
+        var isNew: Bool
+        var newEvents: [RuntimeV1.RuntimeRunEvent] = []
+        var newKeys: [String: Int] = [:]  // key -> index into newEvents
+    }
+
     private struct Pending: Sendable {
         let intent: Intent
         let done: @Sendable (Result<Appended, ServiceError>) -> Void
@@ -63,6 +72,8 @@ public final class RunLedger: @unchecked Sendable {
     // MARK: Reading (committed state only)
 
     public func run(_ id: String) -> RunState? { committed.withLock { $0[id] } }
+    /// The run record alone (what most readers need; no event history copied).
+    public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0[id]?.run } }
     public var runCount: Int { committed.withLock { $0.count } }
 
     // MARK: Writing
@@ -98,7 +109,7 @@ public final class RunLedger: @unchecked Sendable {
     }
 
     private func commit(_ batch: [Pending]) {
-        var working: [String: RunState] = [:]
+        var working: [String: Staged] = [:]
         var lines: [UInt8] = []
         var outcomes: [Result<Appended, ServiceError>] = []
         let now = RunLedger.timestamp()
@@ -124,16 +135,30 @@ public final class RunLedger: @unchecked Sendable {
                 return
             }
         }
-        committed.withLock { state in for (id, rs) in working { state[id] = rs } }
+        committed.withLock { state in
+            for (id, st) in working {
+                if st.isNew { state[id] = RunState(run: st.run) }
+                let base = state[id]?.events.count ?? 0
+                state[id]?.run = st.run
+                state[id]?.events.append(contentsOf: st.newEvents)
+                for (k, i) in st.newKeys { state[id]?.idempotency[k] = base + i }
+            }
+        }
         for (p, o) in zip(batch, outcomes) { p.done(o) }
     }
 
-    private func current(_ id: String, _ working: inout [String: RunState]) -> RunState? {
+    private func current(_ id: String, _ working: inout [String: Staged]) -> Staged? {
         if let w = working[id] { return w }
-        return committed.withLock { $0[id] }
+        return committed.withLock { $0[id].map { Staged(run: $0.run, isNew: false) } }
     }
 
-    private func evaluate(_ intent: Intent, working: inout [String: RunState], lines: inout [UInt8], now: GoogleProtobuf.Timestamp) -> Result<Appended, ServiceError> {
+    /// The event an idempotency key names: staged in this batch, or committed.
+    private func event(forKey key: String, run id: String, staged: Staged) -> RuntimeV1.RuntimeRunEvent? {
+        if let i = staged.newKeys[key] { return staged.newEvents[i] }
+        return committed.withLock { state in state[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } }
+    }
+
+    private func evaluate(_ intent: Intent, working: inout [String: Staged], lines: inout [UInt8], now: GoogleProtobuf.Timestamp) -> Result<Appended, ServiceError> {
         switch intent {
         case .create(let runID, let threadID, let workerID, let metadata):
             if current(runID, &working) != nil { return .failure(.conflict("run \(runID) already exists")) }
@@ -151,7 +176,7 @@ public final class RunLedger: @unchecked Sendable {
             record.recordedAt = now
             record.entry = .runCreated(run)
             lines += LogFile.line(for: record)
-            working[runID] = RunState(run: run)
+            working[runID] = Staged(run: run, isNew: true)
             var started = GoogleProtobuf.Value()
             var source = GoogleProtobuf.Struct()
             var v = GoogleProtobuf.Value()
@@ -163,8 +188,7 @@ public final class RunLedger: @unchecked Sendable {
             guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
             guard var state = current(runID, &working) else { return .failure(.notFound("run \(runID) not found")) }
             // Idempotency first: the same key with the same content replays; different content conflicts.
-            if !key.isEmpty, let i = state.idempotency[key] {
-                let original = state.events[i]
+            if !key.isEmpty, let original = event(forKey: key, run: runID, staged: state) {
                 guard original.eventType == eventType, original.payloadJson == payload else {
                     return .failure(.conflict("idempotency_key \(key) was used for a different event"))
                 }
@@ -204,22 +228,23 @@ public final class RunLedger: @unchecked Sendable {
             record.recordedAt = now
             record.entry = .runEvent(event)
             lines += LogFile.line(for: record)
-            RunLedger.apply(event, status: newStatus, to: &state)
+            if !key.isEmpty { state.newKeys[key] = state.newEvents.count }
+            state.newEvents.append(event)
+            RunLedger.update(&state.run, with: event, status: newStatus)
             working[runID] = state
             return .success(Appended(run: state.run, event: event, idempotentReplay: false))
         }
     }
 
-    static func apply(_ event: RuntimeV1.RuntimeRunEvent, status: RuntimeV1.RuntimeRunStatus, to state: inout RunState) {
-        if !event.idempotencyKey.isEmpty { state.idempotency[event.idempotencyKey] = state.events.count }
-        state.events.append(event)
-        state.run.latestSeq = event.seq
-        state.run.updatedAt = event.emittedAt
-        if status != state.run.status, [.succeeded, .failed, .canceled].contains(status) {
-            state.run.terminalAt = event.emittedAt
-            state.run.terminalReasonClass = event.eventType
+    /// The run record after `event` moved it to `status`.
+    static func update(_ run: inout RuntimeV1.RuntimeRun, with event: RuntimeV1.RuntimeRunEvent, status: RuntimeV1.RuntimeRunStatus) {
+        run.latestSeq = event.seq
+        run.updatedAt = event.emittedAt
+        if status != run.status, [.succeeded, .failed, .canceled].contains(status) {
+            run.terminalAt = event.emittedAt
+            run.terminalReasonClass = event.eventType
         }
-        state.run.status = status
+        run.status = status
     }
 
     /// Rebuilds state from a durable record (already validated when written).
@@ -228,13 +253,18 @@ public final class RunLedger: @unchecked Sendable {
         case .runCreated(let run)?:
             state[run.runId] = RunState(run: run)
         case .runEvent(let event)?:
-            guard var s = state[event.runId] else { return }
-            var status = s.run.status
+            guard let current = state[event.runId]?.run.status else { return }
+            var status = current
             var finish: String?
             if case .structValue(let st)? = event.payloadJson?.kind, case .stringValue(let v)? = st.fields["status"]?.kind { finish = v }
             if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: finish), let to = try? RunStateMachine.apply(t, to: status) { status = to }
-            apply(event, status: status, to: &s)
-            state[event.runId] = s
+            // In place: no copy of the run's event history per event.
+            if !event.idempotencyKey.isEmpty, let count = state[event.runId]?.events.count { state[event.runId]?.idempotency[event.idempotencyKey] = count }
+            state[event.runId]?.events.append(event)
+            if var run = state[event.runId]?.run {
+                update(&run, with: event, status: status)
+                state[event.runId]?.run = run
+            }
         case nil:
             break
         }
