@@ -181,9 +181,10 @@ public struct JSONReader: ~Copyable {
         return s
     }
 
-    /// Calls `body` once per array element, with the path index set.
+    /// Calls `body` once per array element, with the path index set. `null`
+    /// elements are an error unless `allowingNull` (ListValue, repeated Value).
     @inlinable
-    public mutating func readArray(_ body: (inout JSONReader) throws(JSONDecodingError) -> Void) throws(JSONDecodingError) {
+    public mutating func readArray(allowingNull: Bool = false, _ body: (inout JSONReader) throws(JSONDecodingError) -> Void) throws(JSONDecodingError) {
         if peek() != UInt8(ascii: "[") { throw error("expected array") }
         ptr += 1
         depth += 1
@@ -193,7 +194,7 @@ public struct JSONReader: ~Copyable {
         var i = 0
         while true {
             frames[depth].index = i
-            if peek() == UInt8(ascii: "n"), consumeNull() { ptr -= 4; throw error("null is not allowed in an array") }
+            if !allowingNull, peek() == UInt8(ascii: "n"), consumeNull() { ptr -= 4; throw error("null is not allowed in an array") }
             try body(&self)
             let c = peek()
             if c == UInt8(ascii: ",") { ptr += 1; i += 1; continue }
@@ -203,24 +204,8 @@ public struct JSONReader: ~Copyable {
         depth -= 1
     }
 
-    /// Like `readArray` but `null` elements reach `body` (for ListValue).
     public mutating func readArrayAllowingNull(_ body: (inout JSONReader) throws(JSONDecodingError) -> Void) throws(JSONDecodingError) {
-        if peek() != UInt8(ascii: "[") { throw error("expected array") }
-        ptr += 1
-        depth += 1
-        if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
-        frames[depth] = Frame(key: nil, keyCount: 0, index: 0)
-        if peek() == UInt8(ascii: "]") { ptr += 1; depth -= 1; return }
-        var i = 0
-        while true {
-            frames[depth].index = i
-            try body(&self)
-            let c = peek()
-            if c == UInt8(ascii: ",") { ptr += 1; i += 1; continue }
-            if c == UInt8(ascii: "]") { ptr += 1; break }
-            throw error("expected ',' or ']'")
-        }
-        depth -= 1
+        try readArray(allowingNull: true, body)
     }
 
     /// Calls `body` once per member of an object, with the key (maps, Struct).
