@@ -22,10 +22,8 @@ contracts-tool: tools
 # Rewrites every generated file from its .proto sources.
 generate: contracts-tool
 	$(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known --registry GeneratedTypes
-	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/CodecBench --import Generated
+	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/BenchContracts --import Generated
 	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --out Tests/Fixtures/Generated --import Generated
-	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Tests/Fixtures/Generated/Bench --import Generated
-	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/HTTPBench --import Generated
 
 # Codec benchmark on ../shared/bench, ours and then the swift-protobuf anchor in the same run.
 bench: tools

@@ -34,15 +34,16 @@ let package = Package(
                 intent: .custom(verb: "generate-contracts", description: "Regenerate Sources/Generated from proto/"),
                 permissions: [.writeToPackageDirectory(reason: "Writes generated Swift into Sources/Generated")]),
             dependencies: ["contracts"]),
-        // Codec benchmark over ../shared/bench (make bench); bench types are generated into it.
-        .executableTarget(name: "CodecBench", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
+        // The fixed benchmark contract (../shared/bench/bench.proto), generated here, not into the product.
+        .target(name: "BenchContracts", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/BenchContracts"),
+        .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // The anchor's HTTP workload on our server core (make bench-http).
-        .executableTarget(name: "HTTPBench", dependencies: ["HTTPServer", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
+        .executableTarget(name: "HTTPBench", dependencies: ["BenchContracts", "HTTPServer", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire"], path: "Tests/Fixtures/Generated"),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
-        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "ProtoWire"]),
-        .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "ProtoWire"]),
+        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
+        .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire", "TestSupport"]),

@@ -9,6 +9,7 @@
 import Glibc
 #endif
 import Foundation
+import BenchContracts
 import Generated
 import ProtoWire
 

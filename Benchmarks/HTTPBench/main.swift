@@ -4,6 +4,7 @@
 // in memory, answer {"runId","seq"}), GET .../events?after=N (a 100-event page).
 
 import Foundation
+import BenchContracts
 import Generated
 import HTTPServer
 import ProtoWire

@@ -1,4 +1,5 @@
 import Codegen
+import BenchContracts
 import Foundation
 import Generated
 import ProtoWire

@@ -22,9 +22,7 @@ final class GeneratedCodeIsFreshTests: XCTestCase {
 
     func testBenchmarkContractIsFresh() throws {
         try Repo.requireSharedBench()
-        try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Benchmarks/CodecBench")
-        try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Tests/Fixtures/Generated/Bench")
-        try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Benchmarks/HTTPBench")
+        try assertFresh(GenerateRequest(protoRoot: Repo.benchRoot, files: ["bench.proto"], importModules: ["Generated"]), in: "Benchmarks/BenchContracts")
     }
 
     func testFixtureContractsAreFresh() throws {

@@ -1,3 +1,4 @@
+import BenchContracts
 import Foundation
 import Generated
 import ProtoWire

@@ -1,3 +1,4 @@
+import BenchContracts
 import Generated
 import ProtoWire
 import TestContracts
