@@ -213,7 +213,7 @@ extension GoogleProtobuf.Value {
 
     public func encodeJSONFields(to w: inout JSONWriter) {
         switch kind {
-        case .nullValue(let v)?: w.key("\"nullValue\":", "\"null_value\":"); w.writeNull()
+        case .nullValue?: w.key("\"nullValue\":", "\"null_value\":"); w.writeNull()
         case .numberValue(let v)?: w.key("\"numberValue\":", "\"number_value\":"); w.writeDouble(v)
         case .stringValue(let v)?: w.key("\"stringValue\":", "\"string_value\":"); w.writeString(v)
         case .boolValue(let v)?: w.key("\"boolValue\":", "\"bool_value\":"); w.writeBool(v)

@@ -29,7 +29,7 @@ final class EventLoop: @unchecked Sendable {
         self.index = index
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakefd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard epfd >= 0, wakefd >= 0 else { throw ServerError.socket("epoll/eventfd: \(String(cString: strerror(errno)))") }
+        guard epfd >= 0, wakefd >= 0 else { throw ServerError.socket("epoll/eventfd: \(systemError())") }
         add(fd: wakefd, events: EPOLLIN.rawValue)
         add(fd: listenFD, events: EPOLLIN.rawValue)
     }
@@ -77,8 +77,8 @@ final class EventLoop: @unchecked Sendable {
             var tm = tm()
             gmtime_r(&t, &tm)
             var buf = [CChar](repeating: 0, count: 64)
-            strftime(&buf, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm)
-            dateHeader = String(cString: buf)
+            let n = strftime(&buf, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm)
+            dateHeader = String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
     }
 

@@ -80,7 +80,7 @@ public final class HTTPServer: Sendable {
 
     static func listen(host: String, port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ServerError.socket("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ServerError.socket("socket: \(systemError())") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -89,8 +89,8 @@ public final class HTTPServer: Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { close(fd); throw ServerError.socket("invalid IPv4 address \(host)") }
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { let e = String(cString: strerror(errno)); close(fd); throw ServerError.socket("bind \(host):\(port): \(e)") }
-        guard Glibc.listen(fd, 4096) == 0 else { close(fd); throw ServerError.socket("listen: \(String(cString: strerror(errno)))") }
+        guard rc == 0 else { let e = systemError(); close(fd); throw ServerError.socket("bind \(host):\(port): \(e)") }
+        guard Glibc.listen(fd, 4096) == 0 else { close(fd); throw ServerError.socket("listen: \(systemError())") }
         return fd
     }
 
@@ -148,4 +148,10 @@ struct IDGenerator {
 func randomHex(_ bytes: Int) -> String {
     var g = IDGenerator()
     return g.hex(bytes)
+}
+
+/// The text of the current `errno`.
+public func systemError() -> String {
+    guard let message = strerror(errno) else { return "error \(errno)" }
+    return String(decoding: UnsafeRawBufferPointer(start: message, count: strlen(message)), as: UTF8.self)
 }

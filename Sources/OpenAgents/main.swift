@@ -25,7 +25,7 @@ case "serve":
     // a pipe; a thread reads it and shuts down gracefully (self-pipe trick).
     signal(SIGPIPE, SIG_IGN)
     var fds: [Int32] = [0, 0]
-    guard pipe(&fds) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+    guard pipe(&fds) == 0 else { fail("pipe: \(systemError())") }
     signalPipeWrite = fds[1]
     for sig in [SIGTERM, SIGINT] {
         var action = sigaction()

@@ -71,6 +71,7 @@ extension SwiftEmitter {
         out.line()
         if emitWellKnownJSON(proto) { return }
         emitJSONDecode(plans, oneofs: oneofs)
+        if plans.isEmpty { return }
         out.line()
         var names: [String] = []
         for (slot, p) in plans.enumerated() {
@@ -127,7 +128,9 @@ extension SwiftEmitter {
                 for mp in members {
                     let md = mp.descriptor
                     let mkey = "w.key(\(quotedKey(md.jsonName ?? Naming.lowerCamel(_s: md.name))), \(quotedKey(md.name)))"
-                    out.line("case .\(mp.name)(let v)?: \(mkey); \(jsonWrite(mp.value, md, "v"))")
+                    let write = jsonWrite(mp.value, md, "v")
+                    let binding = write.contains("(v") || write.hasPrefix("v.") ? "(let v)" : ""  // NullValue writes null without its value
+                    out.line("case .\(mp.name)\(binding)?: \(mkey); \(write)")
                 }
                 out.line("case nil: break")
                 out.closeSwitch()
@@ -138,6 +141,16 @@ extension SwiftEmitter {
 
     mutating func emitJSONDecode(_ plans: [FieldPlan], oneofs: [Int: (type: String, property: String)]) {
         out.open("public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError)")
+        if plans.isEmpty {
+            // No fields: every member is unknown (an error unless ignoring unknown fields).
+            out.line("var more = try r.beginObject()")
+            out.open("while more")
+            out.line("try r.unknownField(try r.readKey())")
+            out.line("more = try r.nextMember()")
+            out.close()
+            out.close()
+            return
+        }
         out.line("let names = Self._jsonFieldNames")
         out.line("var more = try r.beginObject()")
         out.line("var seen = JSONSeenFields()")

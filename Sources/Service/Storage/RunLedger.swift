@@ -63,7 +63,7 @@ public final class RunLedger: @unchecked Sendable {
         lsn = records.last?.lsn ?? 0
         committed.withLock { $0 = state }
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
         let t = Thread { [self] in self.writerLoop() }
         t.name = "event-log-writer"
         t.start()
@@ -123,14 +123,14 @@ public final class RunLedger: @unchecked Sendable {
                 if n <= 0 {
                     if errno == EINTR { continue }
                     // The log cannot be written: fail the batch rather than acknowledge anything.
-                    let e = ServiceError(503, "service_unavailable", "event log write failed: \(String(cString: strerror(errno)))")
+                    let e = ServiceError(503, "service_unavailable", "event log write failed: \(systemError())")
                     for p in batch { p.done(.failure(e)) }
                     return
                 }
                 off += n
             }
             guard fdatasync(fd) == 0 else {
-                let e = ServiceError(503, "service_unavailable", "event log sync failed: \(String(cString: strerror(errno)))")
+                let e = ServiceError(503, "service_unavailable", "event log sync failed: \(systemError())")
                 for p in batch { p.done(.failure(e)) }
                 return
             }
