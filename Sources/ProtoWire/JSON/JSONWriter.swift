@@ -195,16 +195,12 @@ public struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    public mutating func writeDouble(_ v: Double) {
-        separateValue()
-        if v.isFinite {
-            var s = v.description
-            s.withUTF8 { raw($0) }
-        } else if v.isNaN { raw("\"NaN\"") } else if v < 0 { raw("\"-Infinity\"") } else { raw("\"Infinity\"") }
-        needsComma = true
-    }
+    public mutating func writeDouble(_ v: Double) { writeFloatingPoint(v) }
 
-    public mutating func writeFloat(_ v: Float) {
+    public mutating func writeFloat(_ v: Float) { writeFloatingPoint(v) }
+
+    /// Finite values use Swift's shortest round-trip form; the rest are the proto3 JSON strings.
+    private mutating func writeFloatingPoint<F: BinaryFloatingPoint & CustomStringConvertible>(_ v: F) {
         separateValue()
         if v.isFinite {
             var s = v.description
