@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTPServer
 import Service
+import Synchronization
 
 // `openagents`: the product's executable. Thin: argument parsing and wiring.
 
@@ -42,7 +43,21 @@ case "serve":
     do { config = try ServiceConfig.parse(rest, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)\n\n\(ServiceConfig.help)") }
     do { try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true) } catch { fail("cannot create data directory \(config.dataDirectory): \(error)") }
     let logger = Logger()
-    var servers: [HTTPServer] = []
+    // Graceful shutdown on SIGTERM / SIGINT: stop accepting, finish in-flight work, exit 0.
+    // The waiter runs from the start, so a signal during a long log recovery ends the
+    // process at once (nothing is serving or acknowledged yet) instead of being ignored.
+    let started = Mutex<[HTTPServer]>([])
+    let waiter = Thread {
+        var byte: UInt8 = 0
+        while read(signalPipeRead, &byte, 1) < 0 && errno == EINTR {}
+        logger.log(.info, "shutting down", ["signal": Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT"])
+        let running = started.withLock { $0 }
+        Task {
+            for s in running { await s.shutdown(deadline: 10) }
+            exit(0)
+        }
+    }
+    waiter.start()
     func serverConfig(port: Int, name: String) -> ServerConfig {
         var s = ServerConfig()
         s.host = config.host
@@ -58,30 +73,18 @@ case "serve":
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(ledger.runCount)"])
             let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, ledger: ledger), logger: logger, metrics: metrics)
             try server.start()
-            servers.append(server)
+            started.withLock { $0.append(server) }
         }
         if config.startControl {
             let metrics = Metrics()
             let server = HTTPServer(config: serverConfig(port: config.controlPort, name: "control"), router: Services.controlRouter(config: config, metrics: metrics), logger: logger, metrics: metrics)
             try server.start()
-            servers.append(server)
+            started.withLock { $0.append(server) }
         }
     } catch {
         fail("\(error)")
     }
     logger.log(.info, "serving", ["data_dir": config.dataDirectory, "runtime": config.startRuntime ? "\(config.host):\(config.runtimePort)" : "off", "control": config.startControl ? "\(config.host):\(config.controlPort)" : "off"])
-    // Graceful shutdown on SIGTERM / SIGINT: stop accepting, finish in-flight work, exit 0.
-    let running = servers
-    let waiter = Thread {
-        var byte: UInt8 = 0
-        while read(signalPipeRead, &byte, 1) < 0 && errno == EINTR {}
-        logger.log(.info, "shutting down", ["signal": Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT"])
-        Task {
-            for s in running { await s.shutdown(deadline: 10) }
-            exit(0)
-        }
-    }
-    waiter.start()
     dispatchMain()
 case "repair":
     let config: ServiceConfig
