@@ -208,6 +208,8 @@ public enum GeneratedTypes {
         RuntimeV1.RuntimeWorkerRequestResult.self,
         RuntimeV1.RuntimeResultEnvelope.self,
         RuntimeV1.RuntimeLogRecord.self,
+        RuntimeV1.RuntimeWorkerLogEvent.self,
+        RuntimeV1.ProjectionState.self,
         RuntimeV1.ToolManifestPolicy.self,
         RuntimeV1.ToolManifest.self,
         RuntimeV1.ToolRequest.self,

@@ -24,7 +24,51 @@ extension RuntimeV1 {
             case runCreated(RuntimeV1.RuntimeRun)
             /// An event was appended to a run.
             case runEvent(RuntimeV1.RuntimeRunEvent)
+            /// A worker lifecycle event.
+            case workerEvent(RuntimeV1.RuntimeWorkerLogEvent)
         }
+    }
+}
+
+extension RuntimeV1 {
+    /// A worker lifecycle event with the worker record as it stood afterwards.
+    public struct RuntimeWorkerLogEvent: ProtoMessage {
+        /// Worker.
+        public var workerId: String = ""
+        /// Per-worker seq, from 1, contiguous.
+        public var seq: UInt64 = 0
+        /// worker.started, worker.heartbeat, worker.<status>.
+        public var eventType: String = ""
+        /// The event payload.
+        public var payload: GoogleProtobuf.Value? = nil
+        /// When it was recorded.
+        public var emittedAt: GoogleProtobuf.Timestamp? = nil
+        /// The worker after this event.
+        public var worker: RuntimeV1.RuntimeWorker? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.RuntimeWorkerLogEvent"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// The projector's persisted state (RUNTIME_CHECKPOINT_PATH), written atomically.
+    public struct ProjectionState: ProtoMessage {
+        /// By topic.
+        public var checkpoints: [String: RuntimeV1.ProjectorCheckpoint] = [:]
+        /// By run id.
+        public var runSummaries: [String: RuntimeV1.ProjectionSummary] = [:]
+        /// By worker id.
+        public var workerSummaries: [String: RuntimeV1.ProjectionSummary] = [:]
+        /// Latest drift per topic.
+        public var driftReports: [String: RuntimeV1.DriftReport] = [:]
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.ProjectionState"
+
+        public init() {}
     }
 }
 
@@ -46,9 +90,15 @@ extension RuntimeV1.RuntimeLogRecord {
                 entry = nil
                 try r.readMessage(into: &v)
                 entry = .runEvent(v)
+            case 98:
+                var v: RuntimeV1.RuntimeWorkerLogEvent
+                if case .workerEvent(let existing)? = entry { v = existing } else { v = RuntimeV1.RuntimeWorkerLogEvent() }
+                entry = nil
+                try r.readMessage(into: &v)
+                entry = .workerEvent(v)
             default:
                 switch tag >> 3 {
-                case 1, 2, 10, 11: throw r.wrongWireType(tag)
+                case 1, 2, 10, 11, 12: throw r.wrongWireType(tag)
                 default: try r.skipUnknown(tag, into: &unknownFields)
                 }
             }
@@ -58,6 +108,7 @@ extension RuntimeV1.RuntimeLogRecord {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
         switch entry {
+        case .workerEvent(let v)?: w.writeMessage(v); w.writeTag(98)
         case .runEvent(let v)?: w.writeMessage(v); w.writeTag(90)
         case .runCreated(let v)?: w.writeMessage(v); w.writeTag(82)
         case nil: break
@@ -72,6 +123,7 @@ extension RuntimeV1.RuntimeLogRecord {
         switch entry {
         case .runCreated(let v)?: w.key("\"runCreated\":", "\"run_created\":"); v.encodeJSON(to: &w)
         case .runEvent(let v)?: w.key("\"runEvent\":", "\"run_event\":"); v.encodeJSON(to: &w)
+        case .workerEvent(let v)?: w.key("\"workerEvent\":", "\"worker_event\":"); v.encodeJSON(to: &w)
         case nil: break
         }
     }
@@ -88,12 +140,205 @@ extension RuntimeV1.RuntimeLogRecord {
             case 1: try r.claim(&seen, 1); if r.consumeNull() { recordedAt = nil } else { try r.readMessage(into: &recordedAt) }
             case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRun(); try r.readMessage(into: &v); entry = .runCreated(v) }
             case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); entry = .runEvent(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerLogEvent(); try r.readMessage(into: &v); entry = .workerEvent(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("runCreated", 2), ("run_created", 2), ("runEvent", 3), ("run_event", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("runCreated", 2), ("run_created", 2), ("runEvent", 3), ("run_event", 3), ("workerEvent", 4), ("worker_event", 4)])
+}
+
+extension RuntimeV1.RuntimeWorkerLogEvent {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let tag = try r.nextTag() {
+            switch tag {
+            case 10: workerId = try r.readString()
+            case 16: seq = try r.readUInt64()
+            case 26: eventType = try r.readString()
+            case 34: try r.readMessage(into: &payload)
+            case 42: try r.readMessage(into: &emittedAt)
+            case 50: try r.readMessage(into: &worker)
+            default:
+                switch tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
+                default: try r.skipUnknown(tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = worker { w.writeMessage(v); w.writeTag(50) }
+        if let v = emittedAt { w.writeMessage(v); w.writeTag(42) }
+        if let v = payload { w.writeMessage(v); w.writeTag(34) }
+        if !eventType.isEmpty { w.writeString(eventType); w.writeTag(26) }
+        if seq != 0 { w.writeUInt64(seq); w.writeTag(16) }
+        if !workerId.isEmpty { w.writeString(workerId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"eventType\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+        if let v = emittedAt { w.key("\"emittedAt\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("workerId", 0), ("worker_id", 0), ("seq", 1), ("eventType", 2), ("event_type", 2), ("payload", 3), ("emittedAt", 4), ("emitted_at", 4), ("worker", 5)])
+}
+
+extension RuntimeV1.ProjectionState {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let tag = try r.nextTag() {
+            switch tag {
+            case 10:
+                var key: String = ""
+                var value: RuntimeV1.ProjectorCheckpoint = RuntimeV1.ProjectorCheckpoint()
+                try r.readMapEntry { r, tag throws(WireDecodingError) in
+                    switch tag {
+                    case 10: key = try r.readString()
+                    case 18: try r.readMessage(into: &value)
+                    default: try r.skipField(tag)
+                    }
+                }
+                checkpoints[key] = value
+            case 18:
+                var key: String = ""
+                var value: RuntimeV1.ProjectionSummary = RuntimeV1.ProjectionSummary()
+                try r.readMapEntry { r, tag throws(WireDecodingError) in
+                    switch tag {
+                    case 10: key = try r.readString()
+                    case 18: try r.readMessage(into: &value)
+                    default: try r.skipField(tag)
+                    }
+                }
+                runSummaries[key] = value
+            case 26:
+                var key: String = ""
+                var value: RuntimeV1.ProjectionSummary = RuntimeV1.ProjectionSummary()
+                try r.readMapEntry { r, tag throws(WireDecodingError) in
+                    switch tag {
+                    case 10: key = try r.readString()
+                    case 18: try r.readMessage(into: &value)
+                    default: try r.skipField(tag)
+                    }
+                }
+                workerSummaries[key] = value
+            case 34:
+                var key: String = ""
+                var value: RuntimeV1.DriftReport = RuntimeV1.DriftReport()
+                try r.readMapEntry { r, tag throws(WireDecodingError) in
+                    switch tag {
+                    case 10: key = try r.readString()
+                    case 18: try r.readMessage(into: &value)
+                    default: try r.skipField(tag)
+                    }
+                }
+                driftReports[key] = value
+            default:
+                switch tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(tag)
+                default: try r.skipUnknown(tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !driftReports.isEmpty {
+            if w.deterministic {
+                for e in driftReports.sorted(by: { $0.key < $1.key }).reversed() { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(34) }
+            } else {
+                for e in driftReports { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(34) }
+            }
+        }
+        if !workerSummaries.isEmpty {
+            if w.deterministic {
+                for e in workerSummaries.sorted(by: { $0.key < $1.key }).reversed() { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(26) }
+            } else {
+                for e in workerSummaries { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(26) }
+            }
+        }
+        if !runSummaries.isEmpty {
+            if w.deterministic {
+                for e in runSummaries.sorted(by: { $0.key < $1.key }).reversed() { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(18) }
+            } else {
+                for e in runSummaries { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(18) }
+            }
+        }
+        if !checkpoints.isEmpty {
+            if w.deterministic {
+                for e in checkpoints.sorted(by: { $0.key < $1.key }).reversed() { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(10) }
+            } else {
+                for e in checkpoints { w.writeLengthDelimited { w in w.writeMessage(e.value); w.writeTag(18); w.writeString(e.key); w.writeTag(10) }; w.writeTag(10) }
+            }
+        }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !checkpoints.isEmpty || w.emitDefaults {
+            w.key("\"checkpoints\":", "\"checkpoints\":"); w.beginObject()
+            if w.deterministic { for e in checkpoints.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in checkpoints { w.key(e.key); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+        if !runSummaries.isEmpty || w.emitDefaults {
+            w.key("\"runSummaries\":", "\"run_summaries\":"); w.beginObject()
+            if w.deterministic { for e in runSummaries.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in runSummaries { w.key(e.key); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+        if !workerSummaries.isEmpty || w.emitDefaults {
+            w.key("\"workerSummaries\":", "\"worker_summaries\":"); w.beginObject()
+            if w.deterministic { for e in workerSummaries.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in workerSummaries { w.key(e.key); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+        if !driftReports.isEmpty || w.emitDefaults {
+            w.key("\"driftReports\":", "\"drift_reports\":"); w.beginObject()
+            if w.deterministic { for e in driftReports.sorted(by: { $0.key < $1.key }) { w.key(e.key); e.value.encodeJSON(to: &w) } } else { for e in driftReports { w.key(e.key); e.value.encodeJSON(to: &w) } }
+            w.endObject()
+        }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { checkpoints = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectorCheckpoint(); try r.readMessage(into: &v); if checkpoints.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { runSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if runSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { workerSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if workerSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { driftReports = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.DriftReport(); try r.readMessage(into: &v); if driftReports.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("checkpoints", 0), ("runSummaries", 1), ("run_summaries", 1), ("workerSummaries", 2), ("worker_summaries", 2), ("driftReports", 3), ("drift_reports", 3)])
 }
 

@@ -69,9 +69,10 @@ case "serve":
     do {
         if config.startRuntime {
             let metrics = Metrics()
-            let ledger = try RunLedger(path: config.eventLog, syncEachAppend: config.syncEachAppend)
-            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(ledger.runCount)"])
-            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, ledger: ledger), logger: logger, metrics: metrics)
+            let core = try RuntimeCore(config: config)
+            if let problem = core.projector.loadProblem { logger.log(.warn, problem) }
+            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(core.ledger.runCount)", "workers": "\(core.ledger.workerCount)", "lsn": "\(core.ledger.recoveredLSN)"])
+            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, core: core), logger: logger, metrics: metrics)
             try server.start()
             started.withLock { $0.append(server) }
         }
@@ -93,6 +94,14 @@ case "repair":
         let (kept, backup) = try LogFile.repair(path: config.eventLog)
         if let backup { print("kept \(kept) records of \(config.eventLog); backup at \(backup)") } else { print("\(config.eventLog) is intact (\(kept) records)") }
     } catch { fail("\(error)") }
+case "replay":
+    let rest = Array(args.dropFirst())
+    guard rest.count == 2, rest[0] == "validate" else { fail("usage: openagents replay validate FILE") }
+    guard let data = FileManager.default.contents(atPath: rest[1]) else { fail("cannot read \(rest[1])") }
+    switch ReplayValidator.validate([UInt8](data)) {
+    case .success(let n): print("\(rest[1]): valid REPLAY.jsonl v1 (\(n) lines)")
+    case .failure(let problem): fail("\(rest[1]) is not a valid REPLAY.jsonl v1: \(problem)")
+    }
 default:
     fail("unknown command \(command) (try: openagents serve --help)")
 }

@@ -20,10 +20,16 @@ public enum MessageIO {
         }
     }
 
+    /// Accept names protobuf and not JSON.
+    public static func wantsProtobuf(_ request: HTTPRequest) -> Bool {
+        guard let accept = request.headers["accept"] else { return false }
+        return accept.contains(protobuf) && !accept.contains("application/json")
+    }
+
     /// Encodes `message` as the client asked: JSON with 64-bit integers as numbers
     /// (as the service promises) and every field present, so response shapes are stable.
     public static func respond<M: ProtoMessage>(_ status: Int, _ message: M, to request: HTTPRequest) -> HTTPResponse {
-        if let accept = request.headers["accept"], accept.contains(protobuf), !accept.contains("application/json") {
+        if wantsProtobuf(request) {
             return HTTPResponse(status: status, headers: HTTPHeaders([("content-type", protobuf)]), body: message.serializedBytes())
         }
         do {

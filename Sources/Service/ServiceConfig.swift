@@ -14,6 +14,9 @@ public struct ServiceConfig: Sendable {
     /// RUNTIME_EVENT_LOG_PATH, default <data dir>/runtime-events.jsonl.
     public var eventLogPath: String?
     public var eventLog: String { eventLogPath ?? dataDirectory + "/runtime-events.jsonl" }
+    /// RUNTIME_CHECKPOINT_PATH, default <data dir>/projection-state.json.
+    public var checkpointFilePath: String?
+    public var checkpointPath: String { checkpointFilePath ?? dataDirectory + "/projection-state.json" }
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
     public var syncEachAppend = false
 
@@ -33,10 +36,12 @@ public struct ServiceConfig: Sendable {
 
     Environment: OA_LOG_LEVEL=debug|info|warn|error (default info; per-request
     lines are logged at debug), RUNTIME_AUTHORITY_WRITE_MODE=rust_active|shadow_only|read_only,
-    RUNTIME_EVENT_LOG_PATH (default <data dir>/runtime-events.jsonl).
+    RUNTIME_EVENT_LOG_PATH (default <data dir>/runtime-events.jsonl),
+    RUNTIME_CHECKPOINT_PATH (default <data dir>/projection-state.json).
 
     openagents repair [--data-dir DIR]   keep a backup of a damaged event log and
                                          truncate it at the first bad line
+    openagents replay validate FILE      check a REPLAY.jsonl v1 file
 
     Try: curl -s http://127.0.0.1:4100/healthz
     """
@@ -58,6 +63,7 @@ public struct ServiceConfig: Sendable {
         if let v = env["OA_DATA_DIR"] { c.dataDirectory = v }
         if let v = env["OA_MAX_BODY_BYTES"] { guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_MAX_BODY_BYTES must be a positive number") }; c.maxBodyBytes = n }
         if let v = env["RUNTIME_EVENT_LOG_PATH"], !v.isEmpty { c.eventLogPath = v }
+        if let v = env["RUNTIME_CHECKPOINT_PATH"], !v.isEmpty { c.checkpointFilePath = v }
         c.syncEachAppend = env["RUNTIME_SYNC_EACH_APPEND"] == "1"
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }

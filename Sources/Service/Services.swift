@@ -3,15 +3,20 @@ import Generated
 import HTTPServer
 import ProtoWire
 
-/// Builds the routers of the two services. The runtime routes beyond health
-/// and metrics arrive with the runtime-core issue.
+/// Builds the routers of the two services.
 public enum Services {
     static let version = "0.1.0"
     static let started = Date()
 
-    public static func runtimeRouter(config: ServiceConfig, metrics: Metrics, ledger: RunLedger? = nil, ready: @escaping @Sendable () -> Bool = { true }) -> Router {
+    /// The runtime service. Without a core only health and metrics are served
+    /// (and /readyz reports not ready).
+    public static func runtimeRouter(config: ServiceConfig, metrics: Metrics, core: RuntimeCore? = nil) -> Router {
         var r = Router()
-        if let ledger { addRunRoutes(&r, ledger: ledger, config: config) }
+        if let core {
+            RunRoutes.add(to: &r, core: core, config: config)
+            WorkerRoutes.add(to: &r, core: core, config: config)
+            ProjectorRoutes.add(to: &r, core: core)
+        }
         r.getSync("/healthz") { req in
             var h = RuntimeV1.HealthzResponse()
             h.status = "ok"
@@ -21,17 +26,19 @@ public enum Services {
             h.authorityWriteMode = config.authorityWriteMode
             h.authorityWriterActive = config.authorityWriteMode == "rust_active"
             h.fanoutDriver = "memory"
-            h.dbConfigured = true
+            h.dbConfigured = core != nil
             h.version = version
             return MessageIO.respond(200, h, to: req)
         }
         r.getSync("/readyz") { req in
+            // Authority and workers are ready once the log is recovered (the core
+            // exists only then); projectors once they have caught up with it.
             var h = RuntimeV1.ReadyzResponse()
-            let ok = ready()
+            h.authorityReady = core != nil
+            h.workersReady = core != nil
+            h.projectorReady = core?.projector.isReady ?? false
+            let ok = h.authorityReady && h.workersReady && h.projectorReady
             h.status = ok ? "ready" : "not_ready"
-            h.authorityReady = ok
-            h.projectorReady = ok
-            h.workersReady = ok
             h.authorityWriterActive = config.authorityWriteMode == "rust_active"
             h.fanoutDriver = "memory"
             return MessageIO.respond(ok ? 200 : 503, h, to: req)
@@ -53,37 +60,6 @@ public enum Services {
     static func checkWritable(_ config: ServiceConfig) throws {
         guard config.authorityWriteMode == "rust_active" else {
             throw ServiceError(503, "write_path_frozen", "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(config.authorityWriteMode)")
-        }
-    }
-
-    /// Runs: create (run.started appended), read, append events. Signed-request
-    /// checks for /internal/v1 arrive with the internal-contract issue.
-    static func addRunRoutes(_ r: inout Router, ledger: RunLedger, config: ServiceConfig) {
-        r.post("/internal/v1/runs") { req in
-            try checkWritable(config)
-            let body = try MessageIO.decode(RuntimeV1.CreateRunRequest.self, from: req)
-            let created = try await ledger.createRun(runID: body.runId, threadID: body.threadId, workerID: body.workerId, metadata: body.metadata)
-            var out = RuntimeV1.RunResponse()
-            out.run = created.run
-            return MessageIO.respond(201, out, to: req)
-        }
-        r.getSync("/internal/v1/runs/:run_id") { req in
-            guard let run = ledger.runRecord(req.params["run_id"] ?? "") else { throw ServiceError.notFound("run \(req.params["run_id"] ?? "") not found") }
-            var out = RuntimeV1.RunResponse()
-            out.run = run
-            return MessageIO.respond(200, out, to: req)
-        }
-        r.post("/internal/v1/runs/:run_id/events") { req in
-            try checkWritable(config)
-            let body = try MessageIO.decode(RuntimeV1.AppendRunEventRequest.self, from: req)
-            if let p = body.payload, case .structValue = p.kind {} else if body.payload != nil { throw ServiceError.invalidRequest("payload must be an object") }
-            let appended = try await ledger.append(runID: req.params["run_id"] ?? "", eventType: body.eventType, payload: body.payload,
-                                                   idempotencyKey: body.idempotencyKey, expectedPreviousSeq: body.expectedPreviousSeq)
-            var out = RuntimeV1.RunResponse()
-            out.run = appended.run
-            out.event = appended.event
-            out.idempotentReplay = appended.idempotentReplay
-            return MessageIO.respond(200, out, to: req)
         }
     }
 

@@ -6,7 +6,8 @@ import TestSupport
 import XCTest
 
 /// The real `openagents serve` binary: concurrent appends, `kill -9` in the
-/// middle, restart; every acknowledged event is there exactly once.
+/// middle, restart; every acknowledged event is there exactly once, and runs,
+/// workers, checkpoints, receipts and replays are intact.
 final class CrashSafetyTests: XCTestCase {
     /// swift test builds every product next to the test runner (.build/<config>/).
     var binary: String {
@@ -37,6 +38,8 @@ final class CrashSafetyTests: XCTestCase {
         let port = 20_000 + Int.random(in: 0..<20_000)
         var server = try start(dataDir: dir, port: port)
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#)?.status, 201)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers", json: #"{"worker_id":"w","owner_user_id":"u"}"#)?.status, 201)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers/w/heartbeat", json: #"{"owner_user_id":"u","metadata_patch":{"k":"v"}}"#)?.status, 200)
 
         // Four writers append with unique keys until the server dies; keep every acknowledged key.
         let acked = NSLock()
@@ -46,7 +49,7 @@ final class CrashSafetyTests: XCTestCase {
             DispatchQueue.global().async(group: group) {
                 for i in 0..<400 {
                     let key = "w\(w)-\(i)"
-                    guard let r = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
+                    guard let r = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
                     if r.status == 200 { acked.lock(); acknowledged.insert(key); acked.unlock() }
                 }
             }
@@ -68,7 +71,7 @@ final class CrashSafetyTests: XCTestCase {
         defer { server.terminate(); server.waitUntilExit() }
         let run = RawClient.get(port: port, path: "/internal/v1/runs/crash")
         XCTAssertEqual(run?.status, 200)
-        let ledger = try RunLedger(path: dir + "/runtime-events.jsonl")
+        let ledger = try RuntimeLedger(path: dir + "/runtime-events.jsonl")
         let state = try XCTUnwrap(ledger.run("crash"))
         let keys = state.events.map(\.idempotencyKey).filter { !$0.isEmpty }
         XCTAssertEqual(Set(keys).count, keys.count, "no event recorded twice")
@@ -76,10 +79,22 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(state.events.map(\.seq), Array(1...UInt64(state.events.count)))
         print("# crash test: \(keys.count) events in the log after restart")
         XCTAssertTrue(run?.text.contains("\"latestSeq\":\(state.events.count)") ?? false, run?.text ?? "")
+        // The worker and its heartbeat survived; the projector caught up with the whole log.
+        let worker = RawClient.get(port: port, path: "/internal/v1/workers/w?owner_user_id=u")
+        XCTAssertTrue(worker?.text.contains("\"latestSeq\":2") ?? false, worker?.text ?? "")
+        XCTAssertTrue(worker?.text.contains("\"k\":\"v\"") ?? false, worker?.text ?? "")
+        for _ in 0..<200 where RawClient.get(port: port, path: "/readyz")?.status != 200 { usleep(25_000) }
+        let checkpoint = RawClient.get(port: port, path: "/internal/v1/projectors/checkpoints/crash")
+        XCTAssertTrue(checkpoint?.text.contains("\"last_seq\":\(state.events.count)") ?? false, checkpoint?.text ?? "")
+        XCTAssertTrue(RawClient.get(port: port, path: "/internal/v1/workers/w/checkpoint")?.text.contains("\"last_seq\":2") ?? false)
+        // Receipt and replay served after the crash are the ones the log alone gives.
+        let (_, receipt) = try Artifacts.receipt(run: state.run, events: state.events)
+        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/receipt")?.body, receipt)
+        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/replay")?.body, try Artifacts.replay(run: state.run, events: state.events))
         // Retrying an acknowledged append after the restart is an idempotent replay, not a new event.
         if let key = acknowledged.first {
             let i = key.split(separator: "-").last ?? "0"
-            let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"i":\#(i)},"idempotency_key":"\#(key)"}"#)
+            let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#)
             XCTAssertTrue(again?.text.contains("\"idempotentReplay\":true") ?? false, again?.text ?? "")
         }
     }

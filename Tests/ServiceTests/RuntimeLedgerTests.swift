@@ -7,7 +7,7 @@ import XCTest
 
 /// The event log and runs: sequencing, idempotency, ordering checks, group
 /// commit under concurrency, and recovery from the file alone.
-final class RunLedgerTests: XCTestCase {
+final class RuntimeLedgerTests: XCTestCase {
     var dir = ""
     var path: String { dir + "/runtime-events.jsonl" }
 
@@ -23,7 +23,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testCreatingARunAppendsRunStartedAtSeqOne() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         let created = try await ledger.createRun(runID: "r1")
         XCTAssertEqual(created.run.status, .running)
         XCTAssertEqual(created.run.latestSeq, 1)
@@ -33,7 +33,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testSequencesArePerRunContiguousFromOne() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "a")
         _ = try await ledger.createRun(runID: "b")
         for _ in 0..<3 { _ = try await ledger.append(runID: "a", eventType: "text.delta", payload: payload(#"{"delta":"x"}"#)) }
@@ -43,7 +43,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testSameIdempotencyKeyAndContentReplaysTheOriginal() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         let first = try await ledger.append(runID: "r", eventType: "tool", payload: payload(#"{"a":1}"#), idempotencyKey: "k")
         let second = try await ledger.append(runID: "r", eventType: "tool", payload: payload(#"{"a":1}"#), idempotencyKey: " k ")
@@ -54,7 +54,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testSameIdempotencyKeyWithDifferentContentConflicts() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         _ = try await ledger.append(runID: "r", eventType: "tool", payload: payload(#"{"a":1}"#), idempotencyKey: "k")
         let r = await code { _ = try await ledger.append(runID: "r", eventType: "tool", payload: self.payload(#"{"a":2}"#), idempotencyKey: "k") }
@@ -62,7 +62,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testIdempotencyIsCheckedBeforeExpectedPreviousSeq() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         _ = try await ledger.append(runID: "r", eventType: "tool", payload: nil, idempotencyKey: "k", expectedPreviousSeq: 1)
         let replay = try await ledger.append(runID: "r", eventType: "tool", payload: nil, idempotencyKey: "k", expectedPreviousSeq: 1)
@@ -70,7 +70,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testExpectedPreviousSeqMismatchIs409WithTheActualSeq() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         do {
             _ = try await ledger.append(runID: "r", eventType: "x", payload: nil, expectedPreviousSeq: 5)
@@ -84,7 +84,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testInvalidTransitionIs409NamingIt() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         _ = try await ledger.append(runID: "r", eventType: "run.finished", payload: payload(#"{"status":"succeeded"}"#))
         do {
@@ -101,7 +101,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testSixteenConcurrentAppendsWithOneKeyYieldOneEvent() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         let seqs = await withTaskGroup(of: UInt64?.self) { group in
             for _ in 0..<16 { group.addTask { try? await ledger.append(runID: "r", eventType: "tool", payload: nil, idempotencyKey: "same").event.seq } }
@@ -114,7 +114,7 @@ final class RunLedgerTests: XCTestCase {
     }
 
     func testConcurrentUniqueAppendsStayContiguous() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 { group.addTask { _ = try? await ledger.append(runID: "r", eventType: "e", payload: nil, idempotencyKey: "k\(i)") } }
@@ -124,12 +124,12 @@ final class RunLedgerTests: XCTestCase {
 
     func testRunsAndEventsSurviveARestart() async throws {
         do {
-            let ledger = try RunLedger(path: path)
+            let ledger = try RuntimeLedger(path: path)
             _ = try await ledger.createRun(runID: "r", threadID: "t")
             _ = try await ledger.append(runID: "r", eventType: "tool", payload: payload(#"{"a":[1,"x"]}"#), idempotencyKey: "k")
             _ = try await ledger.append(runID: "r", eventType: "run.finished", payload: payload(#"{"status":"failed"}"#))
         }
-        let reopened = try RunLedger(path: path)
+        let reopened = try RuntimeLedger(path: path)
         let state = try XCTUnwrap(reopened.run("r"))
         XCTAssertEqual(state.run.status, .failed)
         XCTAssertEqual(state.run.threadId, "t")
@@ -142,7 +142,7 @@ final class RunLedgerTests: XCTestCase {
 
     func testATornFinalLineIsCutOff() async throws {
         do {
-            let ledger = try RunLedger(path: path)
+            let ledger = try RuntimeLedger(path: path)
             _ = try await ledger.createRun(runID: "r")
         }
         let good = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -150,34 +150,34 @@ final class RunLedgerTests: XCTestCase {
         handle.seekToEndOfFile()
         handle.write(Data("{\"sum\":\"0011223344556677\",\"record\":{\"lsn\":\"3\",\"runEv".utf8))
         try handle.close()
-        let reopened = try RunLedger(path: path)
+        let reopened = try RuntimeLedger(path: path)
         XCTAssertEqual(reopened.run("r")?.run.latestSeq, 1)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), good, "the torn tail is truncated")
         _ = try await reopened.append(runID: "r", eventType: "x", payload: nil)
-        XCTAssertEqual(try RunLedger(path: path).run("r")?.run.latestSeq, 2)
+        XCTAssertEqual(try RuntimeLedger(path: path).run("r")?.run.latestSeq, 2)
     }
 
     func testDamageInTheMiddleStopsStartUpNamingTheLine() async throws {
         do {
-            let ledger = try RunLedger(path: path)
+            let ledger = try RuntimeLedger(path: path)
             _ = try await ledger.createRun(runID: "r")
             _ = try await ledger.append(runID: "r", eventType: "x", payload: nil)
         }
         var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
         lines[1] = lines[1].replacingOccurrences(of: "run.started", with: "run.stXrted")
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RunLedger(path: path)) { error in
+        XCTAssertThrowsError(try RuntimeLedger(path: path)) { error in
             XCTAssertEqual((error as? LogFile.Damage)?.line, 2)
             XCTAssertTrue("\(error)".contains("damaged at line 2: checksum"), "\(error)")
         }
         let (kept, backup) = try LogFile.repair(path: path)
         XCTAssertEqual(kept, 1)
         XCTAssertNotNil(backup)
-        XCTAssertEqual(try RunLedger(path: path).run("r")?.run.status, .created, "only the run record before the damage remains")
+        XCTAssertEqual(try RuntimeLedger(path: path).run("r")?.run.status, .created, "only the run record before the damage remains")
     }
 
     func testEveryLineIsAChecksummedGeneratedRecord() async throws {
-        let ledger = try RunLedger(path: path)
+        let ledger = try RuntimeLedger(path: path)
         _ = try await ledger.createRun(runID: "r")
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let lines = text.split(separator: "\n")

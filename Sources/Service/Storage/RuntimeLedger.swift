@@ -1,0 +1,350 @@
+import Foundation
+import Generated
+import Glibc
+import HTTPServer
+import ProtoWire
+import Synchronization
+
+/// The runtime's authority: runs, their events and workers, made durable
+/// through one event log with group commit. Requests enqueue intents; one
+/// writer thread takes everything queued, validates each intent in order
+/// against the committed state (for run events: idempotency first, then
+/// `expected_previous_seq`, then the state machine), writes the batch with one
+/// write and one fdatasync, then publishes the new state, hands the batch's
+/// records to subscribers and answers. Nothing is visible, published or
+/// acknowledged before it is durable.
+public final class RuntimeLedger: @unchecked Sendable {
+    public struct RunState: Sendable {
+        public var run: RuntimeV1.RuntimeRun
+        public var events: [RuntimeV1.RuntimeRunEvent] = []
+        /// idempotency key -> index into `events`.
+        var idempotency: [String: Int] = [:]
+    }
+
+    struct Store {
+        var runs: [String: RunState] = [:]
+        var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+    }
+
+    public struct Appended: Sendable {
+        public var run: RuntimeV1.RuntimeRun
+        public var event: RuntimeV1.RuntimeRunEvent
+        public var idempotentReplay: Bool
+    }
+
+    enum Intent: Sendable {
+        case create(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?)
+        case append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?)
+        case worker(WorkerIntent)
+    }
+
+    enum Outcome: Sendable {
+        case run(Appended)
+        case worker(RuntimeV1.RuntimeWorker)
+    }
+
+    /// What one batch changes, staged until the batch is durable. Committed run
+    /// events are never copied, so an append costs the same at any run length.
+    struct Batch {
+        struct StagedRun {
+            var run: RuntimeV1.RuntimeRun
+            var isNew: Bool
+            var newEvents: [RuntimeV1.RuntimeRunEvent] = []
+            var newKeys: [String: Int] = [:]  // key -> index into newEvents
+        }
+        var runs: [String: StagedRun] = [:]
+        var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        var records: [RuntimeV1.RuntimeLogRecord] = []
+        var lines: [UInt8] = []
+        var lsn: UInt64
+        let now: GoogleProtobuf.Timestamp
+
+        mutating func log(_ entry: RuntimeV1.RuntimeLogRecord.Entry) {
+            lsn += 1
+            var record = RuntimeV1.RuntimeLogRecord()
+            record.lsn = lsn
+            record.recordedAt = now
+            record.entry = entry
+            lines += LogFile.line(for: record)
+            records.append(record)
+        }
+    }
+
+    private struct Pending: Sendable {
+        let intent: Intent
+        let done: @Sendable (Result<Outcome, ServiceError>) -> Void
+    }
+
+    private let committed = Mutex<Store>(Store())
+    private let queue = Mutex<[Pending]>([])
+    private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
+    private let wake = DispatchSemaphore(value: 0)
+    private var lsn: UInt64 = 0  // writer thread only
+    private let fd: Int32
+    public let path: String
+    /// The log position recovered at start-up.
+    public let recoveredLSN: UInt64
+    /// One fdatasync per intent instead of per batch (to measure what group commit buys).
+    public let syncEachAppend: Bool
+
+    /// Opens the log at `path`, rebuilding state from it.
+    public convenience init(path: String, syncEachAppend: Bool = false) throws {
+        try self.init(path: path, records: try LogFile.load(path: path), syncEachAppend: syncEachAppend)
+    }
+
+    /// Opens the log at `path` whose records were already read (so the caller
+    /// can hand the same records to projectors).
+    public init(path: String, records: [RuntimeV1.RuntimeLogRecord], syncEachAppend: Bool = false) throws {
+        self.path = path
+        self.syncEachAppend = syncEachAppend
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var store = Store()
+        for r in records { RuntimeLedger.replay(r, into: &store) }
+        lsn = records.last?.lsn ?? 0
+        recoveredLSN = lsn
+        committed.withLock { $0 = store }
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
+        let t = Thread { [self] in self.writerLoop() }
+        t.name = "event-log-writer"
+        t.start()
+    }
+
+    // MARK: Reading (committed state only)
+
+    public func run(_ id: String) -> RunState? { committed.withLock { $0.runs[id] } }
+    /// The run record alone (what most readers need; no event history copied).
+    public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0.runs[id]?.run } }
+    public var runCount: Int { committed.withLock { $0.runs.count } }
+    public func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
+    public var workerCount: Int { committed.withLock { $0.workers.count } }
+    /// Workers whose owner matches, sorted by id.
+    public func workers(ownedBy owner: WorkerOwner) -> [RuntimeV1.RuntimeWorker] {
+        committed.withLock { $0.workers.values.filter { owner.owns($0) } }.sorted { $0.workerId < $1.workerId }
+    }
+
+    /// `handler` receives every committed batch's records, in log order, on the
+    /// writer thread after the batch is durable: it must only hand them off.
+    public func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) {
+        subscribers.withLock { $0.append(handler) }
+    }
+
+    // MARK: Writing
+
+    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil) async throws(ServiceError) -> Appended {
+        guard case .run(let a) = try await submit(.create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata)) else { throw .internal }
+        return a
+    }
+
+    public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil) async throws(ServiceError) -> Appended {
+        let intent = Intent.append(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
+                                   idempotencyKey: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq)
+        guard case .run(let a) = try await submit(intent) else { throw .internal }
+        return a
+    }
+
+    func submitWorker(_ intent: WorkerIntent) async throws(ServiceError) -> RuntimeV1.RuntimeWorker {
+        guard case .worker(let w) = try await submit(.worker(intent)) else { throw .internal }
+        return w
+    }
+
+    private func submit(_ intent: Intent) async throws(ServiceError) -> Outcome {
+        let result: Result<Outcome, ServiceError> = await withCheckedContinuation { cont in
+            queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
+            wake.signal()
+        }
+        return try result.get()
+    }
+
+    private func writerLoop() {
+        while true {
+            wake.wait()
+            let batch = queue.withLock { q -> [Pending] in let b = q; q.removeAll(keepingCapacity: true); return b }
+            if batch.isEmpty { continue }
+            if syncEachAppend {
+                for p in batch { commit([p]) }
+            } else {
+                commit(batch)
+            }
+        }
+    }
+
+    private func commit(_ pending: [Pending]) {
+        var batch = Batch(lsn: lsn, now: RuntimeLedger.timestamp())
+        let outcomes = pending.map { evaluate($0.intent, in: &batch) }
+        if !batch.lines.isEmpty {
+            if let failure = writeAndSync(batch.lines) {
+                // Nothing of this batch is acknowledged; the next batch rewrites from the same LSN.
+                for p in pending { p.done(.failure(failure)) }
+                return
+            }
+            lsn = batch.lsn
+        }
+        committed.withLock { store in
+            for (id, staged) in batch.runs {
+                if staged.isNew { store.runs[id] = RunState(run: staged.run) }
+                let base = store.runs[id]?.events.count ?? 0
+                store.runs[id]?.run = staged.run
+                store.runs[id]?.events.append(contentsOf: staged.newEvents)
+                for (k, i) in staged.newKeys { store.runs[id]?.idempotency[k] = base + i }
+            }
+            for (id, w) in batch.workers { store.workers[id] = w }
+        }
+        if !batch.records.isEmpty {
+            for s in subscribers.withLock({ $0 }) { s(batch.records) }
+        }
+        for (p, o) in zip(pending, outcomes) { p.done(o) }
+    }
+
+    /// Writes the batch and syncs it; nil on success.
+    private func writeAndSync(_ bytes: [UInt8]) -> ServiceError? {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return write(fd, base + off, bytes.count - off)
+            }
+            if n <= 0 {
+                if n < 0 && errno == EINTR { continue }
+                return ServiceError(503, "service_unavailable", "event log write failed: \(systemError())")
+            }
+            off += n
+        }
+        guard fdatasync(fd) == 0 else { return ServiceError(503, "service_unavailable", "event log sync failed: \(systemError())") }
+        return nil
+    }
+
+    private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+        switch intent {
+        case .create(let runID, let threadID, let workerID, let metadata):
+            return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, in: &batch).map(Outcome.run)
+        case .append(let runID, let eventType, let payload, let key, let expected):
+            return appendEvent(runID: runID, eventType: eventType, payload: payload, key: key, expected: expected, in: &batch).map(Outcome.run)
+        case .worker(let w):
+            return evaluateWorker(w, in: &batch).map(Outcome.worker)
+        }
+    }
+
+    // MARK: Runs
+
+    private func stagedRun(_ id: String, _ batch: inout Batch) -> Batch.StagedRun? {
+        if let w = batch.runs[id] { return w }
+        return committed.withLock { $0.runs[id].map { Batch.StagedRun(run: $0.run, isNew: false) } }
+    }
+
+    func committedWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
+
+    /// The event an idempotency key names: staged in this batch, or committed.
+    private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
+        if let i = staged.newKeys[key] { return staged.newEvents[i] }
+        return committed.withLock { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } }
+    }
+
+    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, in batch: inout Batch) -> Result<Appended, ServiceError> {
+        if stagedRun(runID, &batch) != nil { return .failure(.conflict("run \(runID) already exists")) }
+        var run = RuntimeV1.RuntimeRun()
+        run.runId = runID
+        run.threadId = threadID
+        run.workerId = workerID
+        run.metadata = metadata
+        run.status = .created
+        run.createdAt = batch.now
+        run.updatedAt = batch.now
+        batch.log(.runCreated(run))
+        batch.runs[runID] = Batch.StagedRun(run: run, isNew: true)
+        let started = JSONValue.object(["source": JSONValue.string("runtime")])
+        return appendEvent(runID: runID, eventType: "run.started", payload: started, key: "", expected: nil, in: &batch)
+    }
+
+    private func appendEvent(runID: String, eventType: String, payload: GoogleProtobuf.Value?, key: String, expected: UInt64?, in batch: inout Batch) -> Result<Appended, ServiceError> {
+        guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
+        guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
+        // Idempotency first: the same key with the same content replays; different content conflicts.
+        if !key.isEmpty, let original = event(forKey: key, run: runID, staged: state) {
+            guard original.eventType == eventType, original.payloadJson == payload else {
+                return .failure(.conflict("idempotency_key \(key) was used for a different event"))
+            }
+            return .success(Appended(run: state.run, event: original, idempotentReplay: true))
+        }
+        let latest = state.run.latestSeq
+        if let expected, expected != latest {
+            return .failure(ServiceError(409, "conflict", "expected_previous_seq \(expected) does not match actual previous seq \(latest)", headers: [("cache-control", "no-store")]) { body in
+                body.actualPreviousSeq = latest
+            })
+        }
+        var newStatus = state.run.status
+        do {
+            if let t = try RunStateMachine.transition(eventType: eventType, finishStatus: JSONValue.stringField(payload, "status")) {
+                newStatus = try RunStateMachine.apply(t, to: state.run.status)
+            }
+        } catch {
+            switch error {
+            case .missingFinishStatus: return .failure(.invalidRequest("run.finished requires payload.status"))
+            case .unknownFinishStatus(let s): return .failure(.invalidRequest("unknown run.finished status \(s)"))
+            case .invalidTransition(let from, let tr):
+                return .failure(ServiceError(409, "conflict", "invalid run transition \(tr) from \(from)") { body in body.reasonCode = "invalid_transition.\(from).\(tr)" })
+            }
+        }
+        var event = RuntimeV1.RuntimeRunEvent()
+        event.runId = runID
+        event.seq = latest + 1
+        event.eventType = eventType
+        event.emittedAt = batch.now
+        event.payloadJson = payload
+        event.idempotencyKey = key
+        batch.log(.runEvent(event))
+        if !key.isEmpty { state.newKeys[key] = state.newEvents.count }
+        state.newEvents.append(event)
+        RuntimeLedger.update(&state.run, with: event, status: newStatus)
+        batch.runs[runID] = state
+        return .success(Appended(run: state.run, event: event, idempotentReplay: false))
+    }
+
+    /// The run record after `event` moved it to `status`.
+    static func update(_ run: inout RuntimeV1.RuntimeRun, with event: RuntimeV1.RuntimeRunEvent, status: RuntimeV1.RuntimeRunStatus) {
+        run.latestSeq = event.seq
+        run.updatedAt = event.emittedAt
+        if status != run.status, [.succeeded, .failed, .canceled].contains(status) {
+            run.terminalAt = event.emittedAt
+            run.terminalReasonClass = event.eventType
+        }
+        run.status = status
+    }
+
+    /// Rebuilds state from a durable record (already validated when written).
+    static func replay(_ record: RuntimeV1.RuntimeLogRecord, into store: inout Store) {
+        switch record.entry {
+        case .runCreated(let run)?:
+            store.runs[run.runId] = RunState(run: run)
+        case .runEvent(let event)?:
+            guard let current = store.runs[event.runId]?.run.status else { return }
+            var status = current
+            if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: JSONValue.stringField(event.payloadJson, "status")),
+               let to = try? RunStateMachine.apply(t, to: status) { status = to }
+            // In place: no copy of the run's event history per event.
+            if !event.idempotencyKey.isEmpty, let count = store.runs[event.runId]?.events.count { store.runs[event.runId]?.idempotency[event.idempotencyKey] = count }
+            store.runs[event.runId]?.events.append(event)
+            if var run = store.runs[event.runId]?.run {
+                update(&run, with: event, status: status)
+                store.runs[event.runId]?.run = run
+            }
+        case .workerEvent(let e)?:
+            if let w = e.worker { store.workers[e.workerId] = w }
+        case nil:
+            break
+        }
+    }
+
+    static func timestamp() -> GoogleProtobuf.Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = GoogleProtobuf.Timestamp()
+        t.seconds = Int64(ts.tv_sec)
+        t.nanos = Int32(ts.tv_nsec / 1000) * 1000  // microseconds: stable through JSON
+        return t
+    }
+}
+
+extension ServiceError {
+    static let `internal` = ServiceError(500, "internal_error", "unexpected ledger outcome")
+}
