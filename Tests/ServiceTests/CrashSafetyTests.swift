@@ -16,27 +16,33 @@ final class CrashSafetyTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
-    func start(dataDir: String, port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        for _ in 0..<200 {
-            if RawClient.get(port: port, path: "/healthz")?.status == 200 { return p }
-            usleep(25_000)
+    /// Starts `serve` on a free random port (another one if that port turns out taken).
+    func start(dataDir: String) throws -> (Process, Int) {
+        for _ in 0..<5 {
+            let port = 20_000 + Int.random(in: 0..<12_000)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            for _ in 0..<400 where p.isRunning {
+                if RawClient.get(port: port, path: "/healthz")?.status == 200 { return (p, port) }
+                usleep(25_000)
+            }
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
         }
         XCTFail("server did not start")
-        return p
+        throw CocoaError(.executableLoad)
     }
 
     func testEveryAcknowledgedEventSurvivesKillDashNine() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = 20_000 + Int.random(in: 0..<20_000)
-        var server = try start(dataDir: dir, port: port)
+        var (server, port) = try start(dataDir: dir)
+        let firstPort = port
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#)?.status, 201)
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers", json: #"{"worker_id":"w","owner_user_id":"u"}"#)?.status, 201)
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers/w/heartbeat", json: #"{"owner_user_id":"u","metadata_patch":{"k":"v"}}"#)?.status, 200)
@@ -49,7 +55,7 @@ final class CrashSafetyTests: XCTestCase {
             DispatchQueue.global().async(group: group) {
                 for i in 0..<400 {
                     let key = "w\(w)-\(i)"
-                    guard let r = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
+                    guard let r = RawClient.post(port: firstPort, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
                     if r.status == 200 { acked.lock(); acknowledged.insert(key); acked.unlock() }
                 }
             }
@@ -67,7 +73,7 @@ final class CrashSafetyTests: XCTestCase {
         print("# crash test: \(acknowledged.count) appends acknowledged before kill -9")
 
         // Restart: the run and every acknowledged event are there, exactly once, in contiguous order.
-        server = try start(dataDir: dir, port: port)
+        (server, port) = try start(dataDir: dir)
         defer { server.terminate(); server.waitUntilExit() }
         let run = RawClient.get(port: port, path: "/internal/v1/runs/crash")
         XCTAssertEqual(run?.status, 200)

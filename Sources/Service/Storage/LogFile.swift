@@ -33,6 +33,12 @@ public enum LogFile {
         do { return try RuntimeV1.RuntimeLogRecord(jsonBytes: json) } catch { throw .record("\(error)") }
     }
 
+    /// A record that does not follow from the ones before it.
+    public struct HistoryProblem: Error, CustomStringConvertible {
+        public let description: String
+        init(_ d: String) { description = d }
+    }
+
     public struct Damage: Error, CustomStringConvertible, Equatable {
         public let path: String
         public let line: Int

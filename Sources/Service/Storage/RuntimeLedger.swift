@@ -99,7 +99,18 @@ public final class RuntimeLedger: @unchecked Sendable {
         self.syncEachAppend = syncEachAppend
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var store = Store()
-        for r in records { RuntimeLedger.replay(r, into: &store) }
+        var previousLSN: UInt64 = 0
+        for (i, r) in records.enumerated() {
+            // The log must also make sense as a history, not only as lines: a record that
+            // does not follow from the ones before it is damage, reported with its line.
+            do {
+                guard r.lsn == previousLSN + 1 else { throw LogFile.HistoryProblem("lsn \(r.lsn) does not follow \(previousLSN)") }
+                previousLSN = r.lsn
+                try RuntimeLedger.replay(r, into: &store)
+            } catch {
+                throw LogFile.Damage(path: path, line: i + 1, problem: "\(error)")
+            }
+        }
         lsn = records.last?.lsn ?? 0
         recoveredLSN = lsn
         committed.withLock { $0 = store }
@@ -116,6 +127,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// The run record alone (what most readers need; no event history copied).
     public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0.runs[id]?.run } }
     public var runCount: Int { committed.withLock { $0.runs.count } }
+    public var runIDs: [String] { committed.withLock { Array($0.runs.keys) }.sorted() }
     public func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
     public var workerCount: Int { committed.withLock { $0.workers.count } }
     /// Workers whose owner matches, sorted by id.
@@ -311,13 +323,17 @@ public final class RuntimeLedger: @unchecked Sendable {
         run.status = status
     }
 
-    /// Rebuilds state from a durable record (already validated when written).
-    static func replay(_ record: RuntimeV1.RuntimeLogRecord, into store: inout Store) {
+    /// Rebuilds state from a durable record (validated when written; checked again
+    /// here for the history rules a damaged or hand-edited log could break).
+    static func replay(_ record: RuntimeV1.RuntimeLogRecord, into store: inout Store) throws(LogFile.HistoryProblem) {
         switch record.entry {
         case .runCreated(let run)?:
+            guard store.runs[run.runId] == nil else { throw .init("run \(run.runId) created twice") }
             store.runs[run.runId] = RunState(run: run)
         case .runEvent(let event)?:
-            guard let current = store.runs[event.runId]?.run.status else { return }
+            guard let run = store.runs[event.runId]?.run else { throw .init("event for unknown run \(event.runId)") }
+            guard event.seq == run.latestSeq + 1 else { throw .init("run \(event.runId) seq \(event.seq) does not follow \(run.latestSeq)") }
+            let current = run.status
             var status = current
             if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: JSONValue.stringField(event.payloadJson, "status")),
                let to = try? RunStateMachine.apply(t, to: status) { status = to }
@@ -329,9 +345,12 @@ public final class RuntimeLedger: @unchecked Sendable {
                 store.runs[event.runId]?.run = run
             }
         case .workerEvent(let e)?:
-            if let w = e.worker { store.workers[e.workerId] = w }
+            let latest = store.workers[e.workerId]?.latestSeq ?? 0
+            guard e.seq == latest + 1 else { throw .init("worker \(e.workerId) seq \(e.seq) does not follow \(latest)") }
+            guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
+            store.workers[e.workerId] = w
         case nil:
-            break
+            throw .init("record \(record.lsn) has no entry")
         }
     }
 
