@@ -43,7 +43,10 @@ start=$(date +%s.%N)
 "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$WORK/big" > "$WORK/big.log" 2>&1 &
 pid=$!
 until curl -s -o /dev/null "$BASE/healthz"; do kill -0 "$pid" 2>/dev/null || { cat "$WORK/big.log"; exit 1; }; sleep 0.02; done
-end=$(date +%s.%N)
+serving=$(date +%s.%N)
+# Ready = runs, workers and projections all recovered (/readyz 200).
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; do kill -0 "$pid" 2>/dev/null || { cat "$WORK/big.log"; exit 1; }; sleep 0.02; done
+ready=$(date +%s.%N)
 rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
-echo "startup 1000000 events $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}') s rss $rss kB"
+echo "startup 1000000 events serving $(awk -v a="$start" -v b="$serving" 'BEGIN {printf "%.2f", b - a}') s ready $(awk -v a="$start" -v b="$ready" 'BEGIN {printf "%.2f", b - a}') s rss $rss kB"
 kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Writes a valid event log with N run events over 64 runs (start-up benchmark input).
 
-Each line is {"sum":"<16 hex>","record":<record JSON>} with sum = first 8 bytes of
-SHA-256 over the record's exact bytes, as Sources/Service/Storage/LogFile.swift reads it.
+Each line is {"crc":"<8 hex>","record":<record JSON>} with crc = CRC-32 (zlib) of
+the record's exact bytes, as Sources/Service/Storage/LogFile.swift reads it.
 Usage: make_log.py N PATH
 """
-import hashlib, json, sys
+import hashlib, json, sys, zlib
 
 n, path = int(sys.argv[1]), sys.argv[2]
 runs = 64
@@ -13,7 +13,7 @@ lsn = 0
 with open(path, "w") as f:
     def write(record):
         body = json.dumps(record, separators=(",", ":"))
-        f.write('{"sum":"%s","record":%s}\n' % (hashlib.sha256(body.encode()).hexdigest()[:16], body))
+        f.write('{"crc":"%08x","record":%s}\n' % (zlib.crc32(body.encode()) & 0xFFFFFFFF, body))
     seqs = [0] * runs
     for r in range(runs):
         lsn += 1

@@ -71,7 +71,8 @@ case "serve":
             let metrics = Metrics()
             let core = try RuntimeCore(config: config)
             if let problem = core.projector.loadProblem { logger.log(.warn, problem) }
-            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(core.ledger.runCount)", "workers": "\(core.ledger.workerCount)", "lsn": "\(core.ledger.recoveredLSN)"])
+            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(core.ledger.runCount)", "workers": "\(core.ledger.workerCount)", "lsn": "\(core.ledger.recoveredLSN)",
+                                                        "seconds": String(format: "%.2f", core.recoverySeconds)])
             let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, core: core), logger: logger, metrics: metrics)
             try server.start()
             started.withLock { $0.append(server) }

@@ -90,6 +90,15 @@ extension ProtoMessage {
         self = try result.get()
     }
 
+    /// Decodes proto3 JSON from memory the caller owns (no copy).
+    public init(jsonBuffer buffer: UnsafeRawBufferPointer, options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
+        var reader = JSONReader(buffer, options: options)
+        var message = Self()
+        try message.decodeJSON(from: &reader)
+        try reader.finish()
+        self = message
+    }
+
     public init(jsonString: String, options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
         try self.init(jsonBytes: Array(jsonString.utf8), options: options)
     }

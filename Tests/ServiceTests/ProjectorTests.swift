@@ -79,17 +79,45 @@ final class ProjectorTests: XCTestCase {
         XCTAssertEqual(reloaded.drift(topic: "run:r:events")?.incomingSeq, 3, "drift reports survive too")
     }
 
-    func testAnUnreadableCheckpointFileIsRebuiltFromTheLog() throws {
+    func testAnUnreadableCheckpointFileIsRebuiltFromTheLog() async throws {
         let path = dir + "/projection-state.json"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let ledger = try RuntimeLedger(path: dir + "/log.jsonl")
+        _ = try await ledger.createRun(runID: "r")
+        _ = try await ledger.append(runID: "r", eventType: "x", payload: nil)
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: path))
         let p = Projector(path: path)
         XCTAssertNotNil(p.loadProblem)
-        p.start(recovered: [event("r", 1, "run.started"), event("r", 2, "x")])
+        p.start(catchingUpWith: ledger)
         for _ in 0..<200 where !p.isReady { usleep(5_000) }
         XCTAssertTrue(p.isReady)
         XCTAssertEqual(p.checkpoint(topic: "run:r:events")?.lastSeq, 2)
         XCTAssertEqual(Projector(path: path).checkpoint(topic: "run:r:events")?.lastSeq, 2, "the rebuilt state was written back")
+    }
+
+    func testStartUpCatchUpEqualsApplyingEveryRecord() async throws {
+        let log = dir + "/log.jsonl"
+        do {
+            let ledger = try RuntimeLedger(path: log)
+            for run in ["a", "b"] {
+                _ = try await ledger.createRun(runID: run)
+                _ = try await ledger.append(runID: run, eventType: "note", payload: nil)
+            }
+            _ = try await ledger.append(runID: "a", eventType: "run.finished", payload: JSONValue.object(["status": JSONValue.string("succeeded")]))
+            let owner = try WorkerOwner(userID: "u", guestScope: "")
+            _ = try await ledger.registerWorker(id: "w", owner: owner)
+            _ = try await ledger.heartbeat(workerID: "w", owner: owner)
+            _ = try await ledger.setWorkerStatus(workerID: "w", owner: owner, status: .failed)
+        }
+        var byRecord = Projector.State()
+        for r in try LogFile.load(path: log) { Projector.apply(r, to: &byRecord, now: Date()) }
+        let caughtUp = Projector(path: nil)
+        caughtUp.catchUp(from: try RuntimeLedger(path: log))
+        let expected = Projector(path: nil)
+        expected.apply(Array(try LogFile.load(path: log)))
+        XCTAssertEqual(caughtUp.snapshot, expected.snapshot)
+        XCTAssertEqual(caughtUp.snapshot.workerSummaries["w"]?.status, "failed")
+        XCTAssertEqual(caughtUp.snapshot.runSummaries["a"]?.status, "succeeded")
+        XCTAssertEqual(byRecord.checkpoints, caughtUp.snapshot.checkpoints)
     }
 
     func testACheckpointFileBehindTheLogCatchesUp() async throws {

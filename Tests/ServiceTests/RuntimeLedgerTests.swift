@@ -187,4 +187,39 @@ final class RuntimeLedgerTests: XCTestCase {
             XCTAssertEqual(record.lsn, UInt64(i + 1))
         }
     }
+
+    func testLineChecksumIsCRC32OfTheRecordBytes() {
+        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926, "the IEEE check value")
+        XCTAssertEqual(CRC32.checksum([]), 0)
+        var record = RuntimeV1.RuntimeLogRecord()
+        record.lsn = 7
+        let line = LogFile.line(for: record)
+        let json = try! record.jsonBytes()
+        XCTAssertEqual(String(decoding: line, as: UTF8.self), "{\"crc\":\"\(String(CRC32.checksum(json), radix: 16).leftPad(8))\",\"record\":\(String(decoding: json, as: UTF8.self))}\n")
+    }
+
+    func testDamageDeepInALargeLogNamesItsLine() async throws {
+        // Large enough to be decoded in parallel chunks; the damage sits in the last chunk.
+        var bytes: [UInt8] = []
+        var r = RuntimeV1.RuntimeLogRecord()
+        var run = RuntimeV1.RuntimeRun()
+        run.runId = "r"
+        r.lsn = 1
+        r.entry = .runCreated(run)
+        bytes += LogFile.line(for: r)
+        for seq in 1...40_000 {
+            var e = RuntimeV1.RuntimeRunEvent()
+            e.runId = "r"
+            e.seq = UInt64(seq)
+            e.eventType = "x"
+            r.lsn = UInt64(seq + 1)
+            r.entry = .runEvent(e)
+            var line = LogFile.line(for: r)
+            if seq == 39_000 { line[line.count - 5] ^= 1 }
+            bytes += line
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try LogFile.load(path: path)) { XCTAssertEqual(($0 as? LogFile.Damage)?.line, 39_001) }
+    }
 }

@@ -40,11 +40,13 @@ public final class Projector: @unchecked Sendable {
     public var isReady: Bool { ready.load(ordering: .acquiring) }
     public var lastAppliedLSN: UInt64 { appliedLSN.load(ordering: .acquiring) }
 
-    /// Starts the projector thread: it first re-applies `recovered` (the log read
-    /// at start-up), persists, reports ready, then follows `enqueue`d batches.
-    public func start(recovered: [RuntimeV1.RuntimeLogRecord]) {
+    /// Starts the projector thread: it first catches up with what the ledger
+    /// recovered at start-up, persists, reports ready, then follows `enqueue`d
+    /// batches (subscribe before starting, so no batch is missed; a batch the
+    /// catch-up already covered is a no-op).
+    public func start(catchingUpWith ledger: RuntimeLedger) {
         let t = Thread { [self] in
-            self.apply(recovered)
+            self.catchUp(from: ledger)
             self.persist()
             self.ready.store(true, ordering: .releasing)
             // Under load the file is rewritten at most every 100 ms; the log is the
@@ -103,59 +105,134 @@ public final class Projector: @unchecked Sendable {
 
     // MARK: Rules
 
-    /// One record into the state. Times come from the record, so the read models
-    /// rebuilt from the log equal the ones persisted (drift `detected_at` excepted).
+    /// One topic's projection: what the apply rule reads and writes.
+    struct Fold {
+        let topic: String
+        let id: String
+        var checkpoint: RuntimeV1.ProjectorCheckpoint?
+        var summary: RuntimeV1.ProjectionSummary?
+        var drift: RuntimeV1.DriftReport?
+
+        init(topic: String, id: String, in s: State, summaries: KeyPath<State, [String: RuntimeV1.ProjectionSummary]>) {
+            self.topic = topic
+            self.id = id
+            checkpoint = s.checkpoints[topic]
+            summary = s[keyPath: summaries][id]
+            drift = s.driftReports[topic]
+        }
+
+        var lastSeq: UInt64 { checkpoint?.lastSeq ?? 0 }
+
+        /// The apply rule: `seq <= last_seq` is a no-op; a gap is recorded as
+        /// drift and the event still applied. Times come from the event, so read
+        /// models rebuilt from the log equal the persisted ones (drift `detected_at` excepted).
+        mutating func apply(seq: UInt64, eventType: String, status: String?, at: GoogleProtobuf.Timestamp?, now: Date) {
+            let last = lastSeq
+            if seq <= last { return }
+            if seq > last + 1 {
+                var d = RuntimeV1.DriftReport()
+                d.topic = topic
+                d.expectedNextSeq = last + 1
+                d.lastSeenSeq = last
+                d.incomingSeq = seq
+                d.reason = "sequence_gap"
+                d.detectedAt = Projector.timestamp(now)
+                drift = d
+            }
+            var c = checkpoint ?? RuntimeV1.ProjectorCheckpoint()
+            c.topic = topic
+            c.lastSeq = seq
+            c.lastEventType = eventType
+            c.updatedAt = at
+            checkpoint = c
+            var n = summary ?? {
+                var n = RuntimeV1.ProjectionSummary()
+                n.runId = id
+                n.status = "created"
+                return n
+            }()
+            if let status { n.status = status }
+            n.lastSeq = seq
+            n.eventCount += 1
+            n.updatedAt = at
+            n.projectionHash = ""  // filled in when read or persisted (a hash per event would slow catch-up)
+            summary = n
+        }
+
+        func store(into s: inout State, summaries: WritableKeyPath<State, [String: RuntimeV1.ProjectionSummary]>) {
+            s.checkpoints[topic] = checkpoint
+            s[keyPath: summaries][id] = summary
+            s.driftReports[topic] = drift
+        }
+    }
+
+    static func runStatus(_ e: RuntimeV1.RuntimeRunEvent) -> String? {
+        switch e.eventType {
+        case "run.started": "running"
+        case "run.cancel_requested": "canceling"
+        case "run.finished": JSONValue.stringField(e.payloadJson, "status")
+        default: nil
+        }
+    }
+
+    static func workerStatus(_ e: RuntimeV1.RuntimeWorkerLogEvent) -> String? {
+        if let s = JSONValue.stringField(e.payload, "status") { return s }
+        return e.eventType.hasPrefix("worker.") ? String(e.eventType.dropFirst("worker.".count)) : nil
+    }
+
+    /// One record into the state.
     static func apply(_ record: RuntimeV1.RuntimeLogRecord, to s: inout State, now: Date) {
         switch record.entry {
         case .runEvent(let e)?:
-            let status: String? = switch e.eventType {
-            case "run.started": "running"
-            case "run.cancel_requested": "canceling"
-            case "run.finished": JSONValue.stringField(e.payloadJson, "status")
-            default: nil
-            }
-            apply(topic: runTopic(e.runId), id: e.runId, seq: e.seq, eventType: e.eventType, status: status, at: e.emittedAt, summaries: \.runSummaries, to: &s, now: now)
+            var f = Fold(topic: runTopic(e.runId), id: e.runId, in: s, summaries: \.runSummaries)
+            f.apply(seq: e.seq, eventType: e.eventType, status: runStatus(e), at: e.emittedAt, now: now)
+            f.store(into: &s, summaries: \.runSummaries)
         case .workerEvent(let e)?:
-            var status = JSONValue.stringField(e.payload, "status")
-            if status == nil, e.eventType.hasPrefix("worker.") { status = String(e.eventType.dropFirst("worker.".count)) }
-            apply(topic: workerTopic(e.workerId), id: e.workerId, seq: e.seq, eventType: e.eventType, status: status, at: e.emittedAt, summaries: \.workerSummaries, to: &s, now: now)
+            var f = Fold(topic: workerTopic(e.workerId), id: e.workerId, in: s, summaries: \.workerSummaries)
+            f.apply(seq: e.seq, eventType: e.eventType, status: workerStatus(e), at: e.emittedAt, now: now)
+            f.store(into: &s, summaries: \.workerSummaries)
         case .runCreated?, nil:
             break
         }
     }
 
-    static func apply(topic: String, id: String, seq: UInt64, eventType: String, status: String?, at: GoogleProtobuf.Timestamp?,
-                      summaries: WritableKeyPath<State, [String: RuntimeV1.ProjectionSummary]>, to s: inout State, now: Date) {
-        let last = s.checkpoints[topic]?.lastSeq ?? 0
-        if seq <= last { return }  // already applied: duplicates and late arrivals are no-ops
-        if seq > last + 1 {
-            var d = RuntimeV1.DriftReport()
-            d.topic = topic
-            d.expectedNextSeq = last + 1
-            d.lastSeenSeq = last
-            d.incomingSeq = seq
-            d.reason = "sequence_gap"
-            d.detectedAt = timestamp(now)
-            s.driftReports[topic] = d
+    /// Catch-up after start-up: each run's recovered events past its checkpoint,
+    /// folded per run (one state lookup per run, not per event), then the
+    /// recovered worker events. The same rule as `apply`, so the same result.
+    func catchUp(from ledger: RuntimeLedger) {
+        let now = Date()
+        for id in ledger.runIDs {
+            guard let events = ledger.run(id)?.events else { continue }
+            var f = state.withLock { Fold(topic: Projector.runTopic(id), id: id, in: $0, summaries: \.runSummaries) }
+            // Events are contiguous from 1, so those already applied are a prefix. Only
+            // the first new event can open a gap; after it the fold is a count and the
+            // last status-bearing event, applied once at the end with the last event.
+            let pending = events.dropFirst(Int(min(UInt64(events.count), f.lastSeq)))
+            if let first = pending.first, let last = pending.last {
+                f.apply(seq: first.seq, eventType: first.eventType, status: Projector.runStatus(first), at: first.emittedAt, now: now)
+                if pending.count > 1 {
+                    let rest = pending.dropFirst()
+                    var status: String?
+                    for e in rest.reversed() {
+                        if let s = Projector.runStatus(e) { status = s; break }
+                    }
+                    let count = f.summary?.eventCount ?? 0
+                    f.checkpoint?.lastSeq = last.seq - 1  // the contiguous events in between
+                    f.apply(seq: last.seq, eventType: last.eventType, status: status, at: last.emittedAt, now: now)
+                    f.summary?.eventCount = count + UInt64(rest.count)
+                }
+            }
+            state.withLock { f.store(into: &$0, summaries: \.runSummaries) }
         }
-        var c = RuntimeV1.ProjectorCheckpoint()
-        c.topic = topic
-        c.lastSeq = seq
-        c.lastEventType = eventType
-        c.updatedAt = at
-        s.checkpoints[topic] = c
-        var summary = s[keyPath: summaries][id] ?? {
-            var n = RuntimeV1.ProjectionSummary()
-            n.runId = id
-            n.status = "created"
-            return n
-        }()
-        if let status { summary.status = status }
-        summary.lastSeq = seq
-        summary.eventCount += 1
-        summary.updatedAt = at
-        summary.projectionHash = ""  // filled in when read or persisted (a hash per event would slow catch-up)
-        s[keyPath: summaries][id] = summary
+        let workers = ledger.takeRecoveredWorkerEvents()
+        state.withLock { s in
+            for e in workers {
+                var f = Fold(topic: Projector.workerTopic(e.workerId), id: e.workerId, in: s, summaries: \.workerSummaries)
+                f.apply(seq: e.seq, eventType: e.eventType, status: Projector.workerStatus(e), at: e.emittedAt, now: now)
+                f.store(into: &s, summaries: \.workerSummaries)
+            }
+        }
+        appliedLSN.store(ledger.recoveredLSN, ordering: .releasing)
     }
 
     static func hashed(_ s: RuntimeV1.ProjectionSummary) -> RuntimeV1.ProjectionSummary {

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Generated
 
@@ -6,17 +7,21 @@ import Generated
 public final class RuntimeCore: Sendable {
     public let ledger: RuntimeLedger
     public let projector: Projector
+    /// How long start-up took to read the log and rebuild state from it.
+    public let recoverySeconds: Double
 
     /// Recovers from the event log and the checkpoint file; the projector
     /// catches up on its own thread (`/readyz` reports when it has).
     public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false) throws {
-        let records = try LogFile.load(path: eventLog)
-        ledger = try RuntimeLedger(path: eventLog, records: records, syncEachAppend: syncEachAppend)
-        projector = Projector(path: checkpointPath)
-        let projector = self.projector
-        // Subscribed before any new write can commit, so no batch is missed.
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend)
+        let projector = Projector(path: checkpointPath)
+        // Subscribed before the catch-up starts and before any request can
+        // arrive, so no batch is missed (one the catch-up covered is a no-op).
         ledger.subscribe { projector.enqueue($0) }
-        projector.start(recovered: records)
+        projector.start(catchingUpWith: ledger)
+        self.projector = projector
+        recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
     public convenience init(config: ServiceConfig) throws {

@@ -1,42 +1,68 @@
+import Dispatch
 import Foundation
 import Generated
 import Glibc
+import HTTPServer
 import ProtoWire
+import Synchronization
 
 /// The on-disk form of the event log: one JSON object per line,
-/// `{"sum":"<16 hex>","record":<RuntimeLogRecord JSON>}`, where `sum` is the
-/// first 8 bytes of SHA-256 over the record's exact bytes. A torn final line
-/// (a crash mid-write) fails the check and is cut off at start-up; a bad line
-/// anywhere else stops start-up with an error that names it.
+/// `{"crc":"<8 hex>","record":<RuntimeLogRecord JSON>}`, where `crc` is the
+/// CRC-32 of the record's exact bytes. A torn final line (a crash mid-write)
+/// fails the check and is cut off at start-up; a bad line anywhere else stops
+/// start-up with an error that names it. Lines of the first format,
+/// `{"sum":"<16 hex>",...}` with a SHA-256 prefix, are still read.
 public enum LogFile {
-    static let prefix = Array("{\"sum\":\"".utf8)
+    static let crcPrefix = Array("{\"crc\":\"".utf8)
+    static let sumPrefix = Array("{\"sum\":\"".utf8)
     static let middle = Array("\",\"record\":".utf8)
+    static let hexDigits = Array("0123456789abcdef".utf8)
 
     public static func line(for record: RuntimeV1.RuntimeLogRecord) -> [UInt8] {
         let json = (try? record.jsonBytes()) ?? []
-        let sum = SHA256.hash(json).prefix(8).map { String($0, radix: 16).leftPad(2) }.joined()
-        return prefix + Array(sum.utf8) + middle + json + [UInt8(ascii: "}"), 0x0A]
+        let crc = CRC32.checksum(json)
+        var out: [UInt8] = []
+        out.reserveCapacity(json.count + 32)
+        out += crcPrefix
+        for shift in stride(from: 28, through: 0, by: -4) { out.append(hexDigits[Int((crc >> UInt32(shift)) & 0xF)]) }
+        out += middle
+        out += json
+        out.append(UInt8(ascii: "}"))
+        out.append(0x0A)
+        return out
     }
 
     public enum LineProblem: Error, Equatable { case malformed, checksum, record(String) }
 
     /// Decodes one line (without its newline).
     public static func decode(_ line: ArraySlice<UInt8>) throws(LineProblem) -> RuntimeV1.RuntimeLogRecord {
-        let minimum = prefix.count + 16 + middle.count + 1
-        guard line.count > minimum, line.starts(with: prefix), line.last == UInt8(ascii: "}") else { throw .malformed }
-        let sumStart = line.startIndex + prefix.count
-        let sum = line[sumStart..<(sumStart + 16)]
-        guard line[(sumStart + 16)..<(sumStart + 16 + middle.count)].elementsEqual(middle) else { throw .malformed }
-        let json = Array(line[(sumStart + 16 + middle.count)..<(line.endIndex - 1)])
-        let expected = SHA256.hash(json).prefix(8).map { String($0, radix: 16).leftPad(2) }.joined()
-        guard String(decoding: sum, as: UTF8.self) == expected else { throw .checksum }
-        do { return try RuntimeV1.RuntimeLogRecord(jsonBytes: json) } catch { throw .record("\(error)") }
+        let result: Result<RuntimeV1.RuntimeLogRecord, LineProblem> = line.withUnsafeBytes { buffer in
+            do throws(LineProblem) { return .success(try decode(buffer)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
-    /// A record that does not follow from the ones before it.
-    public struct HistoryProblem: Error, CustomStringConvertible {
-        public let description: String
-        init(_ d: String) { description = d }
+    static func decode(_ line: UnsafeRawBufferPointer) throws(LineProblem) -> RuntimeV1.RuntimeLogRecord {
+        let digits: Int
+        if line.starts(with: crcPrefix) { digits = 8 } else if line.starts(with: sumPrefix) { digits = 16 } else { throw .malformed }
+        let sumStart = crcPrefix.count
+        let jsonStart = sumStart + digits + middle.count
+        guard line.count > jsonStart + 1, line[line.count - 1] == UInt8(ascii: "}"),
+              UnsafeRawBufferPointer(rebasing: line[(sumStart + digits)..<jsonStart]).elementsEqual(middle) else { throw .malformed }
+        let json = UnsafeRawBufferPointer(rebasing: line[jsonStart..<(line.count - 1)])
+        let stated = UnsafeRawBufferPointer(rebasing: line[sumStart..<(sumStart + digits)])
+        if digits == 8 {
+            let crc = CRC32.checksum(json)
+            for (i, shift) in stride(from: 28, through: 0, by: -4).enumerated() where stated[i] != hexDigits[Int((crc >> UInt32(shift)) & 0xF)] {
+                throw .checksum
+            }
+        } else {
+            let sum = SHA256.hash(json)
+            for i in 0..<8 where stated[2 * i] != hexDigits[Int(sum[i] >> 4)] || stated[2 * i + 1] != hexDigits[Int(sum[i] & 0xF)] {
+                throw .checksum
+            }
+        }
+        do { return try RuntimeV1.RuntimeLogRecord(jsonBuffer: json) } catch { throw .record("\(error)") }
     }
 
     public struct Damage: Error, CustomStringConvertible, Equatable {
@@ -46,42 +72,151 @@ public enum LogFile {
         public var description: String { "event log \(path) is damaged at line \(line): \(problem) (run `openagents repair` to keep a backup and truncate there)" }
     }
 
-    /// Reads every record. A bad final line without its newline is a torn
-    /// write: it is cut off (the file is truncated). Any other bad line is `Damage`.
-    public static func load(path: String, truncateTornTail: Bool = true) throws -> [RuntimeV1.RuntimeLogRecord] {
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        var records: [RuntimeV1.RuntimeLogRecord] = []
-        var start = 0
-        var lineNumber = 0
-        while start < bytes.count {
-            lineNumber += 1
-            let newline = bytes[start...].firstIndex(of: 0x0A)
-            let end = newline ?? bytes.count
-            do {
-                records.append(try decode(bytes[start..<end]))
-            } catch {
-                if newline == nil {
-                    // Torn tail: the last write never completed.
-                    if truncateTornTail { truncate(path, Int64(start)) }
-                    return records
-                }
-                throw Damage(path: path, line: lineNumber, problem: "\(error)")
-            }
-            start = end + 1
-        }
-        return records
+    /// A record that does not follow from the ones before it.
+    public struct HistoryProblem: Error, CustomStringConvertible {
+        public let description: String
+        init(_ d: String) { description = d }
     }
 
-    /// `repair`: keeps a backup and truncates at the first bad line. Returns the number of records kept.
+    static func readAll(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ServiceError(500, "internal_error", "cannot stat \(path): \(systemError())") }
+        let size = Int(st.st_size)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var off = 0
+        while off < size {
+            let n = bytes.withUnsafeMutableBytes { b -> Int in
+                guard let base = b.baseAddress else { return 0 }
+                return read(fd, base + off, size - off)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            off += n
+        }
+        if off < size { bytes.removeLast(size - off) }
+        return bytes
+    }
+
+    /// The records of a log as decoded, chunk by chunk.
+    public struct Records: Sequence, Sendable {
+        public var chunks: [[RuntimeV1.RuntimeLogRecord]] = []
+        public var count: Int { chunks.reduce(0) { $0 + $1.count } }
+        public var last: RuntimeV1.RuntimeLogRecord? { chunks.last { !$0.isEmpty }?.last }
+        public func makeIterator() -> FlattenSequence<[[RuntimeV1.RuntimeLogRecord]]>.Iterator { chunks.joined().makeIterator() }
+        public init(_ records: [RuntimeV1.RuntimeLogRecord] = []) { chunks = [records] }
+        init(chunks: [[RuntimeV1.RuntimeLogRecord]]) { self.chunks = chunks }
+    }
+
+    /// Every record at once (tests, tools); the service uses `stream`.
+    public static func load(path: String, truncateTornTail: Bool = true) throws -> Records {
+        var chunks: [[RuntimeV1.RuntimeLogRecord]] = []
+        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _ in chunks.append(chunk) }
+        return Records(chunks: chunks)
+    }
+
+    /// Streams every record to `consume`, in order, chunk by chunk, with the
+    /// line number of each chunk's first record. The (memory-mapped) file is
+    /// decoded on every core while `consume` works through earlier chunks, so
+    /// rebuilding state overlaps decoding. A bad final line without its newline
+    /// is a torn write: it is cut off (the file is truncated). Any other bad
+    /// line is `Damage`, thrown after every record before it was consumed.
+    public static func stream(path: String, truncateTornTail: Bool = true,
+                            _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int) throws -> Void) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ServiceError(500, "internal_error", "cannot stat \(path): \(systemError())") }
+        let size = Int(st.st_size)
+        if size == 0 { return }
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+            throw ServiceError(500, "internal_error", "cannot map event log \(path): \(systemError())")
+        }
+        madvise(map, size, MADV_SEQUENTIAL)
+        // Line boundaries first (memchr), then chunks of lines decoded in parallel.
+        var starts: [Int] = []
+        var ends: [Int] = []
+        var start = 0
+        while start < size {
+            let end = memchr(map + start, 0x0A, size - start).map { $0 - map } ?? size
+            starts.append(start)
+            ends.append(end)
+            start = end + 1
+        }
+        let count = starts.count
+        let chunkCount = max(1, min(256, count / 4_000))
+        let perChunk = (count + chunkCount - 1) / chunkCount
+
+        final class Slot: @unchecked Sendable {
+            var records: [RuntimeV1.RuntimeLogRecord] = []
+            var failure: (line: Int, problem: LineProblem)?
+            let ready = DispatchSemaphore(value: 0)
+        }
+        /// The mapped bytes and line table, read-only while chunks decode.
+        struct Shared: @unchecked Sendable {
+            let bytes: UnsafeRawBufferPointer
+            let starts: [Int]
+            let ends: [Int]
+        }
+        let shared = Shared(bytes: UnsafeRawBufferPointer(start: map, count: size), starts: starts, ends: ends)
+        let slots = (0..<chunkCount).map { _ in Slot() }
+        let stop = Atomic<Bool>(false)
+        let decoders = DispatchGroup()
+        decoders.enter()
+        DispatchQueue.global().async {
+            DispatchQueue.concurrentPerform(iterations: chunkCount) { c in
+                let slot = slots[c]
+                defer { slot.ready.signal() }
+                if stop.load(ordering: .relaxed) { return }
+                let range = (c * perChunk)..<min(count, (c + 1) * perChunk)
+                slot.records.reserveCapacity(range.count)
+                for i in range {
+                    do throws(LineProblem) {
+                        slot.records.append(try decode(UnsafeRawBufferPointer(rebasing: shared.bytes[shared.starts[i]..<shared.ends[i]])))
+                    } catch {
+                        slot.failure = (i, error)
+                        return
+                    }
+                }
+            }
+            decoders.leave()
+        }
+        // The mapping must outlive every decoder, including after an early exit.
+        defer {
+            stop.store(true, ordering: .relaxed)
+            decoders.wait()
+            munmap(map, size)
+        }
+        for (c, slot) in slots.enumerated() {
+            slot.ready.wait()
+            let records = slot.records
+            slot.records = []
+            try consume(records, c * perChunk + 1)
+            guard let (i, problem) = slot.failure else { continue }
+            if i == count - 1 && ends[i] == size {
+                // Torn tail: the last write never completed.
+                if truncateTornTail { truncate(path, Int64(starts[i])) }
+                return
+            }
+            throw Damage(path: path, line: i + 1, problem: "\(problem)")
+        }
+    }
+
+    /// `repair`: keeps a backup and truncates at the first line that is bad or
+    /// does not follow from the ones before it. Returns the number of records kept.
     public static func repair(path: String) throws -> (kept: Int, backup: String?) {
         guard FileManager.default.fileExists(atPath: path) else { return (0, nil) }
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let bytes = try readAll(path)
         var start = 0
         var kept = 0
+        var history = RuntimeLedger.History()
         while start < bytes.count {
             let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
-            if (try? decode(bytes[start..<end])) == nil || end == bytes.count { break }
+            guard end < bytes.count, let record = try? decode(bytes[start..<end]), (try? history.apply(record)) != nil else { break }
             kept += 1
             start = end + 1
         }

@@ -76,6 +76,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     private let committed = Mutex<Store>(Store())
+    /// Worker events read at start-up, kept until the projector has caught up with them.
+    private let recoveredWorkerEvents = Mutex<[RuntimeV1.RuntimeWorkerLogEvent]>([])
     private let queue = Mutex<[Pending]>([])
     private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
     private let wake = DispatchSemaphore(value: 0)
@@ -87,32 +89,23 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// One fdatasync per intent instead of per batch (to measure what group commit buys).
     public let syncEachAppend: Bool
 
-    /// Opens the log at `path`, rebuilding state from it.
-    public convenience init(path: String, syncEachAppend: Bool = false) throws {
-        try self.init(path: path, records: try LogFile.load(path: path), syncEachAppend: syncEachAppend)
-    }
-
-    /// Opens the log at `path` whose records were already read (so the caller
-    /// can hand the same records to projectors).
-    public init(path: String, records: [RuntimeV1.RuntimeLogRecord], syncEachAppend: Bool = false) throws {
+    /// Opens the log at `path`, rebuilding state from it as it is decoded.
+    public init(path: String, syncEachAppend: Bool = false) throws {
         self.path = path
         self.syncEachAppend = syncEachAppend
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var store = Store()
-        var previousLSN: UInt64 = 0
-        for (i, r) in records.enumerated() {
-            // The log must also make sense as a history, not only as lines: a record that
-            // does not follow from the ones before it is damage, reported with its line.
-            do {
-                guard r.lsn == previousLSN + 1 else { throw LogFile.HistoryProblem("lsn \(r.lsn) does not follow \(previousLSN)") }
-                previousLSN = r.lsn
-                try RuntimeLedger.replay(r, into: &store)
-            } catch {
-                throw LogFile.Damage(path: path, line: i + 1, problem: "\(error)")
+        var history = History()
+        try LogFile.stream(path: path) { chunk, firstLine in
+            for (i, r) in chunk.enumerated() {
+                // The log must also make sense as a history, not only as lines: a record that
+                // does not follow from the ones before it is damage, reported with its line.
+                do { try history.apply(r) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
             }
         }
-        lsn = records.last?.lsn ?? 0
+        lsn = history.lsn
         recoveredLSN = lsn
+        let store = history.store
+        recoveredWorkerEvents.withLock { $0 = history.workerEvents }
         committed.withLock { $0 = store }
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
@@ -133,6 +126,10 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// Workers whose owner matches, sorted by id.
     public func workers(ownedBy owner: WorkerOwner) -> [RuntimeV1.RuntimeWorker] {
         committed.withLock { $0.workers.values.filter { owner.owns($0) } }.sorted { $0.workerId < $1.workerId }
+    }
+
+    public func takeRecoveredWorkerEvents() -> [RuntimeV1.RuntimeWorkerLogEvent] {
+        recoveredWorkerEvents.withLock { let e = $0; $0 = []; return e }
     }
 
     /// `handler` receives every committed batch's records, in log order, on the
@@ -323,34 +320,47 @@ public final class RuntimeLedger: @unchecked Sendable {
         run.status = status
     }
 
-    /// Rebuilds state from a durable record (validated when written; checked again
-    /// here for the history rules a damaged or hand-edited log could break).
-    static func replay(_ record: RuntimeV1.RuntimeLogRecord, into store: inout Store) throws(LogFile.HistoryProblem) {
-        switch record.entry {
-        case .runCreated(let run)?:
-            guard store.runs[run.runId] == nil else { throw .init("run \(run.runId) created twice") }
-            store.runs[run.runId] = RunState(run: run)
-        case .runEvent(let event)?:
-            guard let run = store.runs[event.runId]?.run else { throw .init("event for unknown run \(event.runId)") }
-            guard event.seq == run.latestSeq + 1 else { throw .init("run \(event.runId) seq \(event.seq) does not follow \(run.latestSeq)") }
-            let current = run.status
-            var status = current
-            if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: JSONValue.stringField(event.payloadJson, "status")),
-               let to = try? RunStateMachine.apply(t, to: status) { status = to }
-            // In place: no copy of the run's event history per event.
-            if !event.idempotencyKey.isEmpty, let count = store.runs[event.runId]?.events.count { store.runs[event.runId]?.idempotency[event.idempotencyKey] = count }
-            store.runs[event.runId]?.events.append(event)
-            if var run = store.runs[event.runId]?.run {
-                update(&run, with: event, status: status)
-                store.runs[event.runId]?.run = run
+    /// State rebuilt from durable records, checked again for the history rules a
+    /// damaged or hand-edited log could break (each record was validated when written).
+    struct History {
+        var store = Store()
+        var lsn: UInt64 = 0
+        var workerEvents: [RuntimeV1.RuntimeWorkerLogEvent] = []
+
+        mutating func apply(_ record: RuntimeV1.RuntimeLogRecord) throws(LogFile.HistoryProblem) {
+            guard record.lsn == lsn + 1 else { throw .init("lsn \(record.lsn) does not follow \(lsn)") }
+            switch record.entry {
+            case .runCreated(let run)?:
+                guard store.runs[run.runId] == nil else { throw .init("run \(run.runId) created twice") }
+                store.runs[run.runId] = RunState(run: run)
+            case .runEvent(let event)?:
+                // One in-place access: the run's event history is never copied.
+                try History.apply(event, to: &store.runs[event.runId])
+            case .workerEvent(let e)?:
+                let latest = store.workers[e.workerId]?.latestSeq ?? 0
+                guard e.seq == latest + 1 else { throw .init("worker \(e.workerId) seq \(e.seq) does not follow \(latest)") }
+                guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
+                store.workers[e.workerId] = w
+                workerEvents.append(e)
+            case nil:
+                throw .init("record \(record.lsn) has no entry")
             }
-        case .workerEvent(let e)?:
-            let latest = store.workers[e.workerId]?.latestSeq ?? 0
-            guard e.seq == latest + 1 else { throw .init("worker \(e.workerId) seq \(e.seq) does not follow \(latest)") }
-            guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
-            store.workers[e.workerId] = w
-        case nil:
-            throw .init("record \(record.lsn) has no entry")
+            lsn = record.lsn
+        }
+
+        static func apply(_ event: RuntimeV1.RuntimeRunEvent, to slot: inout RunState?) throws(LogFile.HistoryProblem) {
+            guard slot != nil else { throw .init("event for unknown run \(event.runId)") }
+            let latest = slot?.run.latestSeq ?? 0
+            guard event.seq == latest + 1 else { throw .init("run \(event.runId) seq \(event.seq) does not follow \(latest)") }
+            var status = slot?.run.status ?? .created
+            if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: event.eventType == "run.finished" ? JSONValue.stringField(event.payloadJson, "status") : nil),
+               let to = try? RunStateMachine.apply(t, to: status) { status = to }
+            if !event.idempotencyKey.isEmpty, let count = slot?.events.count { slot?.idempotency[event.idempotencyKey] = count }
+            slot?.events.append(event)
+            if var run = slot?.run {
+                RuntimeLedger.update(&run, with: event, status: status)
+                slot?.run = run
+            }
         }
     }
 

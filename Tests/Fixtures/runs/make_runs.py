@@ -2,7 +2,8 @@
 """Golden run logs for RunArtifactGoldenTests, with an independent oracle.
 
 Writes, for each case, `<name>.events.jsonl` (the event log format:
-{"sum":<first 8 bytes of sha256(record) as hex>,"record":<RuntimeLogRecord proto3 JSON>})
+{"crc":<CRC-32 of the record bytes, 8 hex>,"record":<RuntimeLogRecord proto3 JSON>}, or in the
+first format {"sum":<first 8 bytes of sha256(record) as hex>,...}, which is still read)
 and either the expected artifacts computed here from reference-system.md 2.4
 (`<name>.receipt.json`, `<name>.replay.jsonl`) or the expected rejection
 (`<name>.error.txt`). This script shares no code with the Swift side: the
@@ -12,6 +13,7 @@ Canonical JSON is json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii
 Run from this directory: python3 make_runs.py
 """
 import hashlib
+import zlib
 import json
 import os
 
@@ -38,7 +40,8 @@ STATUS = {"created": 1, "running": 2, "canceling": 3, "canceled": 4, "succeeded"
 
 
 class Run:
-    def __init__(self, run_id, metadata=None, t=0, create=True):
+    def __init__(self, run_id, metadata=None, t=0, create=True, legacy=False):
+        self.legacy = legacy
         self.run_id, self.metadata, self.created = run_id, metadata, ts(t)
         self.events = []
         self.status = "created"
@@ -55,7 +58,10 @@ class Run:
         self.lsn += 1
         record = dict(entry, lsn=str(self.lsn), recordedAt=at)
         body = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
-        self.lines.append(b'{"sum":"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'","record":' + body + b"}\n")
+        if self.legacy:
+            self.lines.append(b'{"sum":"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'","record":' + body + b"}\n")
+        else:
+            self.lines.append(b'{"crc":"%08x","record":' % (zlib.crc32(body) & 0xFFFFFFFF) + body + b"}\n")
 
     def event(self, event_type, payload=None, key="", t=None, seq=None):
         at = ts(t if t is not None else 100 * (len(self.events) + 1))
@@ -207,8 +213,14 @@ write("canceled_with_payments", r)
 # A failed run whose last write was torn by a crash: the torn line is cut, the rest stands.
 r = Run("00000000-0000-7000-8000-000000000004")
 r.event("run.finished", {"status": "failed"})
-torn = b"".join(r.lines) + b'{"sum":"0123456789abcdef","record":{"lsn":"4","recordedAt":"2026-02-23T10:00:01Z","runEv'
+torn = b"".join(r.lines) + b'{"crc":"01234567","record":{"lsn":"4","recordedAt":"2026-02-23T10:00:01Z","runEv'
 write("failed_torn_tail", r, log=torn)
+
+# A log in the first line format (SHA-256 prefix sums) still reads.
+r = Run("00000000-0000-7000-8000-000000000009", legacy=True)
+r.event("text.delta", {"delta": "legacy"}, key="k")
+r.event("run.finished", {"status": "succeeded"})
+write("legacy_sum_lines", r)
 
 # --- logs that must be rejected --------------------------------------------------------
 
