@@ -26,6 +26,10 @@ extension RuntimeV1 {
             case runEvent(RuntimeV1.RuntimeRunEvent)
             /// A worker lifecycle event.
             case workerEvent(RuntimeV1.RuntimeWorkerLogEvent)
+            /// A provider delivery event, as ingested.
+            case commsDelivery(RuntimeV1.CommsDeliveryEventRequest)
+            /// A tool-pack call and its outcome.
+            case toolExecution(RuntimeV1.ToolExecutionRecord)
         }
     }
 }
@@ -72,6 +76,30 @@ extension RuntimeV1 {
     }
 }
 
+extension RuntimeV1 {
+    /// One tools/execute call as recorded: what was asked, by whom, and the outcome
+    /// (so `mode: replay` and duplicate calls return it without running again).
+    public struct ToolExecutionRecord: ProtoMessage {
+        /// Deterministic id of the call.
+        public var receiptId: String = ""
+        /// Principal (x-oa-user-id).
+        public var userId: String = ""
+        /// The request.
+        public var request: RuntimeV1.ToolExecuteRequest? = nil
+        /// The outcome.
+        public var result: RuntimeV1.ToolExecuteResult? = nil
+        /// Charged against the authorization's budget.
+        public var costSats: UInt64 = 0
+        /// Authorization charged.
+        public var authorizationId: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.ToolExecutionRecord"
+
+        public init() {}
+    }
+}
+
 extension RuntimeV1.RuntimeLogRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let tag = try r.nextTag() {
@@ -96,9 +124,21 @@ extension RuntimeV1.RuntimeLogRecord {
                 entry = nil
                 try r.readMessage(into: &v)
                 entry = .workerEvent(v)
+            case 106:
+                var v: RuntimeV1.CommsDeliveryEventRequest
+                if case .commsDelivery(let existing)? = entry { v = existing } else { v = RuntimeV1.CommsDeliveryEventRequest() }
+                entry = nil
+                try r.readMessage(into: &v)
+                entry = .commsDelivery(v)
+            case 114:
+                var v: RuntimeV1.ToolExecutionRecord
+                if case .toolExecution(let existing)? = entry { v = existing } else { v = RuntimeV1.ToolExecutionRecord() }
+                entry = nil
+                try r.readMessage(into: &v)
+                entry = .toolExecution(v)
             default:
                 switch tag >> 3 {
-                case 1, 2, 10, 11, 12: throw r.wrongWireType(tag)
+                case 1, 2, 10, 11, 12, 13, 14: throw r.wrongWireType(tag)
                 default: try r.skipUnknown(tag, into: &unknownFields)
                 }
             }
@@ -108,6 +148,8 @@ extension RuntimeV1.RuntimeLogRecord {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
         switch entry {
+        case .toolExecution(let v)?: w.writeMessage(v); w.writeTag(114)
+        case .commsDelivery(let v)?: w.writeMessage(v); w.writeTag(106)
         case .workerEvent(let v)?: w.writeMessage(v); w.writeTag(98)
         case .runEvent(let v)?: w.writeMessage(v); w.writeTag(90)
         case .runCreated(let v)?: w.writeMessage(v); w.writeTag(82)
@@ -124,6 +166,8 @@ extension RuntimeV1.RuntimeLogRecord {
         case .runCreated(let v)?: w.key("\"runCreated\":", "\"run_created\":"); v.encodeJSON(to: &w)
         case .runEvent(let v)?: w.key("\"runEvent\":", "\"run_event\":"); v.encodeJSON(to: &w)
         case .workerEvent(let v)?: w.key("\"workerEvent\":", "\"worker_event\":"); v.encodeJSON(to: &w)
+        case .commsDelivery(let v)?: w.key("\"commsDelivery\":", "\"comms_delivery\":"); v.encodeJSON(to: &w)
+        case .toolExecution(let v)?: w.key("\"toolExecution\":", "\"tool_execution\":"); v.encodeJSON(to: &w)
         case nil: break
         }
     }
@@ -141,13 +185,15 @@ extension RuntimeV1.RuntimeLogRecord {
             case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRun(); try r.readMessage(into: &v); entry = .runCreated(v) }
             case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); entry = .runEvent(v) }
             case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerLogEvent(); try r.readMessage(into: &v); entry = .workerEvent(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); entry = .commsDelivery(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); entry = .toolExecution(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("runCreated", 2), ("run_created", 2), ("runEvent", 3), ("run_event", 3), ("workerEvent", 4), ("worker_event", 4)])
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("runCreated", 2), ("run_created", 2), ("runEvent", 3), ("run_event", 3), ("workerEvent", 4), ("worker_event", 4), ("commsDelivery", 5), ("comms_delivery", 5), ("toolExecution", 6), ("tool_execution", 6)])
 }
 
 extension RuntimeV1.RuntimeWorkerLogEvent {
@@ -340,5 +386,65 @@ extension RuntimeV1.ProjectionState {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("checkpoints", 0), ("runSummaries", 1), ("run_summaries", 1), ("workerSummaries", 2), ("worker_summaries", 2), ("driftReports", 3), ("drift_reports", 3)])
+}
+
+extension RuntimeV1.ToolExecutionRecord {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let tag = try r.nextTag() {
+            switch tag {
+            case 10: receiptId = try r.readString()
+            case 18: userId = try r.readString()
+            case 26: try r.readMessage(into: &request)
+            case 34: try r.readMessage(into: &result)
+            case 40: costSats = try r.readUInt64()
+            case 50: authorizationId = try r.readString()
+            default:
+                switch tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
+                default: try r.skipUnknown(tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !authorizationId.isEmpty { w.writeString(authorizationId); w.writeTag(50) }
+        if costSats != 0 { w.writeUInt64(costSats); w.writeTag(40) }
+        if let v = result { w.writeMessage(v); w.writeTag(34) }
+        if let v = request { w.writeMessage(v); w.writeTag(26) }
+        if !userId.isEmpty { w.writeString(userId); w.writeTag(18) }
+        if !receiptId.isEmpty { w.writeString(receiptId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !receiptId.isEmpty || w.emitDefaults { w.key("\"receiptId\":", "\"receipt_id\":"); w.writeString(receiptId) }
+        if !userId.isEmpty || w.emitDefaults { w.key("\"userId\":", "\"user_id\":"); w.writeString(userId) }
+        if let v = request { w.key("\"request\":", "\"request\":"); v.encodeJSON(to: &w) }
+        if let v = result { w.key("\"result\":", "\"result\":"); v.encodeJSON(to: &w) }
+        if costSats != 0 || w.emitDefaults { w.key("\"costSats\":", "\"cost_sats\":"); w.writeUInt64(costSats) }
+        if !authorizationId.isEmpty || w.emitDefaults { w.key("\"authorizationId\":", "\"authorization_id\":"); w.writeString(authorizationId) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { result = nil } else { try r.readMessage(into: &result) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { costSats = 0 } else { costSats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("receiptId", 0), ("receipt_id", 0), ("userId", 1), ("user_id", 1), ("request", 2), ("result", 3), ("costSats", 4), ("cost_sats", 4), ("authorizationId", 5), ("authorization_id", 5)])
 }
 

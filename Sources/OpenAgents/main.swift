@@ -70,10 +70,16 @@ case "serve":
         if config.startRuntime {
             let metrics = Metrics()
             let core = try RuntimeCore(config: config)
+            var signature: RuntimeSignature?
+            if config.internalAuth {
+                signature = RuntimeSignature(secret: try RuntimeSignature.loadSecret(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory))
+            } else {
+                logger.log(.warn, "RUNTIME_INTERNAL_AUTH=disabled: /internal/v1 requests are not authenticated")
+            }
             if let problem = core.projector.loadProblem { logger.log(.warn, problem) }
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(core.ledger.runCount)", "workers": "\(core.ledger.workerCount)", "lsn": "\(core.ledger.recoveredLSN)",
                                                         "seconds": String(format: "%.2f", core.recoverySeconds)])
-            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, core: core), logger: logger, metrics: metrics)
+            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, core: core, signature: signature), logger: logger, metrics: metrics)
             try server.start()
             started.withLock { $0.append(server) }
         }
@@ -94,6 +100,29 @@ case "repair":
     do {
         let (kept, backup) = try LogFile.repair(path: config.eventLog)
         if let backup { print("kept \(kept) records of \(config.eventLog); backup at \(backup)") } else { print("\(config.eventLog) is intact (\(kept) records)") }
+    } catch { fail("\(error)") }
+case "sign":
+    // Mints one X-OA-RUNTIME-SIGNATURE token (nonces are single-use: one per request).
+    var rest = Array(args.dropFirst())
+    var values: [String: String] = [:]
+    var serviceArgs: [String] = []
+    while !rest.isEmpty {
+        let flag = rest.removeFirst()
+        guard ["--run-id", "--thread-id", "--user-id", "--guest-scope", "--ttl", "--data-dir"].contains(flag) else {
+            fail("usage: openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl SECONDS] [--data-dir DIR]")
+        }
+        guard !rest.isEmpty else { fail("\(flag) needs a value") }
+        let value = rest.removeFirst()
+        if flag == "--data-dir" { serviceArgs += [flag, value] } else { values[flag] = value }
+    }
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(serviceArgs, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    guard let ttl = Int64(values["--ttl"] ?? "60"), ttl > 0 else { fail("--ttl must be a positive number of seconds") }
+    do {
+        let secret = try RuntimeSignature.loadSecret(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory)
+        let claims = RuntimeSignature.claims(ttl: ttl, runID: values["--run-id"] ?? "", threadID: values["--thread-id"] ?? "",
+                                             userID: values["--user-id"] ?? "", guestScope: values["--guest-scope"] ?? "")
+        print(RuntimeSignature.sign(claims, secret: secret))
     } catch { fail("\(error)") }
 case "replay":
     let rest = Array(args.dropFirst())

@@ -17,6 +17,13 @@ public struct ServiceConfig: Sendable {
     /// RUNTIME_CHECKPOINT_PATH, default <data dir>/projection-state.json.
     public var checkpointFilePath: String?
     public var checkpointPath: String { checkpointFilePath ?? dataDirectory + "/projection-state.json" }
+    /// RUNTIME_INTERNAL_AUTH=disabled turns off X-OA-RUNTIME-SIGNATURE checks (benchmarks only).
+    public var internalAuth = true
+    /// RUNTIME_STREAM_RETENTION_EVENTS: how many of a run's latest events a stream can resume
+    /// from (older cursors are 410 stale_cursor); 0 keeps every event resumable.
+    public var streamRetentionEvents: UInt64 = 0
+    /// RUNTIME_STREAM_HEARTBEAT_MS: keep-alive comment interval on idle streams.
+    public var streamHeartbeatMs: UInt64 = 15_000
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
     public var syncEachAppend = false
 
@@ -37,11 +44,19 @@ public struct ServiceConfig: Sendable {
     Environment: OA_LOG_LEVEL=debug|info|warn|error (default info; per-request
     lines are logged at debug), RUNTIME_AUTHORITY_WRITE_MODE=rust_active|shadow_only|read_only,
     RUNTIME_EVENT_LOG_PATH (default <data dir>/runtime-events.jsonl),
-    RUNTIME_CHECKPOINT_PATH (default <data dir>/projection-state.json).
+    RUNTIME_CHECKPOINT_PATH (default <data dir>/projection-state.json),
+    OA_RUNTIME_SIGNATURE_SECRET (default: created once in <data dir>/runtime-signature.secret),
+    RUNTIME_INTERNAL_AUTH=enabled|disabled (default enabled; disabled is for benchmarks),
+    RUNTIME_STREAM_RETENTION_EVENTS (default 0: every event resumable),
+    RUNTIME_STREAM_HEARTBEAT_MS (default 15000).
+
+    Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
+    openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl S]
 
     openagents repair [--data-dir DIR]   keep a backup of a damaged event log and
                                          truncate it at the first bad line
     openagents replay validate FILE      check a REPLAY.jsonl v1 file
+    openagents sign [claims options]     print a signature token (one request each)
 
     Try: curl -s http://127.0.0.1:4100/healthz
     """
@@ -64,6 +79,18 @@ public struct ServiceConfig: Sendable {
         if let v = env["OA_MAX_BODY_BYTES"] { guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_MAX_BODY_BYTES must be a positive number") }; c.maxBodyBytes = n }
         if let v = env["RUNTIME_EVENT_LOG_PATH"], !v.isEmpty { c.eventLogPath = v }
         if let v = env["RUNTIME_CHECKPOINT_PATH"], !v.isEmpty { c.checkpointFilePath = v }
+        if let v = env["RUNTIME_INTERNAL_AUTH"] {
+            guard ["enabled", "disabled"].contains(v) else { throw ConfigError.bad("RUNTIME_INTERNAL_AUTH must be enabled or disabled") }
+            c.internalAuth = v == "enabled"
+        }
+        if let v = env["RUNTIME_STREAM_RETENTION_EVENTS"] {
+            guard let n = UInt64(v) else { throw ConfigError.bad("RUNTIME_STREAM_RETENTION_EVENTS must be a whole number") }
+            c.streamRetentionEvents = n
+        }
+        if let v = env["RUNTIME_STREAM_HEARTBEAT_MS"] {
+            guard let n = UInt64(v), n > 0 else { throw ConfigError.bad("RUNTIME_STREAM_HEARTBEAT_MS must be a positive number") }
+            c.streamHeartbeatMs = n
+        }
         c.syncEachAppend = env["RUNTIME_SYNC_EACH_APPEND"] == "1"
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }

@@ -10,12 +10,17 @@ public enum Services {
 
     /// The runtime service. Without a core only health and metrics are served
     /// (and /readyz reports not ready).
-    public static func runtimeRouter(config: ServiceConfig, metrics: Metrics, core: RuntimeCore? = nil) -> Router {
+    /// Every `/internal/v1` route requires a valid `X-OA-RUNTIME-SIGNATURE`
+    /// checked by `signature` (nil: not checked, `RUNTIME_INTERNAL_AUTH=disabled`).
+    public static func runtimeRouter(config: ServiceConfig, metrics: Metrics, core: RuntimeCore? = nil, signature: RuntimeSignature?) -> Router {
         var r = Router()
+        let signed = SignedRoutes(verifier: signature)
         if let core {
-            RunRoutes.add(to: &r, core: core, config: config)
-            WorkerRoutes.add(to: &r, core: core, config: config)
-            ProjectorRoutes.add(to: &r, core: core)
+            RunRoutes.add(to: &r, core: core, config: config, signed: signed)
+            ContractRoutes.add(to: &r, core: core, config: config, signed: signed)
+            StreamRoutes.add(to: &r, core: core, config: config, signed: signed)
+            WorkerRoutes.add(to: &r, core: core, config: config, signed: signed)
+            ProjectorRoutes.add(to: &r, core: core, signed: signed)
         }
         r.getSync("/healthz") { req in
             var h = RuntimeV1.HealthzResponse()
@@ -43,7 +48,7 @@ public enum Services {
             h.fanoutDriver = "memory"
             return MessageIO.respond(ok ? 200 : 503, h, to: req)
         }
-        r.getSync("/internal/v1/health") { req in
+        signed.getSync(&r, "/internal/v1/health") { req, _ in
             var h = RuntimeV1.HealthResponse()
             h.status = "ok"
             h.service = "openagents-runtime"

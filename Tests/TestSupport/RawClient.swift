@@ -125,15 +125,17 @@ public struct ConnectError: Error {}
 
 extension RawClient {
     /// One request with a JSON body on a fresh connection; nil if the server is unreachable or hung up.
-    public static func post(port: Int, path: String, json: String) -> Response? {
+    public static func post(port: Int, path: String, json: String, headers: [(String, String)] = []) -> Response? {
         guard let c = try? RawClient(port: port) else { return nil }
-        c.send("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+        let extra = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+        c.send("POST \(path) HTTP/1.1\r\nHost: t\r\n\(extra)Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
         return c.readResponse()
     }
 
-    public static func get(port: Int, path: String) -> Response? {
+    public static func get(port: Int, path: String, headers: [(String, String)] = []) -> Response? {
         guard let c = try? RawClient(port: port) else { return nil }
-        c.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+        let extra = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+        c.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\(extra)\r\n")
         return c.readResponse()
     }
 }

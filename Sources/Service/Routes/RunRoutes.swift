@@ -4,22 +4,24 @@ import ProtoWire
 
 /// Runs: create (run.started appended), read, append events, receipt, replay.
 enum RunRoutes {
-    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig) {
+    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
         let ledger = core.ledger
-        r.post("/internal/v1/runs") { req in
+        signed.post(&r, "/internal/v1/runs") { req, _ in
             try Services.checkWritable(config)
             let body = try MessageIO.decode(RuntimeV1.CreateRunRequest.self, from: req)
-            let created = try await ledger.createRun(runID: body.runId, threadID: body.threadId, workerID: body.workerId, metadata: body.metadata)
+            // The owner is the principal making the request, from its headers.
+            let owner = RuntimeLedger.RunOwner(userID: req.headers["x-oa-user-id"] ?? "", guestScope: req.headers["x-oa-guest-scope"] ?? "")
+            let created = try await ledger.createRun(runID: body.runId, threadID: body.threadId, workerID: body.workerId, metadata: body.metadata, owner: owner)
             var out = RuntimeV1.RunResponse()
             out.run = created.run
             return MessageIO.respond(201, out, to: req)
         }
-        r.getSync("/internal/v1/runs/:run_id") { req in
+        signed.getSync(&r, "/internal/v1/runs/:run_id") { req, _ in
             var out = RuntimeV1.RunResponse()
             out.run = try runRecord(req, ledger)
             return MessageIO.respond(200, out, to: req)
         }
-        r.post("/internal/v1/runs/:run_id/events") { req in
+        signed.post(&r, "/internal/v1/runs/:run_id/events") { req, _ in
             try Services.checkWritable(config)
             let body = try MessageIO.decode(RuntimeV1.AppendRunEventRequest.self, from: req)
             try validate(body)
@@ -32,7 +34,7 @@ enum RunRoutes {
             return MessageIO.respond(200, out, to: req)
         }
         // Artifacts are built off the event loop: a long run's receipt is real work.
-        r.get("/internal/v1/runs/:run_id/receipt") { req in
+        signed.get(&r, "/internal/v1/runs/:run_id/receipt") { req, _ in
             let state = try runState(req, ledger)
             do {
                 let (receipt, canonical) = try Artifacts.receipt(run: state.run, events: state.events)
@@ -42,7 +44,7 @@ enum RunRoutes {
                 throw ServiceError(500, "internal_error", "receipt cannot be built: \(error)")
             }
         }
-        r.get("/internal/v1/runs/:run_id/replay") { req in
+        signed.get(&r, "/internal/v1/runs/:run_id/replay") { req, _ in
             let state = try runState(req, ledger)
             do {
                 let body = try Artifacts.replay(run: state.run, events: state.events)

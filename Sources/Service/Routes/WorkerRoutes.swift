@@ -3,9 +3,9 @@ import HTTPServer
 
 /// Workers: register / reattach, list by owner, read, heartbeat, status, checkpoint.
 enum WorkerRoutes {
-    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig) {
+    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
         let ledger = core.ledger
-        r.post("/internal/v1/workers") { req in
+        signed.post(&r, "/internal/v1/workers") { req, _ in
             try Services.checkWritable(config)
             let body = try MessageIO.decode(RuntimeV1.RegisterWorkerRequest.self, from: req)
             let owner = try WorkerOwner(userID: body.ownerUserId, guestScope: body.ownerGuestScope)
@@ -13,23 +13,23 @@ enum WorkerRoutes {
                                                     adapter: body.adapter, metadata: body.metadata)
             return respond(201, w, req)
         }
-        r.getSync("/internal/v1/workers") { req in
+        signed.getSync(&r, "/internal/v1/workers") { req, _ in
             let owner = try queryOwner(req)
             var out = RuntimeV1.WorkerListResponse()
             out.workers = ledger.workers(ownedBy: owner).map { WorkerRules.view($0) }
             return MessageIO.respond(200, out, to: req)
         }
-        r.getSync("/internal/v1/workers/:worker_id") { req in
+        signed.getSync(&r, "/internal/v1/workers/:worker_id") { req, _ in
             let owner = try queryOwner(req)
             return respond(200, try owned(req, owner, ledger), req)
         }
-        r.post("/internal/v1/workers/:worker_id/heartbeat") { req in
+        signed.post(&r, "/internal/v1/workers/:worker_id/heartbeat") { req, _ in
             try Services.checkWritable(config)
             let body = try MessageIO.decode(RuntimeV1.WorkerHeartbeatRequest.self, from: req)
             let owner = try WorkerOwner(userID: body.ownerUserId, guestScope: body.ownerGuestScope)
             return respond(200, try await ledger.heartbeat(workerID: req.params["worker_id"] ?? "", owner: owner, metadataPatch: body.metadataPatch), req)
         }
-        r.post("/internal/v1/workers/:worker_id/status") { req in
+        signed.post(&r, "/internal/v1/workers/:worker_id/status") { req, _ in
             try Services.checkWritable(config)
             let body = try MessageIO.decode(RuntimeV1.WorkerStatusRequest.self, from: req)
             let owner = try WorkerOwner(userID: body.ownerUserId, guestScope: body.ownerGuestScope)
@@ -38,7 +38,7 @@ enum WorkerRoutes {
             }
             return respond(200, try await ledger.setWorkerStatus(workerID: req.params["worker_id"] ?? "", owner: owner, status: status, reason: body.reason), req)
         }
-        r.getSync("/internal/v1/workers/:worker_id/checkpoint") { req in
+        signed.getSync(&r, "/internal/v1/workers/:worker_id/checkpoint") { req, _ in
             let id = req.params["worker_id"] ?? ""
             guard let c = core.projector.checkpoint(topic: Projector.workerTopic(id)) else { throw ServiceError.notFound("no checkpoint for worker \(id)") }
             var out = RuntimeV1.CheckpointResponse()

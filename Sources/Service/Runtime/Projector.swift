@@ -191,7 +191,7 @@ public final class Projector: @unchecked Sendable {
             var f = Fold(topic: workerTopic(e.workerId), id: e.workerId, in: s, summaries: \.workerSummaries)
             f.apply(seq: e.seq, eventType: e.eventType, status: workerStatus(e), at: e.emittedAt, now: now)
             f.store(into: &s, summaries: \.workerSummaries)
-        case .runCreated?, nil:
+        case .runCreated?, .commsDelivery?, .toolExecution?, nil:
             break
         }
     }

@@ -7,6 +7,8 @@ import Generated
 public final class RuntimeCore: Sendable {
     public let ledger: RuntimeLedger
     public let projector: Projector
+    /// Wakes SSE readers on committed run events.
+    public let streams = RunStreamHub()
     /// How long start-up took to read the log and rebuild state from it.
     public let recoverySeconds: Double
 
@@ -19,6 +21,8 @@ public final class RuntimeCore: Sendable {
         // Subscribed before the catch-up starts and before any request can
         // arrive, so no batch is missed (one the catch-up covered is a no-op).
         ledger.subscribe { projector.enqueue($0) }
+        let streams = self.streams
+        ledger.subscribe { streams.publish($0) }
         projector.start(catchingUpWith: ledger)
         self.projector = projector
         recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

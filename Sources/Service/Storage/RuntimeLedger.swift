@@ -24,6 +24,16 @@ public final class RuntimeLedger: @unchecked Sendable {
     struct Store {
         var runs: [String: RunState] = [:]
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        /// Comms delivery events by `provider::event_id`.
+        var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
+        /// Tool calls by receipt id, and what each authorization has spent.
+        var toolCalls: [String: RuntimeV1.ToolExecutionRecord] = [:]
+        var budgetSpent: [String: UInt64] = [:]
+
+        mutating func record(_ call: RuntimeV1.ToolExecutionRecord) {
+            toolCalls[call.receiptId] = call
+            if !call.authorizationId.isEmpty { budgetSpent[call.authorizationId, default: 0] += call.costSats }
+        }
     }
 
     public struct Appended: Sendable {
@@ -33,14 +43,30 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     enum Intent: Sendable {
-        case create(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?)
-        case append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?)
+        case create(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner)
+        case append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?, requireOpen: Bool)
+        case cancel(runID: String, reason: String)
         case worker(WorkerIntent)
+        case comms(RuntimeV1.CommsDeliveryEventRequest)
+        case tool(RuntimeV1.ToolExecutionRecord)
+    }
+
+    /// Who a run belongs to: from the principal headers at creation, never from a body.
+    public struct RunOwner: Sendable, Equatable {
+        public var userID = ""
+        public var guestScope = ""
+        public init(userID: String = "", guestScope: String = "") {
+            self.userID = userID
+            self.guestScope = guestScope
+        }
     }
 
     enum Outcome: Sendable {
         case run(Appended)
         case worker(RuntimeV1.RuntimeWorker)
+        /// Whether the comms event or tool call was already recorded.
+        case recorded(replay: Bool)
+        case tool(RuntimeV1.ToolExecutionRecord, replay: Bool)
     }
 
     /// What one batch changes, staged until the batch is durable. Committed run
@@ -54,6 +80,8 @@ public final class RuntimeLedger: @unchecked Sendable {
         }
         var runs: [String: StagedRun] = [:]
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
+        var toolCalls: [RuntimeV1.ToolExecutionRecord] = []
         var records: [RuntimeV1.RuntimeLogRecord] = []
         var lines: [UInt8] = []
         var lsn: UInt64
@@ -120,6 +148,16 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// The run record alone (what most readers need; no event history copied).
     public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0.runs[id]?.run } }
     public var runCount: Int { committed.withLock { $0.runs.count } }
+    /// Up to `limit` committed events of a run after `seq`, with the run record
+    /// (events are contiguous from 1, so the slice starts at index `seq`).
+    public func events(of id: String, after seq: UInt64, limit: Int = 512) -> (run: RuntimeV1.RuntimeRun, events: [RuntimeV1.RuntimeRunEvent])? {
+        committed.withLock { store in
+            guard let state = store.runs[id] else { return nil }
+            let start = Int(min(seq, UInt64(state.events.count)))
+            let end = min(state.events.count, start + limit)
+            return (state.run, Array(state.events[start..<end]))
+        }
+    }
     public var runIDs: [String] { committed.withLock { Array($0.runs.keys) }.sorted() }
     public func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
     public var workerCount: Int { committed.withLock { $0.workers.count } }
@@ -140,14 +178,17 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     // MARK: Writing
 
-    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil) async throws(ServiceError) -> Appended {
-        guard case .run(let a) = try await submit(.create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata)) else { throw .internal }
+    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil, owner: RunOwner = RunOwner()) async throws(ServiceError) -> Appended {
+        guard case .run(let a) = try await submit(.create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)) else { throw .internal }
         return a
     }
 
-    public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil) async throws(ServiceError) -> Appended {
+    /// Appends an event. `requireOpen`: a new event for a run that has reached a
+    /// terminal status is refused (409); a replay of an existing one is still answered.
+    public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
+                       requireOpen: Bool = false) async throws(ServiceError) -> Appended {
         let intent = Intent.append(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
-                                   idempotencyKey: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq)
+                                   idempotencyKey: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq, requireOpen: requireOpen)
         guard case .run(let a) = try await submit(intent) else { throw .internal }
         return a
     }
@@ -157,7 +198,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         return w
     }
 
-    private func submit(_ intent: Intent) async throws(ServiceError) -> Outcome {
+    func submit(_ intent: Intent) async throws(ServiceError) -> Outcome {
         let result: Result<Outcome, ServiceError> = await withCheckedContinuation { cont in
             queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
             wake.signal()
@@ -198,6 +239,8 @@ public final class RuntimeLedger: @unchecked Sendable {
                 for (k, i) in staged.newKeys { store.runs[id]?.idempotency[k] = base + i }
             }
             for (id, w) in batch.workers { store.workers[id] = w }
+            for (key, c) in batch.comms { store.comms[key] = c }
+            for call in batch.toolCalls { store.record(call) }
         }
         if !batch.records.isEmpty {
             for s in subscribers.withLock({ $0 }) { s(batch.records) }
@@ -225,23 +268,31 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, ServiceError> {
         switch intent {
-        case .create(let runID, let threadID, let workerID, let metadata):
-            return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, in: &batch).map(Outcome.run)
-        case .append(let runID, let eventType, let payload, let key, let expected):
-            return appendEvent(runID: runID, eventType: eventType, payload: payload, key: key, expected: expected, in: &batch).map(Outcome.run)
+        case .create(let runID, let threadID, let workerID, let metadata, let owner):
+            return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner, in: &batch).map(Outcome.run)
+        case .cancel(let runID, let reason):
+            return cancelRun(runID: runID, reason: reason, in: &batch).map(Outcome.run)
+        case .append(let runID, let eventType, let payload, let key, let expected, let requireOpen):
+            return appendEvent(runID: runID, eventType: eventType, payload: payload, key: key, expected: expected, requireOpen: requireOpen, in: &batch).map(Outcome.run)
         case .worker(let w):
             return evaluateWorker(w, in: &batch).map(Outcome.worker)
+        case .comms(let event):
+            return recordComms(event, in: &batch)
+        case .tool(let call):
+            return recordTool(call, in: &batch)
         }
     }
 
     // MARK: Runs
 
-    private func stagedRun(_ id: String, _ batch: inout Batch) -> Batch.StagedRun? {
+    func stagedRun(_ id: String, _ batch: inout Batch) -> Batch.StagedRun? {
         if let w = batch.runs[id] { return w }
         return committed.withLock { $0.runs[id].map { Batch.StagedRun(run: $0.run, isNew: false) } }
     }
 
     func committedWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
+    /// A read of committed state (extensions of the ledger use this).
+    func readCommitted<T>(_ read: (borrowing Store) -> T) -> T { committed.withLock { read($0) } }
 
     /// The event an idempotency key names: staged in this batch, or committed.
     private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
@@ -249,12 +300,14 @@ public final class RuntimeLedger: @unchecked Sendable {
         return committed.withLock { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } }
     }
 
-    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, ServiceError> {
         if stagedRun(runID, &batch) != nil { return .failure(.conflict("run \(runID) already exists")) }
         var run = RuntimeV1.RuntimeRun()
         run.runId = runID
         run.threadId = threadID
         run.workerId = workerID
+        run.ownerUserRef = owner.userID
+        run.ownerGuestScope = owner.guestScope
         run.metadata = metadata
         run.status = .created
         run.createdAt = batch.now
@@ -265,7 +318,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         return appendEvent(runID: runID, eventType: "run.started", payload: started, key: "", expected: nil, in: &batch)
     }
 
-    private func appendEvent(runID: String, eventType: String, payload: GoogleProtobuf.Value?, key: String, expected: UInt64?, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    func appendEvent(runID: String, eventType: String, payload: GoogleProtobuf.Value?, key: String, expected: UInt64?, requireOpen: Bool = false, in batch: inout Batch) -> Result<Appended, ServiceError> {
         guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
         guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         // Idempotency first: the same key with the same content replays; different content conflicts.
@@ -274,6 +327,9 @@ public final class RuntimeLedger: @unchecked Sendable {
                 return .failure(.conflict("idempotency_key \(key) was used for a different event"))
             }
             return .success(Appended(run: state.run, event: original, idempotentReplay: true))
+        }
+        if requireOpen, [.succeeded, .failed, .canceled].contains(state.run.status) {
+            return .failure(.conflict("run \(runID) is \(RunStateMachine.name(state.run.status)) and takes no new input"))
         }
         let latest = state.run.latestSeq
         if let expected, expected != latest {
@@ -342,6 +398,10 @@ public final class RuntimeLedger: @unchecked Sendable {
                 guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
                 store.workers[e.workerId] = w
                 workerEvents.append(e)
+            case .commsDelivery(let c)?:
+                store.comms[RuntimeLedger.commsKey(c)] = c
+            case .toolExecution(let call)?:
+                store.record(call)
             case nil:
                 throw .init("record \(record.lsn) has no entry")
             }

@@ -1,0 +1,132 @@
+import Foundation
+import Generated
+import Glibc
+import HTTPServer
+import ProtoWire
+import Synchronization
+
+/// `X-OA-RUNTIME-SIGNATURE` (DECISIONS.md, reference-system.md section 4a):
+/// `v1.<base64url(claims JSON)>.<base64url(HMAC-SHA256(secret, claims segment))>`.
+/// The MAC covers the claims segment as sent; MACs compare in constant time;
+/// nonces are single-use until `exp`; 30 s clock skew; claims present in the
+/// token must match the request (403); every other failure is 401.
+public final class RuntimeSignature: Sendable {
+    public static let header = "x-oa-runtime-signature"
+    public static let skewSeconds: Int64 = 30
+    let secret: [UInt8]
+    /// nonce -> exp, pruned as they expire.
+    private let nonces = Mutex<(seen: [String: Int64], nextPrune: Int64)>(([:], 0))
+    private let clock: @Sendable () -> Int64
+
+    public init(secret: [UInt8], clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.secret = secret
+        self.clock = clock
+    }
+
+    /// A token for `claims` (the `sign` subcommand, tests).
+    public static func sign(_ claims: RuntimeV1.RuntimeSignatureClaims, secret: [UInt8]) -> String {
+        let json = (try? claims.jsonBytes(options: JSONEncodingOptions(int64AsNumbers: true))) ?? []
+        let payload = Base64URL.encode(json)
+        return "v1." + payload + "." + Base64URL.encode(HMACSHA256.mac(key: secret, message: Array(payload.utf8)))
+    }
+
+    public static func claims(ttl: Int64 = 60, runID: String = "", threadID: String = "", userID: String = "", guestScope: String = "",
+                              now: Int64 = Int64(Date().timeIntervalSince1970)) -> RuntimeV1.RuntimeSignatureClaims {
+        var c = RuntimeV1.RuntimeSignatureClaims()
+        c.iat = now
+        c.exp = now + ttl
+        c.nonce = "nonce-" + UUID().uuidString.lowercased()
+        c.runId = runID
+        c.threadId = threadID
+        c.userId = userID
+        c.guestScope = guestScope
+        return c
+    }
+
+    /// What the request carries that a token's claims must match.
+    public struct Bindings: Sendable {
+        public var runID: String?
+        public var threadID: String?
+        public var userID: String?
+        public var guestScope: String?
+        public init(runID: String? = nil, threadID: String? = nil, userID: String? = nil, guestScope: String? = nil) {
+            self.runID = runID
+            self.threadID = threadID
+            self.userID = userID
+            self.guestScope = guestScope
+        }
+    }
+
+    static func unauthorized(_ m: String) -> ServiceError { ServiceError(401, "unauthorized", m) }
+
+    /// Verifies a token against the request's bindings; consumes its nonce on success.
+    @discardableResult
+    public func verify(_ token: String?, bindings: Bindings) throws(ServiceError) -> RuntimeV1.RuntimeSignatureClaims {
+        guard let token = token?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { throw Self.unauthorized("missing \(Self.header)") }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "v1", let payload = Base64URL.decode(parts[1]), let mac = Base64URL.decode(parts[2]) else {
+            throw Self.unauthorized("invalid token encoding")
+        }
+        guard HMACSHA256.constantTimeEqual(HMACSHA256.mac(key: secret, message: Array(parts[1].utf8)), mac) else { throw Self.unauthorized("invalid signature") }
+        let claims: RuntimeV1.RuntimeSignatureClaims
+        do { claims = try RuntimeV1.RuntimeSignatureClaims(jsonBytes: payload) } catch { throw Self.unauthorized("invalid claims: \(error)") }
+        let now = clock()
+        guard claims.iat > 0, claims.exp > 0, !claims.nonce.isEmpty else { throw Self.unauthorized("invalid claims: iat, exp and nonce are required") }
+        guard claims.exp > now else { throw Self.unauthorized("token expired") }
+        guard claims.iat <= now + Self.skewSeconds else { throw Self.unauthorized("token issued in the future") }
+        guard claims.exp > claims.iat else { throw Self.unauthorized("invalid claims: exp must be after iat") }
+        for (name, claim, actual) in [("run_id", claims.runId, bindings.runID), ("thread_id", claims.threadId, bindings.threadID),
+                                      ("user_id", claims.userId, bindings.userID), ("guest_scope", claims.guestScope, bindings.guestScope)] {
+            if !claim.isEmpty, let actual, !actual.isEmpty, actual != claim {
+                throw ServiceError(403, "forbidden", "claim mismatch for \(name)")
+            }
+        }
+        let fresh = nonces.withLock { n -> Bool in
+            if now >= n.nextPrune {
+                n.seen = n.seen.filter { $0.value > now }
+                n.nextPrune = now + 10
+            }
+            if let exp = n.seen[claims.nonce], exp > now { return false }
+            n.seen[claims.nonce] = claims.exp
+            return true
+        }
+        guard fresh else { throw Self.unauthorized("token nonce already used") }
+        return claims
+    }
+
+    /// The bindings of a request: path run_id, query thread_id and the principal headers.
+    public static func bindings(of req: HTTPRequest) -> Bindings {
+        Bindings(runID: req.params["run_id"], threadID: req.queryItems["thread_id"],
+                 userID: req.headers["x-oa-user-id"], guestScope: req.headers["x-oa-guest-scope"])
+    }
+
+    // MARK: The secret
+
+    /// `OA_RUNTIME_SIGNATURE_SECRET` when set; otherwise a random secret created
+    /// once in the data directory (mode 0600) and reused after restarts.
+    public static func loadSecret(environment: [String: String], dataDirectory: String) throws -> [UInt8] {
+        if let s = environment["OA_RUNTIME_SIGNATURE_SECRET"], !s.isEmpty { return Array(s.utf8) }
+        let path = dataDirectory + "/runtime-signature.secret"
+        if let data = FileManager.default.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw ServiceError(500, "internal_error", "\(path) is empty") }
+            return Array(text.utf8)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        // SystemRandomNumberGenerator is the kernel's CSPRNG (getrandom) on Linux.
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let text = random.map { String($0, radix: 16).leftPad(2) }.joined()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            // Another process created it first: use theirs.
+            if errno == EEXIST { return try loadSecret(environment: environment, dataDirectory: dataDirectory) }
+            throw ServiceError(500, "internal_error", "cannot create \(path): \(systemError())")
+        }
+        let bytes = Array((text + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, bytes.count) }
+        fsync(fd)
+        close(fd)
+        return Array(text.utf8)
+    }
+}

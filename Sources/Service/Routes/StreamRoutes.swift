@@ -1,0 +1,99 @@
+import Dispatch
+import Generated
+import HTTPServer
+import ProtoWire
+
+/// `GET /internal/v1/runs/:run_id/stream`: server-sent events over a run's
+/// committed events (runtime-internal-contract.md, cursor and tail rules).
+enum StreamRoutes {
+    static let eventOptions = JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, deterministic: true)
+
+    /// Where a stream starts, from `Last-Event-ID` and `?cursor`.
+    struct Start: Equatable {
+        var after: UInt64
+        var tailMs: UInt64?
+    }
+
+    /// The cursor and tail rules, in the contract's order.
+    static func resolve(lastEventID: String?, cursor: String?, tailMs: String?, latest: UInt64, retention: UInt64) throws -> Start {
+        let header = lastEventID?.trimmingCharacters(in: .whitespaces)
+        let query = cursor?.trimmingCharacters(in: .whitespaces)
+        if let header, let query, header != query {
+            throw ServiceError.invalidRequest("Last-Event-ID \(header) and cursor \(query) differ")
+        }
+        var tail: UInt64?
+        if let tailMs {
+            guard let t = UInt64(tailMs), t > 0 else { throw ServiceError.invalidRequest("tail_ms must be a positive integer") }
+            tail = t
+        }
+        guard let text = header ?? query else { return Start(after: latest, tailMs: tail) }  // no cursor: from the head, tailing
+        guard let c = UInt64(text) else { throw ServiceError.invalidRequest("cursor must be a non-negative integer seq") }
+        let floor = retention > 0 && latest > retention ? latest - retention : 0
+        if c < floor {
+            throw ServiceError(410, "stale_cursor", "cursor \(c) is below the retention floor \(floor)", headers: [("cache-control", "no-store")]) { body in
+                body.oldestAvailableCursor = floor
+                body.headCursor = latest
+            }
+        }
+        guard c <= latest else { throw ServiceError.invalidRequest("cursor \(c) is ahead of the run's latest seq \(latest)") }
+        return Start(after: c, tailMs: tail)
+    }
+
+    static func isTerminal(_ s: RuntimeV1.RuntimeRunStatus) -> Bool { s == .succeeded || s == .failed || s == .canceled }
+
+    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
+        let ledger = core.ledger
+        let hub = core.streams
+        let heartbeat = config.streamHeartbeatMs
+        signed.get(&r, "/internal/v1/runs/:run_id/stream") { req, _ in
+            let threadID = req.queryItems["thread_id"] ?? ""
+            try ContractRoutes.required(["thread_id": threadID])
+            let run = try ContractRoutes.ownedRun(req, threadID: threadID, ledger: ledger)
+            let q = req.queryItems
+            let start = try resolve(lastEventID: req.headers["last-event-id"], cursor: q["cursor"], tailMs: q["tail_ms"],
+                                    latest: run.latestSeq, retention: config.streamRetentionEvents)
+            let runID = run.runId
+            var response = HTTPResponse.eventStream { w in
+                await stream(runID: runID, from: start, ledger: ledger, hub: hub, heartbeatMs: heartbeat, to: w)
+            }
+            response.headers.add("cache-control", "no-store")
+            return response
+        }
+    }
+
+    /// Sends every committed event after the start, then tails: new events as
+    /// they commit, a keep-alive comment when idle, `data: [DONE]` after the
+    /// terminal event, and the end of the stream when `tail_ms` runs out.
+    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, heartbeatMs: UInt64, to w: EventStreamWriter) async {
+        var sent = start.after
+        let begin = DispatchTime.now().uptimeNanoseconds
+        let deadline = start.tailMs.map { begin + $0 * 1_000_000 }
+        var lastWrite = begin
+        while true {
+            guard let (run, events) = ledger.events(of: runID, after: sent) else { return }
+            for e in events {
+                let data = (try? e.jsonBytes(options: eventOptions)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                guard await w.send(id: "\(e.seq)", event: "message", data: data) else { return }
+                sent = e.seq
+                lastWrite = DispatchTime.now().uptimeNanoseconds
+            }
+            if events.count > 0 && sent < run.latestSeq { continue }  // more to copy
+            if isTerminal(run.status) && sent >= run.latestSeq {
+                _ = await w.send(data: "[DONE]")
+                return
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if let deadline, now >= deadline { return }
+            let untilHeartbeat = lastWrite + heartbeatMs * 1_000_000 > now ? lastWrite + heartbeatMs * 1_000_000 - now : 0
+            let wait = min(untilHeartbeat, deadline.map { $0 - now } ?? UInt64.max)
+            let seen = sent
+            let woke = await hub.wait(runID: runID, after: seen, timeout: .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
+                ledger.runRecord(runID)?.latestSeq ?? 0
+            }
+            if !woke, DispatchTime.now().uptimeNanoseconds >= lastWrite + heartbeatMs * 1_000_000 {
+                guard await w.comment("keep-alive") else { return }
+                lastWrite = DispatchTime.now().uptimeNanoseconds
+            }
+        }
+    }
+}

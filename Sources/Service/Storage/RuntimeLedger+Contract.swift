@@ -1,0 +1,72 @@
+import Generated
+import HTTPServer
+
+/// The `/internal/v1` contract's writes (cancel, comms delivery events, tool
+/// calls), validated by the same writer as every other intent.
+extension RuntimeLedger {
+    static func commsKey(_ e: RuntimeV1.CommsDeliveryEventRequest) -> String { e.provider + "::" + e.eventId }
+
+    // MARK: Cancel
+
+    /// A durable `run.cancel_requested`; once a run is canceling or canceled a
+    /// repeat is an idempotent replay (no second event), and a run that already
+    /// succeeded or failed cannot be canceled (409, as the state machine says).
+    public func cancel(runID: String, reason: String) async throws(ServiceError) -> Appended {
+        guard case .run(let a) = try await submit(.cancel(runID: runID, reason: reason)) else { throw .internal }
+        return a
+    }
+
+    func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, ServiceError> {
+        guard let staged = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
+        if staged.run.status == .canceling || staged.run.status == .canceled {
+            let last = staged.newEvents.last ?? readCommitted { $0.runs[runID]?.events.last } ?? RuntimeV1.RuntimeRunEvent()
+            return .success(Appended(run: staged.run, event: last, idempotentReplay: true))
+        }
+        var payload: [String: GoogleProtobuf.Value] = [:]
+        if !reason.isEmpty { payload["reason"] = JSONValue.string(reason) }
+        return appendEvent(runID: runID, eventType: "run.cancel_requested", payload: JSONValue.object(payload), key: "", expected: nil, in: &batch)
+    }
+
+    // MARK: Comms delivery events
+
+    /// Deduplicated by `provider::event_id`: the same event again is a replay,
+    /// the same id with anything different is 409.
+    public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(ServiceError) -> Bool {
+        guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
+        return replay
+    }
+
+    func recordComms(_ event: RuntimeV1.CommsDeliveryEventRequest, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+        let key = RuntimeLedger.commsKey(event)
+        if let existing = batch.comms[key] ?? readCommitted({ $0.comms[key] }) {
+            guard existing == event else { return .failure(.conflict("event_id payload mismatch for existing webhook event")) }
+            return .success(.recorded(replay: true))
+        }
+        batch.comms[key] = event
+        batch.log(.commsDelivery(event))
+        return .success(.recorded(replay: false))
+    }
+
+    // MARK: Tool calls
+
+    public func toolCall(receiptID: String) -> RuntimeV1.ToolExecutionRecord? { readCommitted { $0.toolCalls[receiptID] } }
+    public func budgetSpent(authorizationID: String) -> UInt64 { readCommitted { $0.budgetSpent[authorizationID] ?? 0 } }
+
+    /// Records a tool call; one already recorded under its receipt id is
+    /// returned instead (`replay: true`). Budget checks happen before the call
+    /// runs, serialized per authorization (`ToolPack`), so recording only adds
+    /// the charge.
+    public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(ServiceError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
+        guard case .tool(let recorded, let replay) = try await submit(.tool(call)) else { throw .internal }
+        return (recorded, replay)
+    }
+
+    func recordTool(_ call: RuntimeV1.ToolExecutionRecord, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+        if let existing = batch.toolCalls.last(where: { $0.receiptId == call.receiptId }) ?? readCommitted({ $0.toolCalls[call.receiptId] }) {
+            return .success(.tool(existing, replay: true))
+        }
+        batch.toolCalls.append(call)
+        batch.log(.toolExecution(call))
+        return .success(.tool(call, replay: false))
+    }
+}
