@@ -2,6 +2,8 @@
 # Durable appends over HTTP: wrk posts run events across 64 runs at 64
 # connections against `openagents serve` (group commit), then the same with
 # one fdatasync per append; then start-up time over a 1,000,000-event log.
+# Signature checks are off (RUNTIME_INTERNAL_AUTH=disabled): wrk cannot mint a
+# fresh single-use token per request, and the anchor has no auth either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-4190}"
@@ -15,7 +17,7 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n = n / 1000; else if
 
 run_mode() {  # run_mode <label> <sync-each 0|1>
   local label="$1" each="$2" dir="$WORK/$1"
-  RUNTIME_SYNC_EACH_APPEND="$each" "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$dir" > "$WORK/$label.log" 2>&1 &
+  RUNTIME_INTERNAL_AUTH=disabled RUNTIME_SYNC_EACH_APPEND="$each" "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$dir" > "$WORK/$label.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
   for i in $(seq 0 63); do
@@ -40,7 +42,7 @@ echo "# start-up over a 1,000,000-event log"
 mkdir -p "$WORK/big"
 python3 Benchmarks/append/make_log.py 1000000 "$WORK/big/runtime-events.jsonl"
 start=$(date +%s.%N)
-"$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$WORK/big" > "$WORK/big.log" 2>&1 &
+RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$WORK/big" > "$WORK/big.log" 2>&1 &
 pid=$!
 until curl -s -o /dev/null "$BASE/healthz"; do kill -0 "$pid" 2>/dev/null || { cat "$WORK/big.log"; exit 1; }; sleep 0.02; done
 serving=$(date +%s.%N)

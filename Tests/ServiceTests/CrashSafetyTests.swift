@@ -9,6 +9,10 @@ import XCTest
 /// middle, restart; every acknowledged event is there exactly once, and runs,
 /// workers, checkpoints, receipts and replays are intact.
 final class CrashSafetyTests: XCTestCase {
+    static let secret = "crash-test-secret"
+    /// A signed-request header with a fresh token.
+    static func signed() -> [(String, String)] { [(RuntimeSignature.header, RuntimeSignature.sign(RuntimeSignature.claims(), secret: Array(Self.secret.utf8)))] }
+
     /// swift test builds every product next to the test runner (.build/<config>/).
     var binary: String {
         let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -23,6 +27,7 @@ final class CrashSafetyTests: XCTestCase {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
+            p.environment = ProcessInfo.processInfo.environment.merging(["OA_RUNTIME_SIGNATURE_SECRET": Self.secret]) { $1 }
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -43,9 +48,9 @@ final class CrashSafetyTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var (server, port) = try start(dataDir: dir)
         let firstPort = port
-        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#)?.status, 201)
-        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers", json: #"{"worker_id":"w","owner_user_id":"u"}"#)?.status, 201)
-        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers/w/heartbeat", json: #"{"owner_user_id":"u","metadata_patch":{"k":"v"}}"#)?.status, 200)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#, headers: CrashSafetyTests.signed())?.status, 201)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers", json: #"{"worker_id":"w","owner_user_id":"u"}"#, headers: CrashSafetyTests.signed())?.status, 201)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers/w/heartbeat", json: #"{"owner_user_id":"u","metadata_patch":{"k":"v"}}"#, headers: CrashSafetyTests.signed())?.status, 200)
 
         // Four writers append with unique keys until the server dies; keep every acknowledged key.
         let acked = NSLock()
@@ -55,7 +60,7 @@ final class CrashSafetyTests: XCTestCase {
             DispatchQueue.global().async(group: group) {
                 for i in 0..<400 {
                     let key = "w\(w)-\(i)"
-                    guard let r = RawClient.post(port: firstPort, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#) else { return }
+                    guard let r = RawClient.post(port: firstPort, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#, headers: CrashSafetyTests.signed()) else { return }
                     if r.status == 200 { acked.lock(); acknowledged.insert(key); acked.unlock() }
                 }
             }
@@ -75,7 +80,7 @@ final class CrashSafetyTests: XCTestCase {
         // Restart: the run and every acknowledged event are there, exactly once, in contiguous order.
         (server, port) = try start(dataDir: dir)
         defer { server.terminate(); server.waitUntilExit() }
-        let run = RawClient.get(port: port, path: "/internal/v1/runs/crash")
+        let run = RawClient.get(port: port, path: "/internal/v1/runs/crash", headers: CrashSafetyTests.signed())
         XCTAssertEqual(run?.status, 200)
         let ledger = try RuntimeLedger(path: dir + "/runtime-events.jsonl")
         let state = try XCTUnwrap(ledger.run("crash"))
@@ -86,21 +91,21 @@ final class CrashSafetyTests: XCTestCase {
         print("# crash test: \(keys.count) events in the log after restart")
         XCTAssertTrue(run?.text.contains("\"latestSeq\":\(state.events.count)") ?? false, run?.text ?? "")
         // The worker and its heartbeat survived; the projector caught up with the whole log.
-        let worker = RawClient.get(port: port, path: "/internal/v1/workers/w?owner_user_id=u")
+        let worker = RawClient.get(port: port, path: "/internal/v1/workers/w?owner_user_id=u", headers: CrashSafetyTests.signed())
         XCTAssertTrue(worker?.text.contains("\"latestSeq\":2") ?? false, worker?.text ?? "")
         XCTAssertTrue(worker?.text.contains("\"k\":\"v\"") ?? false, worker?.text ?? "")
         for _ in 0..<200 where RawClient.get(port: port, path: "/readyz")?.status != 200 { usleep(25_000) }
-        let checkpoint = RawClient.get(port: port, path: "/internal/v1/projectors/checkpoints/crash")
+        let checkpoint = RawClient.get(port: port, path: "/internal/v1/projectors/checkpoints/crash", headers: CrashSafetyTests.signed())
         XCTAssertTrue(checkpoint?.text.contains("\"last_seq\":\(state.events.count)") ?? false, checkpoint?.text ?? "")
-        XCTAssertTrue(RawClient.get(port: port, path: "/internal/v1/workers/w/checkpoint")?.text.contains("\"last_seq\":2") ?? false)
+        XCTAssertTrue(RawClient.get(port: port, path: "/internal/v1/workers/w/checkpoint", headers: CrashSafetyTests.signed())?.text.contains("\"last_seq\":2") ?? false)
         // Receipt and replay served after the crash are the ones the log alone gives.
         let (_, receipt) = try Artifacts.receipt(run: state.run, events: state.events)
-        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/receipt")?.body, receipt)
-        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/replay")?.body, try Artifacts.replay(run: state.run, events: state.events))
+        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/receipt", headers: CrashSafetyTests.signed())?.body, receipt)
+        XCTAssertEqual(RawClient.get(port: port, path: "/internal/v1/runs/crash/replay", headers: CrashSafetyTests.signed())?.body, try Artifacts.replay(run: state.run, events: state.events))
         // Retrying an acknowledged append after the restart is an idempotent replay, not a new event.
         if let key = acknowledged.first {
             let i = key.split(separator: "-").last ?? "0"
-            let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#)
+            let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#, headers: CrashSafetyTests.signed())
             XCTAssertTrue(again?.text.contains("\"idempotentReplay\":true") ?? false, again?.text ?? "")
         }
     }

@@ -11,6 +11,9 @@ final class RuntimeRoutesTests: XCTestCase {
     var dir = ""
     var server: HTTPServer?
     var port = 0
+    static let secret = Array("routes-test-secret".utf8)
+    /// A fresh token per request (nonces are single-use).
+    func token(_ claims: RuntimeV1.RuntimeSignatureClaims = RuntimeSignature.claims()) -> String { RuntimeSignature.sign(claims, secret: Self.secret) }
 
     override func setUp() {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("routes-\(UUID().uuidString)").path
@@ -22,28 +25,34 @@ final class RuntimeRoutesTests: XCTestCase {
     }
 
     @discardableResult
-    func serve(writeMode: String = "rust_active") throws -> RuntimeCore {
+    func serve(writeMode: String = "rust_active", configure: (inout ServiceConfig) -> Void = { _ in }) throws -> RuntimeCore {
         var config = ServiceConfig()
         config.dataDirectory = dir
         config.authorityWriteMode = writeMode
+        config.streamHeartbeatMs = 200
+        configure(&config)
         let core = try RuntimeCore(config: config)
         var sc = ServerConfig()
         sc.port = 0
         sc.loops = 1
-        let s = HTTPServer(config: sc, router: Services.runtimeRouter(config: config, metrics: Metrics(), core: core), logger: Logger(level: .error))
+        let s = HTTPServer(config: sc, router: Services.runtimeRouter(config: config, metrics: Metrics(), core: core, signature: RuntimeSignature(secret: Self.secret)), logger: Logger(level: .error))
         port = try s.start()
         server = s
         return core
     }
 
-    func call(_ method: String, _ path: String, _ json: String? = nil) throws -> RawClient.Response {
+    /// A request signed with a fresh token unless `headers` carries its own signature.
+    func call(_ method: String, _ path: String, _ json: String? = nil, headers: [(String, String)] = []) throws -> RawClient.Response {
         let c = try RawClient(port: port)
         let body = json ?? ""
-        c.send("\(method) \(path) HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        var all = headers
+        if !all.contains(where: { $0.0 == RuntimeSignature.header }) { all.append((RuntimeSignature.header, token())) }
+        let extra = all.filter { !$0.1.isEmpty }.map { "\($0.0): \($0.1)\r\n" }.joined()
+        c.send("\(method) \(path) HTTP/1.1\r\nHost: t\r\n\(extra)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         return try XCTUnwrap(c.readResponse())
     }
-    func post(_ path: String, _ json: String) throws -> RawClient.Response { try call("POST", path, json) }
-    func get(_ path: String) throws -> RawClient.Response { try call("GET", path) }
+    func post(_ path: String, _ json: String, headers: [(String, String)] = []) throws -> RawClient.Response { try call("POST", path, json, headers: headers) }
+    func get(_ path: String, headers: [(String, String)] = []) throws -> RawClient.Response { try call("GET", path, headers: headers) }
 
     func object(_ r: RawClient.Response) throws -> GoogleProtobuf.Value { try GoogleProtobuf.Value(jsonBytes: r.body) }
     func errorCode(_ r: RawClient.Response) -> String? {
@@ -166,7 +175,7 @@ final class RuntimeRoutesTests: XCTestCase {
 
     func testReadyzIsNotReadyWithoutARecoveredLog() async throws {
         let s = HTTPServer(config: { var c = ServerConfig(); c.port = 0; c.loops = 1; return c }(),
-                           router: Services.runtimeRouter(config: ServiceConfig(), metrics: Metrics(), core: nil), logger: Logger(level: .error))
+                           router: Services.runtimeRouter(config: ServiceConfig(), metrics: Metrics(), core: nil, signature: nil), logger: Logger(level: .error))
         port = try s.start()
         server = s
         let r = try get("/readyz")
