@@ -19,6 +19,7 @@ public enum Services {
             RunRoutes.add(to: &r, core: core, config: config, signed: signed)
             ContractRoutes.add(to: &r, core: core, config: config, signed: signed)
             StreamRoutes.add(to: &r, core: core, config: config, signed: signed)
+            ToolRoutes.add(to: &r, core: core, config: config, signed: signed)
             WorkerRoutes.add(to: &r, core: core, config: config, signed: signed)
             ProjectorRoutes.add(to: &r, core: core, signed: signed)
         }

@@ -9,12 +9,14 @@ public final class RuntimeCore: Sendable {
     public let projector: Projector
     /// Wakes SSE readers on committed run events.
     public let streams = RunStreamHub()
+    /// tools/execute, over the in-repo fake GitHub provider unless given another.
+    public let tools: ToolExecutor
     /// How long start-up took to read the log and rebuild state from it.
     public let recoverySeconds: Double
 
     /// Recovers from the event log and the checkpoint file; the projector
     /// catches up on its own thread (`/readyz` reports when it has).
-    public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false) throws {
+    public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, codingProvider: any CodingProvider = FakeCodingProvider()) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend)
         let projector = Projector(path: checkpointPath)
@@ -25,6 +27,7 @@ public final class RuntimeCore: Sendable {
         ledger.subscribe { streams.publish($0) }
         projector.start(catchingUpWith: ledger)
         self.projector = projector
+        tools = ToolExecutor(ledger: ledger, provider: codingProvider)
         recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
