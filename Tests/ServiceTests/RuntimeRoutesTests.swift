@@ -7,59 +7,7 @@ import XCTest
 
 /// The foundation routes over real HTTP: runs, receipts, replays, projectors,
 /// workers, readiness and the write freeze (runtime-service-foundation.md).
-final class RuntimeRoutesTests: XCTestCase {
-    var dir = ""
-    var server: HTTPServer?
-    var port = 0
-    static let secret = Array("routes-test-secret".utf8)
-    /// A fresh token per request (nonces are single-use).
-    func token(_ claims: RuntimeV1.RuntimeSignatureClaims = RuntimeSignature.claims()) -> String { RuntimeSignature.sign(claims, secret: Self.secret) }
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("routes-\(UUID().uuidString)").path
-    }
-
-    override func tearDown() async throws {
-        await server?.shutdown(deadline: 2)
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    @discardableResult
-    func serve(writeMode: String = "rust_active", configure: (inout ServiceConfig) -> Void = { _ in }) throws -> RuntimeCore {
-        var config = ServiceConfig()
-        config.dataDirectory = dir
-        config.authorityWriteMode = writeMode
-        config.streamHeartbeatMs = 200
-        configure(&config)
-        let core = try RuntimeCore(config: config)
-        var sc = ServerConfig()
-        sc.port = 0
-        sc.loops = 1
-        let s = HTTPServer(config: sc, router: Services.runtimeRouter(config: config, metrics: Metrics(), core: core, signature: RuntimeSignature(secret: Self.secret)), logger: Logger(level: .error))
-        port = try s.start()
-        server = s
-        return core
-    }
-
-    /// A request signed with a fresh token unless `headers` carries its own signature.
-    func call(_ method: String, _ path: String, _ json: String? = nil, headers: [(String, String)] = []) throws -> RawClient.Response {
-        let c = try RawClient(port: port)
-        let body = json ?? ""
-        var all = headers
-        if !all.contains(where: { $0.0 == RuntimeSignature.header }) { all.append((RuntimeSignature.header, token())) }
-        let extra = all.filter { !$0.1.isEmpty }.map { "\($0.0): \($0.1)\r\n" }.joined()
-        c.send("\(method) \(path) HTTP/1.1\r\nHost: t\r\n\(extra)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-        return try XCTUnwrap(c.readResponse())
-    }
-    func post(_ path: String, _ json: String, headers: [(String, String)] = []) throws -> RawClient.Response { try call("POST", path, json, headers: headers) }
-    func get(_ path: String, headers: [(String, String)] = []) throws -> RawClient.Response { try call("GET", path, headers: headers) }
-
-    func object(_ r: RawClient.Response) throws -> GoogleProtobuf.Value { try GoogleProtobuf.Value(jsonBytes: r.body) }
-    func errorCode(_ r: RawClient.Response) -> String? {
-        guard let v = try? object(r), let e = JSONValue.field(v, "error") else { return nil }
-        return JSONValue.stringField(e, "code")
-    }
-
+final class RuntimeRoutesTests: ServiceHarness {
     // MARK: Runs
 
     func testCreatingARunIs201AndRunningAtSeqOne() throws {
