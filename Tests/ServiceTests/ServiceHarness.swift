@@ -72,8 +72,10 @@ class ServiceHarness: XCTestCase {
         return (c, head)
     }
 
-    /// The `id:` values of the events in raw stream text, in order.
+    /// The `id:` values of the complete events (ended by a blank line) in raw stream text, in order.
     func ids(_ text: String) -> [UInt64] {
-        text.components(separatedBy: "\n").compactMap { $0.hasPrefix("id: ") ? UInt64($0.dropFirst(4).trimmingCharacters(in: .whitespacesAndNewlines)) : nil }
+        let complete = text.components(separatedBy: "\n\n").dropLast()
+        return complete.flatMap { $0.components(separatedBy: "\n") }
+            .compactMap { $0.hasPrefix("id: ") ? UInt64($0.dropFirst(4).trimmingCharacters(in: .whitespacesAndNewlines)) : nil }
     }
 }
