@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-append tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-append bench-stream tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -57,3 +57,9 @@ bench-append:
 	@scripts/ensure-tools.sh wrk curl
 	swift build -c release --product openagents >/dev/null
 	scripts/bench-append.sh
+
+# SSE fan-out: 1,000 stream clients on 100 runs under appends, then 10,000 held streams (server RSS).
+bench-stream: tools
+	swift build -c release --product openagents >/dev/null
+	swift build -c release --product StreamBench >/dev/null
+	scripts/bench-stream.sh

@@ -39,6 +39,8 @@ let package = Package(
         .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // The anchor's HTTP workload on our server core (make bench-http).
         .executableTarget(name: "HTTPBench", dependencies: ["BenchContracts", "HTTPServer", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
+        // SSE fan-out and held streams against the real service (make bench-stream).
+        .executableTarget(name: "StreamBench", dependencies: ["Service", "CSystem"], path: "Benchmarks/StreamBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire"], path: "Tests/Fixtures/Generated"),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
