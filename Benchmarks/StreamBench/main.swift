@@ -147,7 +147,9 @@ for a in 0..<Config.appenders {
         var next = Date().timeIntervalSince1970
         var i = a
         while !Flags.stop.load(ordering: .relaxed) {
-            let status = request(fd, "POST", "/internal/v1/runs/stream-run-\(i % Config.runs)/events", #"{"event_type":"text.delta","payload":{"delta":"hello"}}"#)
+            // The send time rides in the payload (microseconds: exact as a JSON number).
+            let sentUs = realtimeNanos() / 1000
+            let status = request(fd, "POST", "/internal/v1/runs/stream-run-\(i % Config.runs)/events", #"{"event_type":"text.delta","payload":{"delta":"hello","sent_us":\#(sentUs)}}"#)
             if status == 200, Flags.measuring.load(ordering: .relaxed) { Flags.appended.add(1, ordering: .relaxed) }
             i += Config.appenders
             next += interval
@@ -160,9 +162,10 @@ for a in 0..<Config.appenders {
     appenders.append(t)
 }
 
-/// The reader: one epoll loop over every stream connection; returns the
-/// commit-to-arrival latency of every event delivered after the warm-up.
-func readStreams(_ streams: [Int32]) -> [Int64] {
+/// The reader: one epoll loop over every stream connection; returns, for every
+/// event delivered after the warm-up, the latency from its append request
+/// being sent and from its commit (`emittedAt`) to its arrival.
+func readStreams(_ streams: [Int32]) -> (append: [Int64], commit: [Int64]) {
     let ep = epoll_create1(0)
     for fd in streams {
         var ev = epoll_event()
@@ -173,6 +176,9 @@ func readStreams(_ streams: [Int32]) -> [Int64] {
     var carry: [Int32: [UInt8]] = [:]
     var latencies: [Int64] = []
     latencies.reserveCapacity(4_000_000)
+    var fromAppend: [Int64] = []
+    fromAppend.reserveCapacity(4_000_000)
+    let sentMarker = Array(#""sent_us":"#.utf8)
     let marker = Array(#""emittedAt":""#.utf8)
     var events = [epoll_event](repeating: epoll_event(), count: 256)
     var buffer = [UInt8](repeating: 0, count: 65536)
@@ -196,6 +202,12 @@ func readStreams(_ streams: [Int32]) -> [Int64] {
                     guard let close = data[start...].firstIndex(of: UInt8(ascii: "\"")) else { break }
                     if started, let t = parseTime(data[start..<close]) {
                         latencies.append(now - t)
+                        // The payload precedes emittedAt's event end; find its send time in the same event.
+                        let eventStart = data[..<i].lastIndex(of: UInt8(ascii: "\n")) ?? 0
+                        if let j = find(Array(data[eventStart..<data.count]), sentMarker) {
+                            let digits = data[(eventStart + j + sentMarker.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 43 || $0 == 45 }
+                            if let us = Double(String(decoding: digits, as: UTF8.self)) { fromAppend.append(now - Int64(us) * 1000) }
+                        }
                     }
                     at = close
                 }
@@ -204,15 +216,18 @@ func readStreams(_ streams: [Int32]) -> [Int64] {
             }
         }
     }
-    return latencies
+    return (fromAppend, latencies)
 }
-let latencies = readStreams(streams).sorted()
+let measured = readStreams(streams)
+let latencies = measured.commit.sorted()
+let appendLatencies = measured.append.sorted()
 let delivered = latencies.count
 Flags.measuring.store(false, ordering: .relaxed)
 Flags.stop.store(true, ordering: .relaxed)
-func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1e6 }
-emit(String(format: "stream c%d runs%d delivered %.0f events/s p50 %.3f ms p99 %.3f ms appended %.0f/s", clients, runs,
-             Double(delivered) / seconds, pct(0.5), pct(0.99), Double(Flags.appended.load(ordering: .relaxed)) / seconds))
+func pct(_ l: [Int64], _ p: Double) -> Double { l.isEmpty ? 0 : Double(l[min(l.count - 1, Int(Double(l.count) * p))]) / 1e6 }
+emit(String(format: "stream c%d runs%d appended %.0f/s delivered %.0f events/s append-to-client p50 %.3f ms p99 %.3f ms (commit-to-client p50 %.3f ms p99 %.3f ms)",
+             clients, runs, Double(Flags.appended.load(ordering: .relaxed)) / seconds, Double(delivered) / seconds,
+             pct(appendLatencies, 0.5), pct(appendLatencies, 0.99), pct(latencies, 0.5), pct(latencies, 0.99)))
 for fd in streams { close(fd) }
 usleep(500_000)
 

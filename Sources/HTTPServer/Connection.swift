@@ -1,10 +1,16 @@
 import CSystem
 import Foundation
 import Glibc
+import Synchronization
 
 /// One client connection, confined to its loop's thread. Requests are parsed
 /// as bytes arrive; each gets a sequence number and responses are written in
 /// that order (pipelining), whatever order the handlers finish in.
+/// Whether a stream's connection can still take bytes (set false by its loop).
+final class StreamLiveness: Sendable {
+    let flag = Atomic<Bool>(true)
+}
+
 final class Connection: @unchecked Sendable {
     let fd: Int32
     unowned let loop: EventLoop
@@ -287,11 +293,20 @@ final class Connection: @unchecked Sendable {
     private func startStream(_ run: @escaping @Sendable (EventStreamWriter) async -> Void) {
         streaming = true
         let loop = self.loop
-        let writer = EventStreamWriter { [self] bytes in
+        let alive = StreamLiveness()
+        let writer = EventStreamWriter(sink: { [self] bytes in
             await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
-                loop.execute { cont.resume(returning: self.enqueueChunk(bytes)) }
+                loop.execute {
+                    let ok = self.enqueueChunk(bytes)
+                    if !ok { alive.flag.store(false, ordering: .relaxed) }
+                    cont.resume(returning: ok)
+                }
             }
-        }
+        }, post: { [self] bytes in
+            guard alive.flag.load(ordering: .relaxed) else { return false }
+            loop.execute { if !self.enqueueChunk(bytes) { alive.flag.store(false, ordering: .relaxed) } }
+            return true
+        })
         server.metrics.inFlight.add(1, ordering: .relaxed)
         let server = self.server
         Task {

@@ -81,7 +81,11 @@ func percentDecode(_ s: String) -> String {
 /// once the client is gone or too slow (its buffer over the limit): stop then.
 public struct EventStreamWriter: Sendable {
     let sink: @Sendable ([UInt8]) async -> Bool
-    public init(sink: @escaping @Sendable ([UInt8]) async -> Bool) { self.sink = sink }
+    let poster: (@Sendable ([UInt8]) -> Bool)?
+    public init(sink: @escaping @Sendable ([UInt8]) async -> Bool, post: (@Sendable ([UInt8]) -> Bool)? = nil) {
+        self.sink = sink
+        self.poster = post
+    }
 
     public func send(id: String? = nil, event: String? = nil, data: String) async -> Bool {
         var text = ""
@@ -90,6 +94,17 @@ public struct EventStreamWriter: Sendable {
         for line in data.split(separator: "\n", omittingEmptySubsequences: false) { text += "data: \(line)\n" }
         text += "\n"
         return await sink(Array(text.utf8))
+    }
+
+    /// Bytes already framed as one or more events (written as one chunk).
+    public func send(frames: [UInt8]) async -> Bool { await sink(frames) }
+
+    /// Like `send(frames:)` without waiting for the connection's loop to take
+    /// the bytes (no thread hop back per event). False once the stream is known
+    /// to be gone or over its buffer limit; a loss shows up one post late.
+    public func post(frames: [UInt8]) async -> Bool {
+        guard let poster else { return await sink(frames) }
+        return poster(frames)
     }
 
     /// A comment line (`: heartbeat`), used as a keep-alive.

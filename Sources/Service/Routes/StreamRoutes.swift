@@ -39,6 +39,12 @@ enum StreamRoutes {
         return Start(after: c, tailMs: tail)
     }
 
+    /// `event: message`, `id:` = seq, `data:` = the event's JSON (one line).
+    static func frame(_ e: RuntimeV1.RuntimeRunEvent) -> [UInt8] {
+        let json = (try? e.jsonBytes(options: eventOptions)) ?? Array("{}".utf8)
+        return Array("event: message\nid: \(e.seq)\ndata: ".utf8) + json + [0x0A, 0x0A]
+    }
+
     static func isTerminal(_ s: RuntimeV1.RuntimeRunStatus) -> Bool { s == .succeeded || s == .failed || s == .canceled }
 
     static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
@@ -71,10 +77,12 @@ enum StreamRoutes {
         var lastWrite = begin
         while true {
             guard let (run, events) = ledger.events(of: runID, after: sent) else { return }
-            for e in events {
-                let data = (try? e.jsonBytes(options: eventOptions)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                guard await w.send(id: "\(e.seq)", event: "message", data: data) else { return }
-                sent = e.seq
+            if let last = events.last {
+                // Everything available goes out as one write.
+                var batch: [UInt8] = []
+                for e in events { batch += hub.frame(e, encode: frame) }
+                guard await w.post(frames: batch) else { return }
+                sent = last.seq
                 lastWrite = DispatchTime.now().uptimeNanoseconds
             }
             if events.count > 0 && sent < run.latestSeq { continue }  // more to copy

@@ -12,6 +12,10 @@ public final class RunStreamHub: Sendable {
         let continuation: CheckedContinuation<Bool, Never>
     }
     private let waiters = Mutex<[String: [Waiter]]>([:])
+    /// Recent events already framed as SSE, per run: every reader of a run sends
+    /// the same bytes, so each event is encoded once, not once per reader.
+    private let frames = Mutex<[String: [UInt64: [UInt8]]]>([:])
+    static let framesKept = 256
     private let nextID = Atomic<UInt64>(1)
 
     public init() {}
@@ -27,6 +31,22 @@ public final class RunStreamHub: Sendable {
             return out
         }
         for waiter in woken { waiter.continuation.resume(returning: true) }
+    }
+
+    /// The SSE frame of `event` (`event: message`, `id:` = seq, `data:` = its JSON).
+    public func frame(_ event: RuntimeV1.RuntimeRunEvent, encode: (RuntimeV1.RuntimeRunEvent) -> [UInt8]) -> [UInt8] {
+        if let cached = frames.withLock({ $0[event.runId]?[event.seq] }) { return cached }
+        let bytes = encode(event)
+        frames.withLock { f in
+            var run = f[event.runId] ?? [:]
+            run[event.seq] = bytes
+            if run.count > 2 * Self.framesKept {
+                let floor = event.seq > UInt64(Self.framesKept) ? event.seq - UInt64(Self.framesKept) : 0
+                run = run.filter { $0.key > floor }
+            }
+            f[event.runId] = run
+        }
+        return bytes
     }
 
     public var waiting: Int { waiters.withLock { $0.values.reduce(0) { $0 + $1.count } } }
