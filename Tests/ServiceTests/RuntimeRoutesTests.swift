@@ -82,7 +82,11 @@ final class RuntimeRoutesTests: ServiceHarness {
             try serve(writeMode: mode)
             for (path, body) in [("/internal/v1/runs", "{}"), ("/internal/v1/runs/r/events", #"{"event_type":"x"}"#),
                                  ("/internal/v1/workers", #"{"owner_user_id":"u"}"#), ("/internal/v1/workers/w/heartbeat", #"{"owner_user_id":"u"}"#),
-                                 ("/internal/v1/workers/w/status", #"{"owner_user_id":"u","status":"stopped"}"#)] {
+                                 ("/internal/v1/workers/w/status", #"{"owner_user_id":"u","status":"stopped"}"#),
+                                 ("/internal/v1/runs/r/frames", #"{"thread_id":"t","frame_id":"f","type":"x","payload":{}}"#),
+                                 ("/internal/v1/runs/r/cancel", #"{"thread_id":"t"}"#),
+                                 ("/internal/v1/comms/delivery-events", #"{"event_id":"e","provider":"p","delivery_state":"d","payload":{}}"#),
+                                 ("/internal/v1/tools/execute", "{}")] {
                 let r = try post(path, body)
                 XCTAssertEqual(r.status, 503, "\(mode) \(path)")
                 XCTAssertEqual(errorCode(r), "write_path_frozen", "\(mode) \(path)")

@@ -78,26 +78,23 @@ public enum LogFile {
         init(_ d: String) { description = d }
     }
 
-    static func readAll(_ path: String) throws -> [UInt8] {
+    /// Runs `body` over the file memory-mapped read-only (an empty buffer for an
+    /// empty file); nil when there is no file. The mapping ends when `body` returns.
+    static func withMapped<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ServiceError(500, "internal_error", "cannot stat \(path): \(systemError())") }
         let size = Int(st.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var off = 0
-        while off < size {
-            let n = bytes.withUnsafeMutableBytes { b -> Int in
-                guard let base = b.baseAddress else { return 0 }
-                return read(fd, base + off, size - off)
-            }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            off += n
+        if size == 0 { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+            throw ServiceError(500, "internal_error", "cannot map event log \(path): \(systemError())")
         }
-        if off < size { bytes.removeLast(size - off) }
-        return bytes
+        defer { munmap(map, size) }
+        madvise(map, size, MADV_SEQUENTIAL)
+        return try body(UnsafeRawBufferPointer(start: map, count: size))
     }
 
     /// The records of a log as decoded, chunk by chunk.
@@ -125,24 +122,19 @@ public enum LogFile {
     /// line is `Damage`, thrown after every record before it was consumed.
     public static func stream(path: String, truncateTornTail: Bool = true,
                             _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int) throws -> Void) throws {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ServiceError(500, "internal_error", "cannot stat \(path): \(systemError())") }
-        let size = Int(st.st_size)
-        if size == 0 { return }
-        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
-            throw ServiceError(500, "internal_error", "cannot map event log \(path): \(systemError())")
-        }
-        madvise(map, size, MADV_SEQUENTIAL)
+        _ = try withMapped(path) { buffer in try stream(buffer, path: path, truncateTornTail: truncateTornTail, consume) }
+    }
+
+    private static func stream(_ buffer: UnsafeRawBufferPointer, path: String, truncateTornTail: Bool,
+                               _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int) throws -> Void) throws {
+        guard let map = buffer.baseAddress, buffer.count > 0 else { return }
+        let size = buffer.count
         // Line boundaries first (memchr), then chunks of lines decoded in parallel.
         var starts: [Int] = []
         var ends: [Int] = []
         var start = 0
         while start < size {
-            let end = memchr(map + start, 0x0A, size - start).map { $0 - map } ?? size
+            let end = memchr(map + start, 0x0A, size - start).map { UnsafeRawPointer($0) - map } ?? size
             starts.append(start)
             ends.append(end)
             start = end + 1
@@ -162,7 +154,7 @@ public enum LogFile {
             let starts: [Int]
             let ends: [Int]
         }
-        let shared = Shared(bytes: UnsafeRawBufferPointer(start: map, count: size), starts: starts, ends: ends)
+        let shared = Shared(bytes: buffer, starts: starts, ends: ends)
         let slots = (0..<chunkCount).map { _ in Slot() }
         let stop = Atomic<Bool>(false)
         let decoders = DispatchGroup()
@@ -189,7 +181,6 @@ public enum LogFile {
         defer {
             stop.store(true, ordering: .relaxed)
             decoders.wait()
-            munmap(map, size)
         }
         for (c, slot) in slots.enumerated() {
             slot.ready.wait()
@@ -209,18 +200,20 @@ public enum LogFile {
     /// `repair`: keeps a backup and truncates at the first line that is bad or
     /// does not follow from the ones before it. Returns the number of records kept.
     public static func repair(path: String) throws -> (kept: Int, backup: String?) {
-        guard FileManager.default.fileExists(atPath: path) else { return (0, nil) }
-        let bytes = try readAll(path)
-        var start = 0
-        var kept = 0
-        var history = RuntimeLedger.History()
-        while start < bytes.count {
-            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
-            guard end < bytes.count, let record = try? decode(bytes[start..<end]), (try? history.apply(record)) != nil else { break }
-            kept += 1
-            start = end + 1
+        let scan = try withMapped(path) { bytes -> (kept: Int, goodBytes: Int, size: Int) in
+            var start = 0
+            var kept = 0
+            var history = RuntimeLedger.History()
+            while start < bytes.count {
+                guard let newline = bytes[start...].firstIndex(of: 0x0A),
+                      let record = try? decode(UnsafeRawBufferPointer(rebasing: bytes[start..<newline])), (try? history.apply(record)) != nil else { break }
+                kept += 1
+                start = newline + 1
+            }
+            return (kept, start, bytes.count)
         }
-        if start >= bytes.count { return (kept, nil) }
+        guard let (kept, start, size) = scan else { return (0, nil) }
+        if start >= size { return (kept, nil) }
         let backup = path + ".bak-\(Int(Date().timeIntervalSince1970))"
         try FileManager.default.copyItem(atPath: path, toPath: backup)
         truncate(path, Int64(start))
