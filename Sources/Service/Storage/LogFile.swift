@@ -140,13 +140,18 @@ public enum LogFile {
             start = end + 1
         }
         let count = starts.count
-        let chunkCount = max(1, min(256, count / 4_000))
-        let perChunk = (count + chunkCount - 1) / chunkCount
+        let perChunk = 4_000
+        let chunkCount = max(1, (count + perChunk - 1) / perChunk)
+        /// Decoding may run at most this many chunks ahead of `consume`, so only
+        /// a window of decoded records is alive at once, not the whole log.
+        let window = 8
 
         final class Slot: @unchecked Sendable {
             var records: [RuntimeV1.RuntimeLogRecord] = []
             var failure: (line: Int, problem: LineProblem)?
             let ready = DispatchSemaphore(value: 0)
+            /// Signalled when the chunk `window` places earlier has been consumed.
+            let permit = DispatchSemaphore(value: 0)
         }
         /// The mapped bytes and line table, read-only while chunks decode.
         struct Shared: @unchecked Sendable {
@@ -156,36 +161,47 @@ public enum LogFile {
         }
         let shared = Shared(bytes: buffer, starts: starts, ends: ends)
         let slots = (0..<chunkCount).map { _ in Slot() }
+        for slot in slots.prefix(window) { slot.permit.signal() }
         let stop = Atomic<Bool>(false)
+        let next = Atomic<Int>(0)
         let decoders = DispatchGroup()
-        decoders.enter()
-        DispatchQueue.global().async {
-            DispatchQueue.concurrentPerform(iterations: chunkCount) { c in
-                let slot = slots[c]
-                defer { slot.ready.signal() }
-                if stop.load(ordering: .relaxed) { return }
-                let range = (c * perChunk)..<min(count, (c + 1) * perChunk)
-                slot.records.reserveCapacity(range.count)
-                for i in range {
-                    do throws(LineProblem) {
-                        slot.records.append(try decode(UnsafeRawBufferPointer(rebasing: shared.bytes[shared.starts[i]..<shared.ends[i]])))
-                    } catch {
-                        slot.failure = (i, error)
-                        return
+        // Each decoder claims chunks in order and waits only on its own chunk's
+        // permit; the chunk `consume` needs next is always inside the window.
+        for _ in 0..<max(1, ProcessInfo.processInfo.activeProcessorCount) {
+            decoders.enter()
+            DispatchQueue.global().async {
+                defer { decoders.leave() }
+                while true {
+                    let c = next.add(1, ordering: .relaxed).oldValue
+                    guard c < chunkCount else { return }
+                    let slot = slots[c]
+                    defer { slot.ready.signal() }
+                    slot.permit.wait()
+                    if stop.load(ordering: .relaxed) { continue }
+                    let range = (c * perChunk)..<min(count, (c + 1) * perChunk)
+                    slot.records.reserveCapacity(range.count)
+                    for i in range {
+                        do throws(LineProblem) {
+                            slot.records.append(try decode(UnsafeRawBufferPointer(rebasing: shared.bytes[shared.starts[i]..<shared.ends[i]])))
+                        } catch {
+                            slot.failure = (i, error)
+                            break
+                        }
                     }
                 }
             }
-            decoders.leave()
         }
         // The mapping must outlive every decoder, including after an early exit.
         defer {
             stop.store(true, ordering: .relaxed)
+            for slot in slots { slot.permit.signal() }
             decoders.wait()
         }
         for (c, slot) in slots.enumerated() {
             slot.ready.wait()
             let records = slot.records
             slot.records = []
+            if c + window < chunkCount { slots[c + window].permit.signal() }
             try consume(records, c * perChunk + 1)
             guard let (i, problem) = slot.failure else { continue }
             if i == count - 1 && ends[i] == size {
