@@ -121,119 +121,124 @@ func openStreams(_ count: Int, runOf: (Int) -> String) -> [Int32] {
     }
 }
 
-// MARK: Phase 1: fan-out under appends
+// MARK: Phase 1: fan-out under appends (CLIENTS=0 skips it)
 
-let setup = connectTo(port)
-for r in 0..<runs {
-    let status = request(setup, "POST", "/internal/v1/runs", #"{"run_id":"stream-run-\#(r)","thread_id":"t"}"#)
-    guard status == 201 || status == 409 else { fatalError("create run: \(status)") }
-}
-let streams = openStreams(clients) { "stream-run-\($0 % runs)" }
-usleep(300_000)
+func fanOut() {
 
-enum Flags {
-    static let measuring = Atomic<Bool>(false)
-    static let stop = Atomic<Bool>(false)
-    static let appended = Atomic<Int>(0)
-}
+    let setup = connectTo(port)
+    for r in 0..<runs {
+        let status = request(setup, "POST", "/internal/v1/runs", #"{"run_id":"stream-run-\#(r)","thread_id":"t"}"#)
+        guard status == 201 || status == 409 else { fatalError("create run: \(status)") }
+    }
+    let streams = openStreams(clients) { "stream-run-\($0 % runs)" }
+    usleep(300_000)
 
-// Appenders: keep-alive connections, paced to RATE events/s in total (each
-// waits for its durable acknowledgement, so several are needed).
-var appenders: [Thread] = []
-for a in 0..<Config.appenders {
-    let t = Thread {
-        let fd = connectTo(Config.port)
-        let interval = Double(Config.appenders) / Double(Config.rate)
-        var next = Date().timeIntervalSince1970
-        var i = a
-        while !Flags.stop.load(ordering: .relaxed) {
-            // The send time rides in the payload (microseconds: exact as a JSON number).
-            let sentUs = realtimeNanos() / 1000
-            let status = request(fd, "POST", "/internal/v1/runs/stream-run-\(i % Config.runs)/events", #"{"event_type":"text.delta","payload":{"delta":"hello","sent_us":\#(sentUs)}}"#)
-            if status == 200, Flags.measuring.load(ordering: .relaxed) { Flags.appended.add(1, ordering: .relaxed) }
-            i += Config.appenders
-            next += interval
-            let wait = next - Date().timeIntervalSince1970
-            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+    enum Flags {
+        static let measuring = Atomic<Bool>(false)
+        static let stop = Atomic<Bool>(false)
+        static let appended = Atomic<Int>(0)
+    }
+
+    // Appenders: keep-alive connections, paced to RATE events/s in total (each
+    // waits for its durable acknowledgement, so several are needed).
+    var appenders: [Thread] = []
+    for a in 0..<Config.appenders {
+        let t = Thread {
+            let fd = connectTo(Config.port)
+            let interval = Double(Config.appenders) / Double(Config.rate)
+            var next = Date().timeIntervalSince1970
+            var i = a
+            while !Flags.stop.load(ordering: .relaxed) {
+                // The send time rides in the payload (microseconds: exact as a JSON number).
+                let sentUs = realtimeNanos() / 1000
+                let status = request(fd, "POST", "/internal/v1/runs/stream-run-\(i % Config.runs)/events", #"{"event_type":"text.delta","payload":{"delta":"hello","sent_us":\#(sentUs)}}"#)
+                if status == 200, Flags.measuring.load(ordering: .relaxed) { Flags.appended.add(1, ordering: .relaxed) }
+                i += Config.appenders
+                next += interval
+                let wait = next - Date().timeIntervalSince1970
+                if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            }
+            close(fd)
         }
-        close(fd)
+        t.start()
+        appenders.append(t)
     }
-    t.start()
-    appenders.append(t)
-}
 
-/// The reader: one epoll loop over every stream connection; returns, for every
-/// event delivered after the warm-up, the latency from its append request
-/// being sent and from its commit (`emittedAt`) to its arrival.
-func readStreams(_ streams: [Int32]) -> (append: [Int64], commit: [Int64]) {
-    let ep = epoll_create1(0)
-    for fd in streams {
-        var ev = epoll_event()
-        ev.events = EPOLLIN.rawValue
-        csystem_event_set_fd(&ev, fd)
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)
-    }
-    var carry: [Int32: [UInt8]] = [:]
-    var latencies: [Int64] = []
-    latencies.reserveCapacity(4_000_000)
-    var fromAppend: [Int64] = []
-    fromAppend.reserveCapacity(4_000_000)
-    let sentMarker = Array(#""sent_us":"#.utf8)
-    let marker = Array(#""emittedAt":""#.utf8)
-    var events = [epoll_event](repeating: epoll_event(), count: 256)
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    let warmup = Date().addingTimeInterval(1)
-    let end = warmup.addingTimeInterval(Config.seconds)
-    var started = false
-    while Date() < end {
-        if !started && Date() >= warmup { started = true; Flags.measuring.store(true, ordering: .relaxed) }
-        let n = epoll_wait(ep, &events, Int32(events.count), 50)
-        if n <= 0 { continue }
-        for k in 0..<Int(n) {
-            let fd = csystem_event_fd(&events[k])
-            while true {
-                let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if got <= 0 { break }
-                let now = realtimeNanos()
-                var data = (carry[fd] ?? []) + buffer[0..<got]
-                var at = 0
-                while let i = find(data, marker, from: at) {
-                    let start = i + marker.count
-                    guard let close = data[start...].firstIndex(of: UInt8(ascii: "\"")) else { break }
-                    if started, let t = parseTime(data[start..<close]) {
-                        latencies.append(now - t)
-                        // The payload precedes emittedAt's event end; find its send time in the same event.
-                        let eventStart = data[..<i].lastIndex(of: UInt8(ascii: "\n")) ?? 0
-                        if let j = find(Array(data[eventStart..<data.count]), sentMarker) {
-                            let digits = data[(eventStart + j + sentMarker.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 43 || $0 == 45 }
-                            if let us = Double(String(decoding: digits, as: UTF8.self)) { fromAppend.append(now - Int64(us) * 1000) }
+    /// The reader: one epoll loop over every stream connection; returns, for every
+    /// event delivered after the warm-up, the latency from its append request
+    /// being sent and from its commit (`emittedAt`) to its arrival.
+    func readStreams(_ streams: [Int32]) -> (append: [Int64], commit: [Int64]) {
+        let ep = epoll_create1(0)
+        for fd in streams {
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            csystem_event_set_fd(&ev, fd)
+            epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)
+        }
+        var carry: [Int32: [UInt8]] = [:]
+        var latencies: [Int64] = []
+        latencies.reserveCapacity(4_000_000)
+        var fromAppend: [Int64] = []
+        fromAppend.reserveCapacity(4_000_000)
+        let sentMarker = Array(#""sent_us":"#.utf8)
+        let marker = Array(#""emittedAt":""#.utf8)
+        var events = [epoll_event](repeating: epoll_event(), count: 256)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let warmup = Date().addingTimeInterval(1)
+        let end = warmup.addingTimeInterval(Config.seconds)
+        var started = false
+        while Date() < end {
+            if !started && Date() >= warmup { started = true; Flags.measuring.store(true, ordering: .relaxed) }
+            let n = epoll_wait(ep, &events, Int32(events.count), 50)
+            if n <= 0 { continue }
+            for k in 0..<Int(n) {
+                let fd = csystem_event_fd(&events[k])
+                while true {
+                    let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if got <= 0 { break }
+                    let now = realtimeNanos()
+                    var data = (carry[fd] ?? []) + buffer[0..<got]
+                    var at = 0
+                    while let i = find(data, marker, from: at) {
+                        let start = i + marker.count
+                        guard let close = data[start...].firstIndex(of: UInt8(ascii: "\"")) else { break }
+                        if started, let t = parseTime(data[start..<close]) {
+                            latencies.append(now - t)
+                            // The payload precedes emittedAt's event end; find its send time in the same event.
+                            let eventStart = data[..<i].lastIndex(of: UInt8(ascii: "\n")) ?? 0
+                            if let j = find(Array(data[eventStart..<data.count]), sentMarker) {
+                                let digits = data[(eventStart + j + sentMarker.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 43 || $0 == 45 }
+                                if let us = Double(String(decoding: digits, as: UTF8.self)) { fromAppend.append(now - Int64(us) * 1000) }
+                            }
                         }
+                        at = close
                     }
-                    at = close
+                    data.removeFirst(min(at, data.count))
+                    carry[fd] = data.count > 4096 ? Array(data.suffix(256)) : data
                 }
-                data.removeFirst(min(at, data.count))
-                carry[fd] = data.count > 4096 ? Array(data.suffix(256)) : data
             }
         }
+        return (fromAppend, latencies)
     }
-    return (fromAppend, latencies)
+    let measured = readStreams(streams)
+    let latencies = measured.commit.sorted()
+    let appendLatencies = measured.append.sorted()
+    let delivered = latencies.count
+    Flags.measuring.store(false, ordering: .relaxed)
+    Flags.stop.store(true, ordering: .relaxed)
+    func pct(_ l: [Int64], _ p: Double) -> Double { l.isEmpty ? 0 : Double(l[min(l.count - 1, Int(Double(l.count) * p))]) / 1e6 }
+    emit(String(format: "stream c%d runs%d appended %.0f/s delivered %.0f events/s append-to-client p50 %.3f ms p99 %.3f ms (commit-to-client p50 %.3f ms p99 %.3f ms)",
+                 clients, runs, Double(Flags.appended.load(ordering: .relaxed)) / seconds, Double(delivered) / seconds,
+                 pct(appendLatencies, 0.5), pct(appendLatencies, 0.99), pct(latencies, 0.5), pct(latencies, 0.99)))
+    for fd in streams { close(fd) }
+    usleep(500_000)
 }
-let measured = readStreams(streams)
-let latencies = measured.commit.sorted()
-let appendLatencies = measured.append.sorted()
-let delivered = latencies.count
-Flags.measuring.store(false, ordering: .relaxed)
-Flags.stop.store(true, ordering: .relaxed)
-func pct(_ l: [Int64], _ p: Double) -> Double { l.isEmpty ? 0 : Double(l[min(l.count - 1, Int(Double(l.count) * p))]) / 1e6 }
-emit(String(format: "stream c%d runs%d appended %.0f/s delivered %.0f events/s append-to-client p50 %.3f ms p99 %.3f ms (commit-to-client p50 %.3f ms p99 %.3f ms)",
-             clients, runs, Double(Flags.appended.load(ordering: .relaxed)) / seconds, Double(delivered) / seconds,
-             pct(appendLatencies, 0.5), pct(appendLatencies, 0.99), pct(latencies, 0.5), pct(latencies, 0.99)))
-for fd in streams { close(fd) }
-usleep(500_000)
+if clients > 0 { fanOut() }
 
 // MARK: Phase 2: idle stream connections held open
 
 if idle > 0 {
+    let setup = connectTo(port)
     for r in 0..<100 { _ = request(setup, "POST", "/internal/v1/runs", #"{"run_id":"idle-run-\#(r)","thread_id":"t"}"#) }
     let reopened = openStreams(idle) { "idle-run-\($0 % 100)" }
     usleep(2_000_000)
