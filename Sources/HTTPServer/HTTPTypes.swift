@@ -107,6 +107,10 @@ public struct EventStreamWriter: Sendable {
         return poster(frames)
     }
 
+    /// `post(frames:)` from synchronous code; false when the writer cannot post
+    /// without waiting (no loop behind it) or the stream is gone.
+    public func postNow(frames: [UInt8]) -> Bool { poster?(frames) ?? false }
+
     /// A comment line (`: heartbeat`), used as a keep-alive.
     public func comment(_ text: String) async -> Bool { await sink(Array(": \(text)\n\n".utf8)) }
 }

@@ -50,7 +50,6 @@ enum StreamRoutes {
     static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
         let ledger = core.ledger
         let hub = core.streams
-        let heartbeat = config.streamHeartbeatMs
         signed.get(&r, "/internal/v1/runs/:run_id/stream") { req, _ in
             let threadID = req.queryItems["thread_id"] ?? ""
             try ContractRoutes.required(["thread_id": threadID])
@@ -60,48 +59,37 @@ enum StreamRoutes {
                                     latest: run.latestSeq, retention: config.streamRetentionEvents)
             let runID = run.runId
             var response = HTTPResponse.eventStream { w in
-                await stream(runID: runID, from: start, ledger: ledger, hub: hub, heartbeatMs: heartbeat, to: w)
+                await stream(runID: runID, from: start, ledger: ledger, hub: hub, to: w)
             }
             response.headers.add("cache-control", "no-store")
             return response
         }
     }
 
-    /// Sends every committed event after the start, then tails: new events as
-    /// they commit, a keep-alive comment when idle, `data: [DONE]` after the
-    /// terminal event, and the end of the stream when `tail_ms` runs out.
-    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, heartbeatMs: UInt64, to w: EventStreamWriter) async {
+    /// Sends every committed event after the start (awaiting each write, so a
+    /// long backlog cannot outrun a slow client), then hands the caught-up
+    /// stream to the hub, which delivers new events as they commit, keep-alive
+    /// comments when idle, `data: [DONE]` after the terminal event, and ends the
+    /// response when `tail_ms` runs out.
+    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, to w: EventStreamWriter) async {
         var sent = start.after
-        let begin = DispatchTime.now().uptimeNanoseconds
-        let deadline = start.tailMs.map { begin + $0 * 1_000_000 }
-        var lastWrite = begin
+        let deadline = start.tailMs.map { DispatchTime.now().uptimeNanoseconds + $0 * 1_000_000 }
         while true {
             guard let (run, events) = ledger.events(of: runID, after: sent) else { return }
             if let last = events.last {
-                // Everything available goes out as one write.
                 var batch: [UInt8] = []
                 for e in events { batch += hub.frame(e, encode: frame) }
-                guard await w.post(frames: batch) else { return }
+                guard await w.send(frames: batch) else { return }
                 sent = last.seq
-                lastWrite = DispatchTime.now().uptimeNanoseconds
+                if sent < run.latestSeq { continue }
             }
-            if events.count > 0 && sent < run.latestSeq { continue }  // more to copy
             if isTerminal(run.status) && sent >= run.latestSeq {
                 _ = await w.send(data: "[DONE]")
                 return
             }
-            let now = DispatchTime.now().uptimeNanoseconds
-            if let deadline, now >= deadline { return }
-            let untilHeartbeat = lastWrite + heartbeatMs * 1_000_000 > now ? lastWrite + heartbeatMs * 1_000_000 - now : 0
-            let wait = min(untilHeartbeat, deadline.map { $0 - now } ?? UInt64.max)
-            let seen = sent
-            let woke = await hub.wait(runID: runID, after: seen, timeout: .nanoseconds(Int(min(wait, UInt64(Int.max))))) {
-                ledger.runRecord(runID)?.latestSeq ?? 0
-            }
-            if !woke, DispatchTime.now().uptimeNanoseconds >= lastWrite + heartbeatMs * 1_000_000 {
-                guard await w.comment("keep-alive") else { return }
-                lastWrite = DispatchTime.now().uptimeNanoseconds
-            }
+            break
         }
+        if let deadline, DispatchTime.now().uptimeNanoseconds >= deadline { return }
+        await hub.follow(runID: runID, writer: w, sent: sent, deadline: deadline)
     }
 }

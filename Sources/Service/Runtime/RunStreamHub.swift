@@ -1,36 +1,76 @@
 import Dispatch
+import Foundation
 import Generated
+import HTTPServer
 import Synchronization
 
-/// Wakes stream readers when their run commits new events. The ledger's
-/// writer calls `publish` after each durable batch; it only takes a short lock
-/// and resumes the waiters of the runs in the batch, so any number of readers
-/// never slows the writer. Readers then copy the new events themselves.
+/// Delivers committed run events to the SSE streams that have caught up
+/// ("live" streams), from one thread. The ledger's writer only marks which
+/// runs changed (a short lock and a semaphore signal), so readers never slow
+/// it; the fan-out thread then copies each changed run's new events once,
+/// frames each event once, and posts the bytes to every live stream of that
+/// run, without waking a task per stream. It also ends streams whose
+/// `tail_ms` ran out, sends keep-alive comments, and ends a stream with
+/// `data: [DONE]` after its run's terminal event.
 public final class RunStreamHub: Sendable {
-    private struct Waiter: Sendable {
-        let id: UInt64
-        let continuation: CheckedContinuation<Bool, Never>
+    /// A caught-up stream; touched only by the fan-out thread once registered.
+    final class Live: @unchecked Sendable {
+        let runID: String
+        let writer: EventStreamWriter
+        var sent: UInt64
+        var lastWrite: UInt64
+        let deadline: UInt64?
+        let done: CheckedContinuation<Void, Never>
+        init(runID: String, writer: EventStreamWriter, sent: UInt64, lastWrite: UInt64, deadline: UInt64?, done: CheckedContinuation<Void, Never>) {
+            self.runID = runID
+            self.writer = writer
+            self.sent = sent
+            self.lastWrite = lastWrite
+            self.deadline = deadline
+            self.done = done
+        }
     }
-    private let waiters = Mutex<[String: [Waiter]]>([:])
-    /// Recent events already framed as SSE, per run: every reader of a run sends
-    /// the same bytes, so each event is encoded once, not once per reader.
+
+    private let live = Mutex<[String: [ObjectIdentifier: Live]]>([:])
+    private let dirty = Mutex<Set<String>>([])
+    private let wake = DispatchSemaphore(value: 0)
+    /// Recent events already framed as SSE, per run (encoded once, not once per reader).
     private let frames = Mutex<[String: [UInt64: [UInt8]]]>([:])
     static let framesKept = 256
-    private let nextID = Atomic<UInt64>(1)
+    private let heartbeatNs: UInt64
+    private let ledger: RuntimeLedger
+    static let doneFrame = Array("data: [DONE]\n\n".utf8)
+    static let keepAlive = Array(": keep-alive\n\n".utf8)
 
-    public init() {}
+    public init(ledger: RuntimeLedger, heartbeatMs: UInt64) {
+        self.ledger = ledger
+        heartbeatNs = heartbeatMs * 1_000_000
+        let t = Thread { [self] in self.run() }
+        t.name = "stream-fanout"
+        t.start()
+    }
 
-    /// The writer's subscriber: wakes everyone waiting on a run in this batch.
+    /// The writer's subscriber: notes the runs this batch touched.
     public func publish(_ records: [RuntimeV1.RuntimeLogRecord]) {
-        var runs: Set<String> = []
-        for r in records { if case .runEvent(let e)? = r.entry { runs.insert(e.runId) } }
+        var runs: [String] = []
+        for r in records { if case .runEvent(let e)? = r.entry { runs.append(e.runId) } }
         guard !runs.isEmpty else { return }
-        let woken = waiters.withLock { w -> [Waiter] in
-            var out: [Waiter] = []
-            for run in runs { if let list = w.removeValue(forKey: run) { out += list } }
-            return out
+        dirty.withLock { $0.formUnion(runs) }
+        wake.signal()
+    }
+
+    public var following: Int { live.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    /// Hands a caught-up stream to the fan-out thread; returns when the stream
+    /// has ended (terminal event sent, `tail_ms` over, or the client gone).
+    public func follow(runID: String, writer: EventStreamWriter, sent: UInt64, deadline: UInt64?) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let stream = Live(runID: runID, writer: writer, sent: sent, lastWrite: Self.now(), deadline: deadline, done: done)
+            live.withLock { $0[runID, default: [:]][ObjectIdentifier(stream)] = stream }
+            // Events committed since the stream caught up are delivered on the next pass.
+            dirty.withLock { _ = $0.insert(runID) }
+            wake.signal()
         }
-        for waiter in woken { waiter.continuation.resume(returning: true) }
     }
 
     /// The SSE frame of `event` (`event: message`, `id:` = seq, `data:` = its JSON).
@@ -49,32 +89,72 @@ public final class RunStreamHub: Sendable {
         return bytes
     }
 
-    public var waiting: Int { waiters.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    /// Suspends until `runID` commits an event after `seq` (true) or `timeout`
-    /// passes (false). `latest` reads the committed head after registering, so
-    /// an event committed in between is never missed.
-    public func wait(runID: String, after seq: UInt64, timeout: DispatchTimeInterval, latest: @Sendable () -> UInt64) async -> Bool {
-        let id = nextID.add(1, ordering: .relaxed).oldValue
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            waiters.withLock { $0[runID, default: []].append(Waiter(id: id, continuation: continuation)) }
-            if latest() > seq {
-                if take(runID, id) { continuation.resume(returning: true) }
-                return
-            }
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in
-                if take(runID, id) { continuation.resume(returning: false) }
+    // MARK: The fan-out thread
+
+    private func run() {
+        var lastSweep = Self.now()
+        while true {
+            _ = wake.wait(timeout: .now() + .milliseconds(50))
+            let runs = dirty.withLock { d -> Set<String> in let r = d; d.removeAll(keepingCapacity: true); return r }
+            for runID in runs { deliver(runID) }
+            let now = Self.now()
+            if now - lastSweep >= 50_000_000 {
+                sweep(now)
+                lastSweep = now
             }
         }
     }
 
-    /// Removes a waiter; true if it was still there (so exactly one side resumes it).
-    private func take(_ runID: String, _ id: UInt64) -> Bool {
-        waiters.withLock { w in
-            guard var list = w[runID], let i = list.firstIndex(where: { $0.id == id }) else { return false }
-            list.remove(at: i)
-            w[runID] = list.isEmpty ? nil : list
+    private func deliver(_ runID: String) {
+        let streams = live.withLock { Array(($0[runID] ?? [:]).values) }
+        guard var floor = streams.map(\.sent).min() else { return }
+        while true {
+            guard let (run, events) = ledger.events(of: runID, after: floor) else {
+                for s in streams { end(s) }
+                return
+            }
+            if let last = events.last {
+                let framed = events.map { frame($0, encode: StreamRoutes.frame) }
+                for s in streams where s.sent < last.seq {
+                    var batch: [UInt8] = []
+                    for (e, f) in zip(events, framed) where e.seq > s.sent { batch += f }
+                    guard s.writer.postNow(frames: batch) else { end(s); continue }
+                    s.sent = last.seq
+                    s.lastWrite = Self.now()
+                }
+                floor = last.seq
+                if floor < run.latestSeq { continue }
+            }
+            if StreamRoutes.isTerminal(run.status) {
+                for s in streams where s.sent >= run.latestSeq {
+                    _ = s.writer.postNow(frames: Self.doneFrame)
+                    end(s)
+                }
+            }
+            return
+        }
+    }
+
+    private func sweep(_ now: UInt64) {
+        let all = live.withLock { $0.values.flatMap { $0.values } }
+        for s in all {
+            if let deadline = s.deadline, now >= deadline { end(s); continue }
+            if now > s.lastWrite, now - s.lastWrite >= heartbeatNs {
+                guard s.writer.postNow(frames: Self.keepAlive) else { end(s); continue }
+                s.lastWrite = now
+            }
+        }
+    }
+
+    /// Unregisters a stream and lets its response finish (once).
+    private func end(_ s: Live) {
+        let removed = live.withLock { l -> Bool in
+            guard l[s.runID]?.removeValue(forKey: ObjectIdentifier(s)) != nil else { return false }
+            if l[s.runID]?.isEmpty == true { l[s.runID] = nil }
             return true
         }
+        if removed { s.done.resume() }
     }
 }

@@ -8,7 +8,7 @@ public final class RuntimeCore: Sendable {
     public let ledger: RuntimeLedger
     public let projector: Projector
     /// Wakes SSE readers on committed run events.
-    public let streams = RunStreamHub()
+    public let streams: RunStreamHub
     /// tools/execute, over the in-repo fake GitHub provider unless given another.
     public let tools: ToolExecutor
     /// How long start-up took to read the log and rebuild state from it.
@@ -16,14 +16,16 @@ public final class RuntimeCore: Sendable {
 
     /// Recovers from the event log and the checkpoint file; the projector
     /// catches up on its own thread (`/readyz` reports when it has).
-    public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, codingProvider: any CodingProvider = FakeCodingProvider()) throws {
+    public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, streamHeartbeatMs: UInt64 = 15_000,
+                codingProvider: any CodingProvider = FakeCodingProvider()) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend)
         let projector = Projector(path: checkpointPath)
         // Subscribed before the catch-up starts and before any request can
         // arrive, so no batch is missed (one the catch-up covered is a no-op).
         ledger.subscribe { projector.enqueue($0) }
-        let streams = self.streams
+        let streams = RunStreamHub(ledger: ledger, heartbeatMs: streamHeartbeatMs)
+        self.streams = streams
         ledger.subscribe { streams.publish($0) }
         projector.start(catchingUpWith: ledger)
         self.projector = projector
@@ -32,6 +34,7 @@ public final class RuntimeCore: Sendable {
     }
 
     public convenience init(config: ServiceConfig) throws {
-        try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend)
+        try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
+                      streamHeartbeatMs: config.streamHeartbeatMs)
     }
 }
