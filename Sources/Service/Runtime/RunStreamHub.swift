@@ -50,12 +50,15 @@ public final class RunStreamHub: Sendable {
         t.start()
     }
 
-    /// The writer's subscriber: notes the runs this batch touched.
+    /// The writer's subscriber: notes the runs this batch touched that have
+    /// live streams (the fan-out thread is not woken for anything else).
     public func publish(_ records: [RuntimeV1.RuntimeLogRecord]) {
         var runs: [String] = []
         for r in records { if case .runEvent(let e)? = r.entry { runs.append(e.runId) } }
         guard !runs.isEmpty else { return }
-        dirty.withLock { $0.formUnion(runs) }
+        let followed = live.withLock { l in runs.filter { l[$0] != nil } }
+        guard !followed.isEmpty else { return }
+        dirty.withLock { $0.formUnion(followed) }
         wake.signal()
     }
 
