@@ -99,16 +99,10 @@ public struct EventStreamWriter: Sendable {
     /// Bytes already framed as one or more events (written as one chunk).
     public func send(frames: [UInt8]) async -> Bool { await sink(frames) }
 
-    /// Like `send(frames:)` without waiting for the connection's loop to take
-    /// the bytes (no thread hop back per event). False once the stream is known
-    /// to be gone or over its buffer limit; a loss shows up one post late.
-    public func post(frames: [UInt8]) async -> Bool {
-        guard let poster else { return await sink(frames) }
-        return poster(frames)
-    }
-
-    /// `post(frames:)` from synchronous code; false when the writer cannot post
-    /// without waiting (no loop behind it) or the stream is gone.
+    /// Like `send(frames:)`, from synchronous code and without waiting for the
+    /// connection's loop to take the bytes (no thread hop back per event). False
+    /// when the writer has no loop to post to, or once the stream is known to be
+    /// gone or over its buffer limit (a loss shows up one post late).
     public func postNow(frames: [UInt8]) -> Bool { poster?(frames) ?? false }
 
     /// A comment line (`: heartbeat`), used as a keep-alive.

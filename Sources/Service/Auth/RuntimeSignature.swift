@@ -123,10 +123,10 @@ public final class RuntimeSignature: Sendable {
             if errno == EEXIST { return try loadSecret(environment: environment, dataDirectory: dataDirectory) }
             throw ServiceError(500, "internal_error", "cannot create \(path): \(systemError())")
         }
-        let bytes = Array((text + "\n").utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, bytes.count) }
-        fsync(fd)
-        close(fd)
+        defer { close(fd) }
+        guard FileIO.writeAll(fd, Array((text + "\n").utf8)), fsync(fd) == 0 else {
+            throw ServiceError(500, "internal_error", "cannot write \(path): \(systemError())")
+        }
         return Array(text.utf8)
     }
 }

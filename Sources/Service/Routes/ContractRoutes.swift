@@ -15,12 +15,8 @@ enum ContractRoutes {
             let run = try ownedRun(req, threadID: body.threadId, ledger: ledger)
             let payload = JSONValue.object(["frame_id": JSONValue.string(body.frameId), "type": JSONValue.string(body.type),
                                             "thread_id": JSONValue.string(body.threadId), "payload": body.payload ?? JSONValue.null])
-            let appended: RuntimeLedger.Appended
-            do {
-                appended = try await ledger.append(runID: run.runId, eventType: "run.frame", payload: payload, idempotencyKey: "frame:" + body.frameId, requireOpen: true)
-            } catch let e as ServiceError where e.status == 409 && e.message.hasPrefix("idempotency_key") {
-                throw ServiceError.conflict("frame_id \(body.frameId) was already used with a different type or payload")
-            }
+            let appended = try await ledger.append(runID: run.runId, eventType: "run.frame", payload: payload, idempotencyKey: "frame:" + body.frameId, requireOpen: true,
+                                                   keyConflict: "frame_id \(body.frameId) was already used with a different type or payload")
             var out = RuntimeV1.AppendFrameResponse()
             out.runId = run.runId
             out.frameId = body.frameId

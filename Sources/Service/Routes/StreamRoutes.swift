@@ -78,7 +78,7 @@ enum StreamRoutes {
             guard let (run, events) = ledger.events(of: runID, after: sent) else { return }
             if let last = events.last {
                 var batch: [UInt8] = []
-                for e in events { batch += hub.frame(e, encode: frame) }
+                for e in events { batch += hub.frame(e) }
                 guard await w.send(frames: batch) else { return }
                 sent = last.seq
                 if sent < run.latestSeq { continue }

@@ -95,7 +95,11 @@ public enum Artifacts {
 
     // MARK: Hashes
 
-    static func time(_ t: GoogleProtobuf.Timestamp?) -> Value { t.map(CanonicalJSON.tree) ?? JSONValue.null }
+    /// RFC 3339, as proto3 JSON writes a Timestamp.
+    static func time(_ t: GoogleProtobuf.Timestamp?) -> Value {
+        guard let t, let text = WellKnownJSON.formatTimestamp(seconds: t.seconds, nanos: t.nanos) else { return JSONValue.null }
+        return JSONValue.string(text)
+    }
 
     public static func policyBundleID(_ run: RuntimeV1.RuntimeRun) -> String {
         if case .stringValue(let s)? = run.metadata?.fields["policy_bundle_id"]?.kind, !s.isEmpty { return s }

@@ -18,7 +18,6 @@ public final class Projector: @unchecked Sendable {
     private let inbox = Mutex<[RuntimeV1.RuntimeLogRecord]>([])
     private let wake = DispatchSemaphore(value: 0)
     private let ready = Atomic<Bool>(false)
-    private let appliedLSN = Atomic<UInt64>(0)
     public let path: String?
     /// Set when the checkpoint file could not be read and was rebuilt from the log.
     public private(set) var loadProblem: String?
@@ -38,7 +37,6 @@ public final class Projector: @unchecked Sendable {
 
     /// Whether the start-up catch-up over the recovered log has finished.
     public var isReady: Bool { ready.load(ordering: .acquiring) }
-    public var lastAppliedLSN: UInt64 { appliedLSN.load(ordering: .acquiring) }
 
     /// Starts the projector thread: it first catches up with what the ledger
     /// recovered at start-up, persists, reports ready, then follows `enqueue`d
@@ -78,12 +76,11 @@ public final class Projector: @unchecked Sendable {
     }
 
     func apply(_ records: [RuntimeV1.RuntimeLogRecord]) {
-        guard let last = records.last else { return }
+        guard !records.isEmpty else { return }
         let now = Date()
         state.withLock { s in
             for r in records { Projector.apply(r, to: &s, now: now) }
         }
-        appliedLSN.store(last.lsn, ordering: .releasing)
     }
 
     // MARK: Reading
@@ -232,7 +229,6 @@ public final class Projector: @unchecked Sendable {
                 f.store(into: &s, summaries: \.workerSummaries)
             }
         }
-        appliedLSN.store(ledger.recoveredLSN, ordering: .releasing)
     }
 
     static func hashed(_ s: RuntimeV1.ProjectionSummary) -> RuntimeV1.ProjectionSummary {
@@ -276,16 +272,7 @@ public final class Projector: @unchecked Sendable {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PersistError(description: "open \(tmp): \(systemError())") }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { b -> Int in
-                guard let base = b.baseAddress else { return 0 }
-                return write(fd, base + off, bytes.count - off)
-            }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { close(fd); throw PersistError(description: "write \(tmp): \(systemError())") }
-            off += n
-        }
+        guard FileIO.writeAll(fd, bytes) else { close(fd); throw PersistError(description: "write \(tmp): \(systemError())") }
         guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(systemError())") }
         close(fd)
         guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(systemError())") }

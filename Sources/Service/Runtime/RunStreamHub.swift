@@ -62,8 +62,6 @@ public final class RunStreamHub: Sendable {
         wake.signal()
     }
 
-    public var following: Int { live.withLock { $0.values.reduce(0) { $0 + $1.count } } }
-
     /// Hands a caught-up stream to the fan-out thread; returns when the stream
     /// has ended (terminal event sent, `tail_ms` over, or the client gone).
     public func follow(runID: String, writer: EventStreamWriter, sent: UInt64, deadline: UInt64?) async {
@@ -77,9 +75,9 @@ public final class RunStreamHub: Sendable {
     }
 
     /// The SSE frame of `event` (`event: message`, `id:` = seq, `data:` = its JSON).
-    public func frame(_ event: RuntimeV1.RuntimeRunEvent, encode: (RuntimeV1.RuntimeRunEvent) -> [UInt8]) -> [UInt8] {
+    public func frame(_ event: RuntimeV1.RuntimeRunEvent) -> [UInt8] {
         if let cached = frames.withLock({ $0[event.runId]?[event.seq] }) { return cached }
-        let bytes = encode(event)
+        let bytes = StreamRoutes.frame(event)
         frames.withLock { f in
             var run = f[event.runId] ?? [:]
             run[event.seq] = bytes
@@ -119,7 +117,7 @@ public final class RunStreamHub: Sendable {
                 return
             }
             if let last = events.last {
-                let framed = events.map { frame($0, encode: StreamRoutes.frame) }
+                let framed = events.map { frame($0) }
                 for s in streams where s.sent < last.seq {
                     var batch: [UInt8] = []
                     for (e, f) in zip(events, framed) where e.seq > s.sent { batch += f }

@@ -20,16 +20,20 @@ public enum LogFile {
 
     public static func line(for record: RuntimeV1.RuntimeLogRecord) -> [UInt8] {
         let json = (try? record.jsonBytes()) ?? []
-        let crc = CRC32.checksum(json)
         var out: [UInt8] = []
         out.reserveCapacity(json.count + 32)
         out += crcPrefix
-        for shift in stride(from: 28, through: 0, by: -4) { out.append(hexDigits[Int((crc >> UInt32(shift)) & 0xF)]) }
+        out += crcHex(CRC32.checksum(json))
         out += middle
         out += json
         out.append(UInt8(ascii: "}"))
         out.append(0x0A)
         return out
+    }
+
+    /// A CRC as the 8 lowercase hex digits a line states it with.
+    static func crcHex(_ crc: UInt32) -> [UInt8] {
+        stride(from: 28, through: 0, by: -4).map { hexDigits[Int((crc >> UInt32($0)) & 0xF)] }
     }
 
     public enum LineProblem: Error, Equatable { case malformed, checksum, record(String) }
@@ -52,10 +56,7 @@ public enum LogFile {
         let json = UnsafeRawBufferPointer(rebasing: line[jsonStart..<(line.count - 1)])
         let stated = UnsafeRawBufferPointer(rebasing: line[sumStart..<(sumStart + digits)])
         if digits == 8 {
-            let crc = CRC32.checksum(json)
-            for (i, shift) in stride(from: 28, through: 0, by: -4).enumerated() where stated[i] != hexDigits[Int((crc >> UInt32(shift)) & 0xF)] {
-                throw .checksum
-            }
+            guard stated.elementsEqual(crcHex(CRC32.checksum(json))) else { throw .checksum }
         } else {
             let sum = SHA256.hash(json)
             for i in 0..<8 where stated[2 * i] != hexDigits[Int(sum[i] >> 4)] || stated[2 * i + 1] != hexDigits[Int(sum[i] & 0xF)] {
@@ -97,21 +98,11 @@ public enum LogFile {
         return try body(UnsafeRawBufferPointer(start: map, count: size))
     }
 
-    /// The records of a log as decoded, chunk by chunk.
-    public struct Records: Sequence, Sendable {
-        public var chunks: [[RuntimeV1.RuntimeLogRecord]] = []
-        public var count: Int { chunks.reduce(0) { $0 + $1.count } }
-        public var last: RuntimeV1.RuntimeLogRecord? { chunks.last { !$0.isEmpty }?.last }
-        public func makeIterator() -> FlattenSequence<[[RuntimeV1.RuntimeLogRecord]]>.Iterator { chunks.joined().makeIterator() }
-        public init(_ records: [RuntimeV1.RuntimeLogRecord] = []) { chunks = [records] }
-        init(chunks: [[RuntimeV1.RuntimeLogRecord]]) { self.chunks = chunks }
-    }
-
     /// Every record at once (tests, tools); the service uses `stream`.
-    public static func load(path: String, truncateTornTail: Bool = true) throws -> Records {
-        var chunks: [[RuntimeV1.RuntimeLogRecord]] = []
-        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _ in chunks.append(chunk) }
-        return Records(chunks: chunks)
+    public static func load(path: String, truncateTornTail: Bool = true) throws -> [RuntimeV1.RuntimeLogRecord] {
+        var records: [RuntimeV1.RuntimeLogRecord] = []
+        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _ in records += chunk }
+        return records
     }
 
     /// Streams every record to `consume`, in order, chunk by chunk, with the

@@ -24,7 +24,7 @@ extension RuntimeLedger {
         }
         var payload: [String: GoogleProtobuf.Value] = [:]
         if !reason.isEmpty { payload["reason"] = JSONValue.string(reason) }
-        return appendEvent(runID: runID, eventType: "run.cancel_requested", payload: JSONValue.object(payload), key: "", expected: nil, in: &batch)
+        return appendEvent(EventAppend(runID: runID, eventType: "run.cancel_requested", payload: JSONValue.object(payload)), in: &batch)
     }
 
     // MARK: Comms delivery events

@@ -44,11 +44,24 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     enum Intent: Sendable {
         case create(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner)
-        case append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?, requireOpen: Bool)
+        case append(EventAppend)
         case cancel(runID: String, reason: String)
         case worker(WorkerIntent)
         case comms(RuntimeV1.CommsDeliveryEventRequest)
         case tool(RuntimeV1.ToolExecutionRecord)
+    }
+
+    /// One event to append and the rules it is appended under.
+    struct EventAppend: Sendable {
+        var runID: String
+        var eventType: String
+        var payload: GoogleProtobuf.Value?
+        var key = ""
+        var expectedPreviousSeq: UInt64?
+        /// A new event for a run in a terminal status is refused (409); a replay is still answered.
+        var requireOpen = false
+        /// The 409 message when the key was already used for a different event.
+        var keyConflict: String?
     }
 
     /// Who a run belongs to: from the principal headers at creation, never from a body.
@@ -185,11 +198,13 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     /// Appends an event. `requireOpen`: a new event for a run that has reached a
     /// terminal status is refused (409); a replay of an existing one is still answered.
+    /// `keyConflict`: the 409 message when the key was used for a different event.
     public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
-                       requireOpen: Bool = false) async throws(ServiceError) -> Appended {
-        let intent = Intent.append(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
-                                   idempotencyKey: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq, requireOpen: requireOpen)
-        guard case .run(let a) = try await submit(intent) else { throw .internal }
+                       requireOpen: Bool = false, keyConflict: String? = nil) async throws(ServiceError) -> Appended {
+        let event = EventAppend(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
+                                key: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq,
+                                requireOpen: requireOpen, keyConflict: keyConflict)
+        guard case .run(let a) = try await submit(.append(event)) else { throw .internal }
         return a
     }
 
@@ -250,18 +265,7 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     /// Writes the batch and syncs it; nil on success.
     private func writeAndSync(_ bytes: [UInt8]) -> ServiceError? {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return 0 }
-                return write(fd, base + off, bytes.count - off)
-            }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                return ServiceError(503, "service_unavailable", "event log write failed: \(systemError())")
-            }
-            off += n
-        }
+        guard FileIO.writeAll(fd, bytes) else { return ServiceError(503, "service_unavailable", "event log write failed: \(systemError())") }
         guard fdatasync(fd) == 0 else { return ServiceError(503, "service_unavailable", "event log sync failed: \(systemError())") }
         return nil
     }
@@ -272,8 +276,8 @@ public final class RuntimeLedger: @unchecked Sendable {
             return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner, in: &batch).map(Outcome.run)
         case .cancel(let runID, let reason):
             return cancelRun(runID: runID, reason: reason, in: &batch).map(Outcome.run)
-        case .append(let runID, let eventType, let payload, let key, let expected, let requireOpen):
-            return appendEvent(runID: runID, eventType: eventType, payload: payload, key: key, expected: expected, requireOpen: requireOpen, in: &batch).map(Outcome.run)
+        case .append(let event):
+            return appendEvent(event, in: &batch).map(Outcome.run)
         case .worker(let w):
             return evaluateWorker(w, in: &batch).map(Outcome.worker)
         case .comms(let event):
@@ -315,24 +319,25 @@ public final class RuntimeLedger: @unchecked Sendable {
         batch.log(.runCreated(run))
         batch.runs[runID] = Batch.StagedRun(run: run, isNew: true)
         let started = JSONValue.object(["source": JSONValue.string("runtime")])
-        return appendEvent(runID: runID, eventType: "run.started", payload: started, key: "", expected: nil, in: &batch)
+        return appendEvent(EventAppend(runID: runID, eventType: "run.started", payload: started), in: &batch)
     }
 
-    func appendEvent(runID: String, eventType: String, payload: GoogleProtobuf.Value?, key: String, expected: UInt64?, requireOpen: Bool = false, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    func appendEvent(_ append: EventAppend, in batch: inout Batch) -> Result<Appended, ServiceError> {
+        let (runID, eventType, payload, key) = (append.runID, append.eventType, append.payload, append.key)
         guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
         guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         // Idempotency first: the same key with the same content replays; different content conflicts.
         if !key.isEmpty, let original = event(forKey: key, run: runID, staged: state) {
             guard original.eventType == eventType, original.payloadJson == payload else {
-                return .failure(.conflict("idempotency_key \(key) was used for a different event"))
+                return .failure(.conflict(append.keyConflict ?? "idempotency_key \(key) was used for a different event"))
             }
             return .success(Appended(run: state.run, event: original, idempotentReplay: true))
         }
-        if requireOpen, [.succeeded, .failed, .canceled].contains(state.run.status) {
+        if append.requireOpen, [.succeeded, .failed, .canceled].contains(state.run.status) {
             return .failure(.conflict("run \(runID) is \(RunStateMachine.name(state.run.status)) and takes no new input"))
         }
         let latest = state.run.latestSeq
-        if let expected, expected != latest {
+        if let expected = append.expectedPreviousSeq, expected != latest {
             return .failure(ServiceError(409, "conflict", "expected_previous_seq \(expected) does not match actual previous seq \(latest)", headers: [("cache-control", "no-store")]) { body in
                 body.actualPreviousSeq = latest
             })

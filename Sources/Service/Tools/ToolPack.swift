@@ -103,14 +103,15 @@ public enum ToolPack {
         return nil
     }
 
-    static func result(_ r: RuntimeV1.ToolExecuteRequest, user: String, state: String, decision: String, reason: String, value: GoogleProtobuf.Value?) -> RuntimeV1.ToolExecuteResult {
+    static func result(_ r: RuntimeV1.ToolExecuteRequest, user: String, receiptID: String, state: String, decision: String, reason: String,
+                       value: GoogleProtobuf.Value?) -> RuntimeV1.ToolExecuteResult {
         var out = RuntimeV1.ToolExecuteResult()
         out.state = state
         out.decision = decision
         out.reasonCode = reason
         out.result = value
         var receipt = RuntimeV1.ToolReceipt()
-        receipt.receiptId = receiptID(r, user: user)
+        receipt.receiptId = receiptID
         receipt.replayHash = replayHash(r, user: user, result: out)
         out.receipt = receipt
         return out
@@ -151,15 +152,15 @@ public final class ToolExecutor: Sendable {
                 var cost: UInt64 = 0
                 let outcome: RuntimeV1.ToolExecuteResult
                 if let reason = ToolPack.denial(r, spent: authorization.isEmpty ? 0 : ledger.budgetSpent(authorizationID: authorization)) {
-                    outcome = ToolPack.result(r, user: user, state: "denied", decision: "denied", reason: reason, value: nil)
+                    outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "denied", decision: "denied", reason: reason, value: nil)
                 } else {
                     let call = CodingCall(operation: q.operation, repository: ToolPack.repository(r), issueNumber: q.issueNumber, pullNumber: q.pullNumber, body: q.body)
                     do throws(CodingProviderError) {
                         let value = try await provider.perform(call)
                         cost = ToolPack.cost(of: q.operation)
-                        outcome = ToolPack.result(r, user: user, state: "succeeded", decision: "allowed", reason: "policy_allowed.default", value: value)
+                        outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "succeeded", decision: "allowed", reason: "policy_allowed.default", value: value)
                     } catch {
-                        outcome = ToolPack.result(r, user: user, state: "failed", decision: "allowed", reason: "coding_failed.provider_error",
+                        outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "failed", decision: "allowed", reason: "coding_failed.provider_error",
                                                   value: JSONValue.object(["error": JSONValue.string(error.message)]))
                     }
                 }
