@@ -57,6 +57,8 @@ bench-append:
 	@scripts/ensure-tools.sh wrk curl
 	swift build -c release --product openagents >/dev/null
 	scripts/bench-append.sh
+	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: Hummingbird 2.28.1 in-memory (../shared/bench), same run: compare its append c64 line"; \
+	  SKIP_CODEC=1 ../shared/bench/run_anchor.sh; fi
 
 # SSE fan-out: 1,000 stream clients on 100 runs under appends, then 10,000 held streams (server RSS).
 bench-stream: tools
