@@ -7,7 +7,7 @@ let package = Package(
     name: "openagents",
     products: [
         // Generated contract types plus their codecs: what consumers depend on.
-        .library(name: "OpenAgentsContracts", targets: ["Generated", "ProtoWire"]),
+        .library(name: "OpenAgentsContracts", targets: ["Generated", "ProtoWire", "APIRuntime"]),
         .executable(name: "contracts", targets: ["contracts"]),
         .executable(name: "openagents", targets: ["OpenAgents"]),
         .plugin(name: "GenerateContracts", targets: ["GenerateContracts"]),
@@ -15,19 +15,26 @@ let package = Package(
     targets: [
         // Wire runtime: varints, reader/writer, unknown fields, the message protocol.
         .target(name: "ProtoWire"),
-        // Generated code only (make generate). Never edited by hand.
-        .target(name: "Generated", dependencies: ["ProtoWire"]),
+        // What generated service code stands on: route descriptors, path templates,
+        // handler and client seams. Knows routes, not sockets.
+        .target(name: "APIRuntime", dependencies: ["ProtoWire"]),
+        // Generated code only (make generate). Never edited by hand. OpenAPI/ holds
+        // the committed documents (also embedded in the Swift, which serves them).
+        .target(name: "Generated", dependencies: ["ProtoWire", "APIRuntime"], exclude: ["OpenAPI"]),
         // Descriptor model, Swift emitter, the generator's verbs.
-        .target(name: "Codegen", dependencies: ["ProtoWire"]),
+        .target(name: "Codegen", dependencies: ["ProtoWire", "APIRuntime"]),
         .executableTarget(name: "contracts", dependencies: ["Codegen", "ProtoWire"], path: "Sources/ContractsCLI"),
         // System headers Swift cannot import directly (epoll, eventfd).
         .target(name: "CSystem"),
         // HTTP/1.1 server core on epoll: parser, router, SSE, operations.
-        .target(name: "HTTPServer", dependencies: ["CSystem", "Generated", "ProtoWire"]),
+        .target(name: "HTTPServer", dependencies: ["CSystem"]),
+        // Generated route tables on the server core: binding rules, negotiation, the
+        // error envelope (the one place errors become HTTP), Connect unary, middleware.
+        .target(name: "ServiceKit", dependencies: ["HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // Runtime and control service (built up by the service issues).
-        .target(name: "Service", dependencies: ["HTTPServer", "Generated", "ProtoWire"]),
+        .target(name: "Service", dependencies: ["ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The product's executable: `openagents serve`.
-        .executableTarget(name: "OpenAgents", dependencies: ["Service", "HTTPServer"]),
+        .executableTarget(name: "OpenAgents", dependencies: ["Service", "ServiceKit", "HTTPServer"]),
         .plugin(
             name: "GenerateContracts",
             capability: .command(
@@ -38,7 +45,7 @@ let package = Package(
         .target(name: "BenchContracts", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/BenchContracts"),
         .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // The anchor's HTTP workload on our server core (make bench-http).
-        .executableTarget(name: "HTTPBench", dependencies: ["BenchContracts", "HTTPServer", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
+        .executableTarget(name: "HTTPBench", dependencies: ["BenchContracts", "HTTPServer", "ServiceKit", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
         // SSE fan-out and held streams against the real service (make bench-stream).
         .executableTarget(name: "StreamBench", dependencies: ["Service", "CSystem"], path: "Benchmarks/StreamBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
@@ -48,7 +55,7 @@ let package = Package(
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Service", "Generated", "ProtoWire", "TestSupport"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "Generated", "ProtoWire", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "Service", "Generated", "ProtoWire", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport"]),
     ]
 )

@@ -153,14 +153,14 @@ extension BenchV1 {
 
 extension BenchV1.TextDelta {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: delta = try r.readString()
             case 16: index = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -197,16 +197,16 @@ extension BenchV1.TextDelta {
 
 extension BenchV1.ToolCall {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolCallId = try r.readString()
             case 18: name = try r.readString()
             case 26: try r.readMessage(into: &arguments)
             case 33: latencyMs = try r.readDouble()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -249,15 +249,15 @@ extension BenchV1.ToolCall {
 
 extension BenchV1.StatusChange {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: fromStatus = try r.readString()
             case 18: toStatus = try r.readString()
             case 26: reasonCode = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -297,8 +297,8 @@ extension BenchV1.StatusChange {
 
 extension BenchV1.RunEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 24: kind = BenchV1.EventKind(rawValue: try r.readEnum())
@@ -341,9 +341,9 @@ extension BenchV1.RunEvent {
             case 193: traceIdLo = try r.readFixed64()
             case 200: replayed = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 20, 21, 22, 23, 24, 25: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 20, 21, 22, 23, 24, 25: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -436,16 +436,16 @@ extension BenchV1.RunEvent {
 
 extension BenchV1.RunEventBatch {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var v = BenchV1.RunEvent()
                 try r.readMessage(into: &v)
                 events.append(v)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -3,6 +3,7 @@
 // same wrk scripts: GET /healthz, POST .../events (decode a RunEvent, store it
 // in memory, answer {"runId","seq"}), GET .../events?after=N (a 100-event page).
 
+import ServiceKit
 import Foundation
 import BenchContracts
 import Generated

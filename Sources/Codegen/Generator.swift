@@ -50,12 +50,29 @@ public enum Generator {
         // The namespace enum of a package is declared in its first file, by name.
         var firstOfPackage: [String: String] = [:]
         for f in emitted where firstOfPackage[f.package] == nil { firstOfPackage[f.package] = f.name }
+        // HTTP bindings are resolved and linted for every service first: one bad
+        // binding anywhere and nothing is written.
+        var planner = BindingPlanner(index: index)
+        var services: [String: [ServicePlan]] = [:]
+        for file in emitted where !file.services.isEmpty { services[file.name] = planner.plan(file: file) }
+        if !planner.findings.isEmpty { throw GeneratorError.badBindings(planner.findings) }
         var result: [String: String] = [:]
         for file in emitted {
             var options = EmitOptions(stripPackagePrefixes: request.stripPackagePrefixes, importModules: request.importModules)
             if firstOfPackage[file.package] == file.name { options.declaresNamespaces = [file.package] }
+            let plans = services[file.name] ?? []
+            if !plans.isEmpty { options.importModules.append("APIRuntime") }
             var emitter = SwiftEmitter(file: file, index: index, options: options)
-            result[SwiftEmitter.outputName(for: file.name)] = emitter.emit()
+            var text = emitter.emit()
+            let ns = Naming.namespace(forPackage: file.package, stripping: request.stripPackagePrefixes)
+            for plan in plans {
+                var writer = OpenAPIWriter(plan: plan, index: index)
+                let document = writer.document()
+                result["OpenAPI/\(plan.fullName).openapi.json"] = document
+                var se = ServiceEmitter(plan: plan, index: index, namespace: ns, openAPI: document)
+                text += se.emit()
+            }
+            result[SwiftEmitter.outputName(for: file.name)] = text
         }
         if let name = request.registryName {
             result["_registry.pb.swift"] = registry(name: name, files: emitted, index: index, importModules: request.importModules)
@@ -88,15 +105,21 @@ public enum Generator {
         return out
     }
 
-    /// Writes the generated files into `directory`, removing stale `.pb.swift` files.
+    /// Writes the generated files into `directory`, removing stale `.pb.swift`
+    /// files and stale OpenAPI documents.
     public static func write(_ files: [String: String], to directory: String) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for existing in try fm.contentsOfDirectory(atPath: directory) where existing.hasSuffix(".pb.swift") && files[existing] == nil {
             try fm.removeItem(atPath: directory + "/" + existing)
         }
+        let openAPI = directory + "/OpenAPI"
+        for existing in (try? fm.contentsOfDirectory(atPath: openAPI)) ?? [] where existing.hasSuffix(".openapi.json") && files["OpenAPI/" + existing] == nil {
+            try fm.removeItem(atPath: openAPI + "/" + existing)
+        }
         for (name, text) in files.sorted(by: { $0.key < $1.key }) {
             let path = directory + "/" + name
+            if name.contains("/") { try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
             if let current = fm.contents(atPath: path), current == Data(text.utf8) { continue }
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         }
@@ -108,6 +131,7 @@ public enum GeneratorError: Error, CustomStringConvertible {
     case protocMissing(String)
     case unsupported(String)
     case badDescriptorSet(WireDecodingError)
+    case badBindings([BindingFinding])
 
     public var description: String {
         switch self {
@@ -115,6 +139,7 @@ public enum GeneratorError: Error, CustomStringConvertible {
         case .protocMissing(let s): return s
         case .unsupported(let s): return s
         case .badDescriptorSet(let e): return "cannot read descriptor set: \(e)"
+        case .badBindings(let findings): return "HTTP bindings rejected:\n" + findings.map { "  " + $0.description }.joined(separator: "\n")
         }
     }
 }

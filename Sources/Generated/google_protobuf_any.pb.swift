@@ -130,14 +130,14 @@ extension GoogleProtobuf {
 
 extension GoogleProtobuf.Any_ {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: typeUrl = try r.readString()
             case 18: value = try r.readBytes()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -22,10 +22,10 @@ extension GoogleProtobuf {
 
 extension GoogleProtobuf.Empty {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             default:
-                try r.skipUnknown(tag, into: &unknownFields)
+                try r.skipUnknown(_tag, into: &unknownFields)
             }
         }
     }

@@ -118,8 +118,8 @@ extension GoogleProtobuf {
 
 extension GoogleProtobuf.Struct {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var key: String = ""
                 var value: GoogleProtobuf.Value = GoogleProtobuf.Value()
@@ -132,9 +132,9 @@ extension GoogleProtobuf.Struct {
                 }
                 fields[key] = value
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -171,8 +171,8 @@ extension GoogleProtobuf.Struct {
 
 extension GoogleProtobuf.Value {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: kind = .nullValue(GoogleProtobuf.NullValue(rawValue: try r.readEnum()))
             case 17: kind = .numberValue(try r.readDouble())
             case 26: kind = .stringValue(try r.readString())
@@ -190,9 +190,9 @@ extension GoogleProtobuf.Value {
                 try r.readMessage(into: &v)
                 kind = .listValue(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -248,16 +248,16 @@ extension GoogleProtobuf.Value {
 
 extension GoogleProtobuf.ListValue {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var v = GoogleProtobuf.Value()
                 try r.readMessage(into: &v)
                 values.append(v)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

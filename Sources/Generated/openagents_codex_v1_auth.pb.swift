@@ -154,17 +154,17 @@ extension CodexV1 {
 
 extension CodexV1.CodexAuthTokenReference {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: tokenRef = try r.readString()
             case 18: provider = try r.readString()
             case 26: scopes.append(try r.readString())
             case 34: try r.readMessage(into: &expiresAt)
             case 40: refreshable = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -210,8 +210,8 @@ extension CodexV1.CodexAuthTokenReference {
 
 extension CodexV1.CodexDeviceFlowStatus {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: flowId = try r.readString()
             case 18: provider = try r.readString()
             case 26: verificationUri = try r.readString()
@@ -220,9 +220,9 @@ extension CodexV1.CodexDeviceFlowStatus {
             case 48: pollIntervalSeconds = try r.readUInt32()
             case 58: status = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -274,8 +274,8 @@ extension CodexV1.CodexDeviceFlowStatus {
 
 extension CodexV1.CodexAuthStateEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: hydrationStatus = CodexV1.CodexAuthHydrationStatus(rawValue: try r.readEnum())
             case 26: provider = try r.readString()
@@ -286,9 +286,9 @@ extension CodexV1.CodexAuthStateEnvelope {
             case 66: try r.readMessage(into: &metadata)
             case 162: try r.readMessage(into: &projection)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 20: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 20: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

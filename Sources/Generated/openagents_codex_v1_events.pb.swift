@@ -851,8 +851,8 @@ extension CodexV1 {
 
 extension CodexV1.CodexProjectionEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runtimeSource = try r.readString()
             case 18: runtimeRunId = try r.readString()
             case 26: runtimeWorkerId = try r.readString()
@@ -861,9 +861,9 @@ extension CodexV1.CodexProjectionEnvelope {
             case 48: projectionVersion = try r.readUInt32()
             case 58: try r.readMessage(into: &projectedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -915,15 +915,15 @@ extension CodexV1.CodexProjectionEnvelope {
 
 extension CodexV1.CodexWorkerStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: try r.readMessage(into: &sandbox)
             case 26: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -963,15 +963,15 @@ extension CodexV1.CodexWorkerStartedPayload {
 
 extension CodexV1.CodexWorkerRequestReceivedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: method = try r.readString()
             case 26: requestVersion = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1011,15 +1011,15 @@ extension CodexV1.CodexWorkerRequestReceivedPayload {
 
 extension CodexV1.CodexWorkerResponsePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 16: ok = try r.readBool()
             case 26: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1059,17 +1059,17 @@ extension CodexV1.CodexWorkerResponsePayload {
 
 extension CodexV1.CodexWorkerErrorPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: code = try r.readString()
             case 26: message = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 42: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1115,14 +1115,14 @@ extension CodexV1.CodexWorkerErrorPayload {
 
 extension CodexV1.CodexWorkerHeartbeatPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: try r.readMessage(into: &observedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1159,14 +1159,14 @@ extension CodexV1.CodexWorkerHeartbeatPayload {
 
 extension CodexV1.CodexWorkerStoppedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: reason = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1203,13 +1203,13 @@ extension CodexV1.CodexWorkerStoppedPayload {
 
 extension CodexV1.CodexWorkerUnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1243,8 +1243,8 @@ extension CodexV1.CodexWorkerUnknownPayload {
 
 extension CodexV1.CodexWorkerEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -1294,9 +1294,9 @@ extension CodexV1.CodexWorkerEvent {
                 try r.readMessage(into: &v)
                 payload = .unknown(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1373,16 +1373,16 @@ extension CodexV1.CodexWorkerEvent {
 
 extension CodexV1.CodexTokenUsage {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: inputTokens = try r.readInt64()
             case 16: cachedInputTokens = try r.readInt64()
             case 24: outputTokens = try r.readInt64()
             case 32: reasoningOutputTokens = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1425,17 +1425,17 @@ extension CodexV1.CodexTokenUsage {
 
 extension CodexV1.CodexReplayMetadata {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: seq = try r.readUInt64()
             case 24: resumeAfter = try r.readUInt64()
             case 32: retentionFloor = try r.readUInt64()
             case 40: replayed = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1481,13 +1481,13 @@ extension CodexV1.CodexReplayMetadata {
 
 extension CodexV1.CodexThreadStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1521,16 +1521,16 @@ extension CodexV1.CodexThreadStartedPayload {
 
 extension CodexV1.CodexTurnStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: model = try r.readString()
             case 34: reasoningEffort = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1573,16 +1573,16 @@ extension CodexV1.CodexTurnStartedPayload {
 
 extension CodexV1.CodexTurnCompletedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: status = try r.readString()
             case 34: try r.readMessage(into: &tokenUsage)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1625,17 +1625,17 @@ extension CodexV1.CodexTurnCompletedPayload {
 
 extension CodexV1.CodexTurnFailurePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: status = try r.readString()
             case 34: message = try r.readString()
             case 40: willRetry = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1681,8 +1681,8 @@ extension CodexV1.CodexTurnFailurePayload {
 
 extension CodexV1.CodexItemLifecyclePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: itemId = try r.readString()
@@ -1690,9 +1690,9 @@ extension CodexV1.CodexItemLifecyclePayload {
             case 42: itemStatus = try r.readString()
             case 50: try r.readMessage(into: &item)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1741,8 +1741,8 @@ extension CodexV1.CodexItemLifecyclePayload {
 
 extension CodexV1.CodexTextDeltaPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: itemId = try r.readString()
@@ -1750,9 +1750,9 @@ extension CodexV1.CodexTextDeltaPayload {
             case 40: summaryIndex = try r.readInt32()
             case 48: contentIndex = try r.readInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1801,17 +1801,17 @@ extension CodexV1.CodexTextDeltaPayload {
 
 extension CodexV1.CodexToolOutputDeltaPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: itemId = try r.readString()
             case 34: delta = try r.readString()
             case 40: itemKind = CodexV1.CodexItemKind(rawValue: try r.readEnum())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1857,16 +1857,16 @@ extension CodexV1.CodexToolOutputDeltaPayload {
 
 extension CodexV1.CodexErrorPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: message = try r.readString()
             case 32: willRetry = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1909,15 +1909,15 @@ extension CodexV1.CodexErrorPayload {
 
 extension CodexV1.CodexIosHandshakePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: handshakeId = try r.readString()
             case 18: deviceId = try r.readString()
             case 26: try r.readMessage(into: &occurredAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1957,15 +1957,15 @@ extension CodexV1.CodexIosHandshakePayload {
 
 extension CodexV1.CodexDesktopHandshakeAckPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: handshakeId = try r.readString()
             case 18: desktopSessionId = try r.readString()
             case 26: try r.readMessage(into: &occurredAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2005,8 +2005,8 @@ extension CodexV1.CodexDesktopHandshakeAckPayload {
 
 extension CodexV1.CodexUserMessagePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: turnId = try r.readString()
             case 26: messageId = try r.readString()
@@ -2014,9 +2014,9 @@ extension CodexV1.CodexUserMessagePayload {
             case 42: model = try r.readString()
             case 50: reasoningEffort = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2065,13 +2065,13 @@ extension CodexV1.CodexUserMessagePayload {
 
 extension CodexV1.CodexNotificationUnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2105,8 +2105,8 @@ extension CodexV1.CodexNotificationUnknownPayload {
 
 extension CodexV1.CodexNotificationEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 24: method = CodexV1.CodexNotificationMethod(rawValue: try r.readEnum())
@@ -2186,9 +2186,9 @@ extension CodexV1.CodexNotificationEnvelope {
                 try r.readMessage(into: &v)
                 payload = .unknown(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2280,8 +2280,8 @@ extension CodexV1.CodexNotificationEnvelope {
 
 extension CodexV1.CodexStreamError {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: code = CodexV1.CodexStreamErrorCode(rawValue: try r.readEnum())
             case 18: message = try r.readString()
             case 24: retryAfterMs = try r.readUInt32()
@@ -2291,9 +2291,9 @@ extension CodexV1.CodexStreamError {
             case 56: resumeAfter = try r.readUInt64()
             case 64: retentionFloor = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

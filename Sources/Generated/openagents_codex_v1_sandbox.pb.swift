@@ -148,8 +148,8 @@ extension CodexV1 {
 
 extension CodexV1.CodexSandboxBinding {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: executionMode = CodexV1.CodexExecutionMode(rawValue: try r.readEnum())
             case 16: sandboxBackend = CodexV1.CodexSandboxBackend(rawValue: try r.readEnum())
             case 26: workspaceRef = try r.readString()
@@ -161,9 +161,9 @@ extension CodexV1.CodexSandboxBinding {
             case 74: adapter = try r.readString()
             case 82: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -223,8 +223,8 @@ extension CodexV1 {
 
 extension CodexV1.CodexProjectionStatus {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: documentId = try r.readString()
             case 16: lastRuntimeSeq = try r.readUInt64()
             case 24: lagEvents = try r.readUInt64()
@@ -232,9 +232,9 @@ extension CodexV1.CodexProjectionStatus {
             case 42: projectionVersion = try r.readString()
             case 50: try r.readMessage(into: &lastProjectedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -283,8 +283,8 @@ extension CodexV1.CodexProjectionStatus {
 
 extension CodexV1.CodexWorker {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: status = try r.readString()
             case 24: latestSeq = try r.readUInt64()
@@ -298,9 +298,9 @@ extension CodexV1.CodexWorker {
             case 90: try r.readMessage(into: &updatedAt)
             case 98: try r.readMessage(into: &lastHeartbeatAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -367,8 +367,8 @@ extension CodexV1.CodexWorker {
 
 extension CodexV1.CodexWorkerSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: status = try r.readString()
             case 24: latestSeq = try r.readUInt64()
@@ -381,9 +381,9 @@ extension CodexV1.CodexWorkerSummary {
             case 82: try r.readMessage(into: &metadata)
             case 90: try r.readMessage(into: &khalaProjection)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -447,8 +447,8 @@ extension CodexV1.CodexWorkerSummary {
 
 extension CodexV1.CodexWorkerCreateRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: workspaceRef = try r.readString()
             case 26: codexHomeRef = try r.readString()
@@ -456,9 +456,9 @@ extension CodexV1.CodexWorkerCreateRequest {
             case 42: try r.readMessage(into: &sandbox)
             case 50: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -507,15 +507,15 @@ extension CodexV1.CodexWorkerCreateRequest {
 
 extension CodexV1.CodexWorkerCreateResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &worker)
             case 16: idempotentReplay = try r.readBool()
             case 26: try r.readMessage(into: &projection)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -555,14 +555,14 @@ extension CodexV1.CodexWorkerCreateResponse {
 
 extension CodexV1.CodexWorkerSnapshot {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &worker)
             case 18: try r.readMessage(into: &projection)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -599,16 +599,16 @@ extension CodexV1.CodexWorkerSnapshot {
 
 extension CodexV1.CodexWorkerRequestEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: method = try r.readString()
             case 26: try r.readMessage(into: &request)
             case 34: requestVersion = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -651,17 +651,17 @@ extension CodexV1.CodexWorkerRequestEnvelope {
 
 extension CodexV1.CodexWorkerRequestResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: requestId = try r.readString()
             case 24: ok = try r.readBool()
             case 34: try r.readMessage(into: &response)
             case 42: try r.readMessage(into: &projection)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -707,13 +707,13 @@ extension CodexV1.CodexWorkerRequestResponse {
 
 extension CodexV1.CodexWorkerStopRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: reason = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -747,16 +747,16 @@ extension CodexV1.CodexWorkerStopRequest {
 
 extension CodexV1.CodexWorkerStopResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: status = try r.readString()
             case 24: idempotentReplay = try r.readBool()
             case 34: try r.readMessage(into: &projection)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

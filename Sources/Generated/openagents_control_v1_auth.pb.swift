@@ -859,17 +859,17 @@ extension ControlV1 {
 
 extension ControlV1.DeviceContext {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: deviceId = try r.readString()
             case 18: clientId = try r.readString()
             case 26: platform = try r.readString()
             case 34: appVersion = try r.readString()
             case 42: installRef = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -915,17 +915,17 @@ extension ControlV1.DeviceContext {
 
 extension ControlV1.AuthChallengeRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: email = try r.readString()
             case 16: provider = ControlV1.AuthProvider(rawValue: try r.readEnum())
             case 26: try r.readMessage(into: &device)
             case 34: locale = try r.readString()
             case 42: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -971,8 +971,8 @@ extension ControlV1.AuthChallengeRequest {
 
 extension ControlV1.AuthChallengeResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: challengeId = try r.readString()
             case 16: provider = ControlV1.AuthProvider(rawValue: try r.readEnum())
             case 24: status = ControlV1.AuthChallengeStatus(rawValue: try r.readEnum())
@@ -984,9 +984,9 @@ extension ControlV1.AuthChallengeResponse {
             case 74: pendingWorkosUserId = try r.readString()
             case 82: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1047,16 +1047,16 @@ extension ControlV1.AuthChallengeResponse {
 
 extension ControlV1.AuthVerifyRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: challengeId = try r.readString()
             case 18: code = try r.readString()
             case 26: try r.readMessage(into: &device)
             case 34: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1099,8 +1099,8 @@ extension ControlV1.AuthVerifyRequest {
 
 extension ControlV1.WorkOSIdentity {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workosUserId = try r.readString()
             case 18: email = try r.readString()
             case 26: firstName = try r.readString()
@@ -1109,9 +1109,9 @@ extension ControlV1.WorkOSIdentity {
             case 50: try r.readMessage(into: &emailVerifiedAt)
             case 58: try r.readMessage(into: &rawClaims)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1163,17 +1163,17 @@ extension ControlV1.WorkOSIdentity {
 
 extension ControlV1.OrgMembership {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: orgId = try r.readString()
             case 18: orgSlug = try r.readString()
             case 24: role = ControlV1.OrgRole(rawValue: try r.readEnum())
             case 34: roleScopes.append(try r.readString())
             case 40: defaultOrg = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1219,8 +1219,8 @@ extension ControlV1.OrgMembership {
 
 extension ControlV1.AuthSession {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: sessionId = try r.readString()
             case 18: userId = try r.readString()
             case 26: deviceId = try r.readString()
@@ -1239,9 +1239,9 @@ extension ControlV1.AuthSession {
             case 106: try r.readMessage(into: &identity)
             case 112: reauthRequired = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1314,16 +1314,16 @@ extension ControlV1.AuthSession {
 
 extension ControlV1.AuthVerifyResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &session)
             case 16: newUser = try r.readBool()
             case 26: tokenType = try r.readString()
             case 34: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1366,16 +1366,16 @@ extension ControlV1.AuthVerifyResponse {
 
 extension ControlV1.SessionRefreshRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: refreshToken = try r.readString()
             case 18: deviceId = try r.readString()
             case 24: rotateRefreshToken = try r.readBool()
             case 34: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1418,15 +1418,15 @@ extension ControlV1.SessionRefreshRequest {
 
 extension ControlV1.SessionRefreshResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &session)
             case 18: replacedRefreshTokenId = try r.readString()
             case 26: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1466,8 +1466,8 @@ extension ControlV1.SessionRefreshResponse {
 
 extension ControlV1.SessionRevocationRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: target = .sessionId(try r.readString())
             case 18: target = .deviceId(try r.readString())
             case 24: target = .revokeAllSessions(try r.readBool())
@@ -1475,9 +1475,9 @@ extension ControlV1.SessionRevocationRequest {
             case 40: includeCurrent = try r.readBool()
             case 50: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1533,17 +1533,17 @@ extension ControlV1.SessionRevocationRequest {
 
 extension ControlV1.SessionRevocationResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: revokedSessionIds.append(try r.readString())
             case 18: revokedRefreshTokenIds.append(try r.readString())
             case 24: reason = ControlV1.SessionRevocationReason(rawValue: try r.readEnum())
             case 34: try r.readMessage(into: &revokedAt)
             case 42: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1589,14 +1589,14 @@ extension ControlV1.SessionRevocationResponse {
 
 extension ControlV1.SyncTokenTopicGrant {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 18: requiredScope = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1633,8 +1633,8 @@ extension ControlV1.SyncTokenTopicGrant {
 
 extension ControlV1.SyncTokenRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: sessionId = try r.readString()
             case 18: deviceId = try r.readString()
             case 26: requestedScopes.append(try r.readString())
@@ -1645,9 +1645,9 @@ extension ControlV1.SyncTokenRequest {
             case 40: requestedTtlSeconds = try r.readUInt32()
             case 50: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1696,8 +1696,8 @@ extension ControlV1.SyncTokenRequest {
 
 extension ControlV1.SyncTokenResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: token = try r.readString()
             case 18: tokenType = try r.readString()
             case 24: expiresInSeconds = try r.readUInt32()
@@ -1719,9 +1719,9 @@ extension ControlV1.SyncTokenResponse {
             case 130: deviceId = try r.readString()
             case 138: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1803,8 +1803,8 @@ extension ControlV1.SyncTokenResponse {
 
 extension ControlV1.ControlError {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: code = ControlV1.ControlErrorCode(rawValue: try r.readEnum())
             case 18: message = try r.readString()
             case 26: details.append(try r.readString())
@@ -1812,9 +1812,9 @@ extension ControlV1.ControlError {
             case 40: reauthRequired = try r.readBool()
             case 50: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1863,8 +1863,8 @@ extension ControlV1.ControlError {
 
 extension ControlV1.AuthOperationResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 82:
                 var v: ControlV1.AuthChallengeResponse
@@ -1903,9 +1903,9 @@ extension ControlV1.AuthOperationResult {
                 try r.readMessage(into: &v)
                 payload = .error(v)
             default:
-                switch tag >> 3 {
-                case 1, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

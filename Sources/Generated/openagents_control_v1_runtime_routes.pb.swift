@@ -193,8 +193,8 @@ extension ControlV1 {
 
 extension ControlV1.RuntimeRouteOwnership {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: method = try r.readString()
             case 18: path = try r.readString()
             case 26: owner = try r.readString()
@@ -202,9 +202,9 @@ extension ControlV1.RuntimeRouteOwnership {
             case 42: migrationStatus = try r.readString()
             case 50: rationale = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -253,17 +253,17 @@ extension ControlV1.RuntimeRouteOwnership {
 
 extension ControlV1.CompatibilityWindow {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: protocolVersion = try r.readString()
             case 18: minClientBuildId = try r.readString()
             case 26: maxClientBuildId = try r.readString()
             case 32: minSchemaVersion = try r.readUInt32()
             case 40: maxSchemaVersion = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -309,8 +309,8 @@ extension ControlV1.CompatibilityWindow {
 
 extension ControlV1.ControlStatus {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: service = try r.readString()
             case 18: authProvider = try r.readString()
             case 26: activeOrgId = try r.readString()
@@ -325,9 +325,9 @@ extension ControlV1.ControlStatus {
                 runtimeRouteOwnership.append(v)
             case 58: runtimeBaseUrl = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -379,13 +379,13 @@ extension ControlV1.ControlStatus {
 
 extension ControlV1.ControlStatusResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &data)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -1188,8 +1188,8 @@ extension LightningV1 {
 
 extension LightningV1.ControlPlanePaywallPolicy {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: paywallId = try r.readString()
             case 18: ownerId = try r.readString()
             case 24: pricingMode = LightningV1.PricingMode(rawValue: try r.readEnum())
@@ -1203,9 +1203,9 @@ extension LightningV1.ControlPlanePaywallPolicy {
             case 88: createdAtMs = try r.readInt64()
             case 96: updatedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1272,8 +1272,8 @@ extension LightningV1.ControlPlanePaywallPolicy {
 
 extension LightningV1.ControlPlanePaywallRoute {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: routeId = try r.readString()
             case 18: paywallId = try r.readString()
             case 26: ownerId = try r.readString()
@@ -1286,9 +1286,9 @@ extension LightningV1.ControlPlanePaywallRoute {
             case 80: createdAtMs = try r.readInt64()
             case 88: updatedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1352,8 +1352,8 @@ extension LightningV1.ControlPlanePaywallRoute {
 
 extension LightningV1.ControlPlanePaywall {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: paywallId = try r.readString()
             case 18: ownerId = try r.readString()
             case 26: name = try r.readString()
@@ -1369,9 +1369,9 @@ extension LightningV1.ControlPlanePaywall {
                 try r.readMessage(into: &v)
                 routes.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1435,17 +1435,17 @@ extension LightningV1.ControlPlanePaywall {
 
 extension LightningV1.ControlPlaneSnapshotResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18:
                 var v = LightningV1.ControlPlanePaywall()
                 try r.readMessage(into: &v)
                 paywalls.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1482,8 +1482,8 @@ extension LightningV1.ControlPlaneSnapshotResponse {
 
 extension LightningV1.CompileDiagnostic {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: code = LightningV1.CompileDiagnosticCode(rawValue: try r.readEnum())
             case 16: severity = LightningV1.CompileDiagnosticSeverity(rawValue: try r.readEnum())
             case 26: message = try r.readString()
@@ -1492,9 +1492,9 @@ extension LightningV1.CompileDiagnostic {
             case 50: relatedRouteId = try r.readString()
             case 58: try r.readMessage(into: &details)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1546,8 +1546,8 @@ extension LightningV1.CompileDiagnostic {
 
 extension LightningV1.DeploymentIntentRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: deploymentId = try r.readString()
             case 18: paywallId = try r.readString()
             case 26: ownerId = try r.readString()
@@ -1560,9 +1560,9 @@ extension LightningV1.DeploymentIntentRecord {
             case 80: createdAtMs = try r.readInt64()
             case 88: updatedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1626,14 +1626,14 @@ extension LightningV1.DeploymentIntentRecord {
 
 extension LightningV1.DeploymentIntentWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &deployment)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1670,8 +1670,8 @@ extension LightningV1.DeploymentIntentWriteResponse {
 
 extension LightningV1.GatewayEventRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: eventId = try r.readString()
             case 18: paywallId = try r.readString()
             case 26: ownerId = try r.readString()
@@ -1681,9 +1681,9 @@ extension LightningV1.GatewayEventRecord {
             case 58: try r.readMessage(into: &metadata)
             case 64: createdAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1738,14 +1738,14 @@ extension LightningV1.GatewayEventRecord {
 
 extension LightningV1.GatewayEventWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &event)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1782,8 +1782,8 @@ extension LightningV1.GatewayEventWriteResponse {
 
 extension LightningV1.ControlPlaneInvoiceRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: invoiceId = try r.readString()
             case 18: paywallId = try r.readString()
             case 26: ownerId = try r.readString()
@@ -1797,9 +1797,9 @@ extension LightningV1.ControlPlaneInvoiceRecord {
             case 88: updatedAtMs = try r.readInt64()
             case 96: settledAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1866,8 +1866,8 @@ extension LightningV1.ControlPlaneInvoiceRecord {
 
 extension LightningV1.ControlPlaneSettlementRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: settlementId = try r.readString()
             case 18: paywallId = try r.readString()
             case 26: ownerId = try r.readString()
@@ -1878,9 +1878,9 @@ extension LightningV1.ControlPlaneSettlementRecord {
             case 66: try r.readMessage(into: &metadata)
             case 72: createdAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1938,15 +1938,15 @@ extension LightningV1.ControlPlaneSettlementRecord {
 
 extension LightningV1.InvoiceLifecycleWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 16: changed = try r.readBool()
             case 26: try r.readMessage(into: &invoice)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1986,16 +1986,16 @@ extension LightningV1.InvoiceLifecycleWriteResponse {
 
 extension LightningV1.SettlementWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 16: existed = try r.readBool()
             case 26: try r.readMessage(into: &settlement)
             case 34: try r.readMessage(into: &invoice)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2038,8 +2038,8 @@ extension LightningV1.SettlementWriteResponse {
 
 extension LightningV1.ControlPlaneSecurityGlobal {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: stateId = try r.readString()
             case 16: globalPause = try r.readBool()
             case 24: denyReasonCode = LightningV1.SecurityDenyReasonCode(rawValue: try r.readEnum())
@@ -2047,9 +2047,9 @@ extension LightningV1.ControlPlaneSecurityGlobal {
             case 42: updatedBy = try r.readString()
             case 48: updatedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2098,17 +2098,17 @@ extension LightningV1.ControlPlaneSecurityGlobal {
 
 extension LightningV1.ControlPlaneOwnerSecurityControl {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: ownerId = try r.readString()
             case 16: killSwitch = try r.readBool()
             case 26: reason = try r.readString()
             case 34: updatedBy = try r.readString()
             case 40: updatedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2154,8 +2154,8 @@ extension LightningV1.ControlPlaneOwnerSecurityControl {
 
 extension LightningV1.ControlPlaneCredentialRoleState {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: role = LightningV1.CredentialRole(rawValue: try r.readEnum())
             case 16: status = LightningV1.CredentialRoleStatus(rawValue: try r.readEnum())
             case 24: version = try r.readUInt32()
@@ -2165,9 +2165,9 @@ extension LightningV1.ControlPlaneCredentialRoleState {
             case 56: lastRotatedAtMs = try r.readInt64()
             case 64: revokedAtMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2222,8 +2222,8 @@ extension LightningV1.ControlPlaneCredentialRoleState {
 
 extension LightningV1.ControlPlaneSecurityStateResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &global)
             case 26:
@@ -2235,9 +2235,9 @@ extension LightningV1.ControlPlaneSecurityStateResponse {
                 try r.readMessage(into: &v)
                 credentialRoles.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2280,14 +2280,14 @@ extension LightningV1.ControlPlaneSecurityStateResponse {
 
 extension LightningV1.SecurityGlobalWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &global)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2324,14 +2324,14 @@ extension LightningV1.SecurityGlobalWriteResponse {
 
 extension LightningV1.SecurityOwnerControlWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &ownerControl)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2368,14 +2368,14 @@ extension LightningV1.SecurityOwnerControlWriteResponse {
 
 extension LightningV1.SecurityCredentialRoleWriteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &credentialRole)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

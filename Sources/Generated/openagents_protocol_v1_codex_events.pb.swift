@@ -188,8 +188,8 @@ extension ProtocolV1 {
 
 extension ProtocolV1.CodexProjectionEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runtimeSource = try r.readString()
             case 18: runtimeRunId = try r.readString()
             case 26: runtimeWorkerId = try r.readString()
@@ -198,9 +198,9 @@ extension ProtocolV1.CodexProjectionEnvelope {
             case 48: projectionVersion = try r.readUInt32()
             case 58: try r.readMessage(into: &projectedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -252,15 +252,15 @@ extension ProtocolV1.CodexProjectionEnvelope {
 
 extension ProtocolV1.CodexWorkerStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: try r.readMessage(into: &sandbox)
             case 26: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -300,15 +300,15 @@ extension ProtocolV1.CodexWorkerStartedPayload {
 
 extension ProtocolV1.CodexWorkerRequestReceivedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: method = try r.readString()
             case 26: requestVersion = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -348,15 +348,15 @@ extension ProtocolV1.CodexWorkerRequestReceivedPayload {
 
 extension ProtocolV1.CodexWorkerResponsePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 16: ok = try r.readBool()
             case 26: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -396,17 +396,17 @@ extension ProtocolV1.CodexWorkerResponsePayload {
 
 extension ProtocolV1.CodexWorkerErrorPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: code = try r.readString()
             case 26: message = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 42: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -452,14 +452,14 @@ extension ProtocolV1.CodexWorkerErrorPayload {
 
 extension ProtocolV1.CodexWorkerHeartbeatPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: try r.readMessage(into: &observedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -496,14 +496,14 @@ extension ProtocolV1.CodexWorkerHeartbeatPayload {
 
 extension ProtocolV1.CodexWorkerStoppedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: reason = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -540,13 +540,13 @@ extension ProtocolV1.CodexWorkerStoppedPayload {
 
 extension ProtocolV1.CodexWorkerUnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -580,8 +580,8 @@ extension ProtocolV1.CodexWorkerUnknownPayload {
 
 extension ProtocolV1.CodexWorkerEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -631,9 +631,9 @@ extension ProtocolV1.CodexWorkerEvent {
                 try r.readMessage(into: &v)
                 payload = .unknown(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

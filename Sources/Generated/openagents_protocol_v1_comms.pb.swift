@@ -51,8 +51,8 @@ extension ProtocolV1 {
 
 extension ProtocolV1.CommsSendIntent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: orgId = try r.readString()
             case 18: userId = try r.readString()
             case 26: channel = try r.readString()
@@ -61,9 +61,9 @@ extension ProtocolV1.CommsSendIntent {
             case 50: recipient = try r.readString()
             case 58: try r.readMessage(into: &variables)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -115,17 +115,17 @@ extension ProtocolV1.CommsSendIntent {
 
 extension ProtocolV1.CommsSendResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: messageId = try r.readString()
             case 18: state = try r.readString()
             case 24: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 34: reasonCodeText = try r.readString()
             case 42: try r.readMessage(into: &providerMetadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

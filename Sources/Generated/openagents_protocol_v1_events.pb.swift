@@ -134,13 +134,13 @@ extension ProtocolV1 {
 
 extension ProtocolV1.RunStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: actor = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -174,13 +174,13 @@ extension ProtocolV1.RunStartedPayload {
 
 extension ProtocolV1.TextDeltaPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: delta = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -214,15 +214,15 @@ extension ProtocolV1.TextDeltaPayload {
 
 extension ProtocolV1.ToolCallPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolCallId = try r.readString()
             case 18: toolName = try r.readString()
             case 26: try r.readMessage(into: &input)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -262,17 +262,17 @@ extension ProtocolV1.ToolCallPayload {
 
 extension ProtocolV1.ToolResultPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolCallId = try r.readString()
             case 18: toolName = try r.readString()
             case 26: state = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 42: try r.readMessage(into: &output)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -318,14 +318,14 @@ extension ProtocolV1.ToolResultPayload {
 
 extension ProtocolV1.RunFinishedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 16: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -362,13 +362,13 @@ extension ProtocolV1.RunFinishedPayload {
 
 extension ProtocolV1.UnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -402,8 +402,8 @@ extension ProtocolV1.UnknownPayload {
 
 extension ProtocolV1.RunEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -445,9 +445,9 @@ extension ProtocolV1.RunEvent {
                 try r.readMessage(into: &v)
                 payload = .unknown(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -131,8 +131,8 @@ extension ProtocolV1 {
 
 extension ProtocolV1.PolicyDecision {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: policyId = try r.readString()
             case 18: authorizationId = try r.readString()
             case 26: authorizationMode = try r.readString()
@@ -147,9 +147,9 @@ extension ProtocolV1.PolicyDecision {
             case 96: canaryPercent = try r.readInt32()
             case 104: rolloutBucket = try r.readInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -219,8 +219,8 @@ extension ProtocolV1.PolicyDecision {
 
 extension ProtocolV1.BudgetSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: inputTokens = try r.readInt64()
             case 16: outputTokens = try r.readInt64()
             case 24: totalTokens = try r.readInt64()
@@ -228,9 +228,9 @@ extension ProtocolV1.BudgetSummary {
             case 40: reservedSats = try r.readInt64()
             case 48: remainingSats = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -279,15 +279,15 @@ extension ProtocolV1.BudgetSummary {
 
 extension ProtocolV1.TimingSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: startedAt = try r.readString()
             case 18: completedAt = try r.readString()
             case 24: latencyMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -327,8 +327,8 @@ extension ProtocolV1.TimingSummary {
 
 extension ProtocolV1.PredictReceipt {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: receiptId = try r.readString()
             case 18: runId = try r.readString()
             case 26: signatureId = try r.readString()
@@ -349,9 +349,9 @@ extension ProtocolV1.PredictReceipt {
             case 146: catalogVersion = try r.readString()
             case 154: try r.readMessage(into: &outputPreview)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -112,15 +112,15 @@ extension RuntimeV1 {
 
 extension RuntimeV1.RuntimeRegistryRouting {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: agentTypeField = try r.readString()
             case 18: defaultAgentType = try r.readString()
             case 26: requiredOnMethods.append(try r.readString())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -160,8 +160,8 @@ extension RuntimeV1.RuntimeRegistryRouting {
 
 extension RuntimeV1.RuntimeMethods {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: history = try r.readString()
             case 18: messages = try r.readString()
             case 26: watch = try r.readString()
@@ -173,9 +173,9 @@ extension RuntimeV1.RuntimeMethods {
             case 74: respond = try r.readString()
             case 82: state = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -236,8 +236,8 @@ extension RuntimeV1.RuntimeMethods {
 
 extension RuntimeV1.RuntimeCapability {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: id = try r.readString()
             case 18: displayName = try r.readString()
             case 26: status = try r.readString()
@@ -251,9 +251,9 @@ extension RuntimeV1.RuntimeCapability {
             case 88: supportsPermissions = try r.readBool()
             case 98: try r.readMessage(into: &methods)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -320,8 +320,8 @@ extension RuntimeV1.RuntimeCapability {
 
 extension RuntimeV1.RuntimeRegistry {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: schemaVersion = try r.readString()
             case 18: try r.readMessage(into: &generatedAt)
             case 26: defaultRuntime = try r.readString()
@@ -331,9 +331,9 @@ extension RuntimeV1.RuntimeRegistry {
                 try r.readMessage(into: &v)
                 runtimes.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -159,6 +159,8 @@ extension RuntimeV1 {
         public var idempotencyKey: String = ""
         /// Latest seq the caller has seen (0 for empty).
         public var expectedPreviousSeq: UInt64? = nil
+        /// The run (from the path).
+        public var runId: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.AppendRunEventRequest"
@@ -178,6 +180,8 @@ extension RuntimeV1 {
         public var type: String = ""
         /// Payload.
         public var payload: GoogleProtobuf.Value? = nil
+        /// The run (from the path).
+        public var runId: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.AppendFrameRequest"
@@ -212,6 +216,8 @@ extension RuntimeV1 {
         public var threadId: String = ""
         /// Why.
         public var reason: String = ""
+        /// The run (from the path).
+        public var runId: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.CancelRunRequest"
@@ -527,6 +533,8 @@ extension RuntimeV1 {
         public var ownerGuestScope: String = ""
         /// Shallow metadata patch.
         public var metadataPatch: GoogleProtobuf.Struct? = nil
+        /// The worker (from the path).
+        public var workerId: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.WorkerHeartbeatRequest"
@@ -546,6 +554,8 @@ extension RuntimeV1 {
         public var status: String = ""
         /// Why.
         public var reason: String = ""
+        /// The worker (from the path).
+        public var workerId: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.WorkerStatusRequest"
@@ -614,13 +624,13 @@ extension RuntimeV1 {
 
 extension RuntimeV1.ErrorEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &error)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -654,8 +664,8 @@ extension RuntimeV1.ErrorEnvelope {
 
 extension RuntimeV1.ErrorBody {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: code = try r.readString()
             case 18: message = try r.readString()
             case 26:
@@ -668,9 +678,9 @@ extension RuntimeV1.ErrorBody {
             case 56: actualPreviousSeq = try r.readUInt64()
             case 64: retryAfterMs = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -725,8 +735,8 @@ extension RuntimeV1.ErrorBody {
 
 extension RuntimeV1.HealthzResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: service = try r.readString()
             case 26: buildSha = try r.readString()
@@ -737,9 +747,9 @@ extension RuntimeV1.HealthzResponse {
             case 64: dbConfigured = try r.readBool()
             case 74: version = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -797,8 +807,8 @@ extension RuntimeV1.HealthzResponse {
 
 extension RuntimeV1.ReadyzResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 16: authorityReady = try r.readBool()
             case 24: projectorReady = try r.readBool()
@@ -806,9 +816,9 @@ extension RuntimeV1.ReadyzResponse {
             case 40: authorityWriterActive = try r.readBool()
             case 50: fanoutDriver = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -857,15 +867,15 @@ extension RuntimeV1.ReadyzResponse {
 
 extension RuntimeV1.HealthResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 18: service = try r.readString()
             case 26: version = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -905,16 +915,16 @@ extension RuntimeV1.HealthResponse {
 
 extension RuntimeV1.CreateRunRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: threadId = try r.readString()
             case 26: workerId = try r.readString()
             case 34: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -957,15 +967,15 @@ extension RuntimeV1.CreateRunRequest {
 
 extension RuntimeV1.RunResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &run)
             case 16: idempotentReplay = try r.readBool()
             case 26: try r.readMessage(into: &event)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1005,16 +1015,17 @@ extension RuntimeV1.RunResponse {
 
 extension RuntimeV1.AppendRunEventRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: eventType = try r.readString()
             case 18: try r.readMessage(into: &payload)
             case 26: idempotencyKey = try r.readString()
             case 32: expectedPreviousSeq = try r.readUInt64()
+            case 42: runId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1022,6 +1033,7 @@ extension RuntimeV1.AppendRunEventRequest {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(42) }
         if let v = expectedPreviousSeq { w.writeUInt64(v); w.writeTag(32) }
         if !idempotencyKey.isEmpty { w.writeString(idempotencyKey); w.writeTag(26) }
         if let v = payload { w.writeMessage(v); w.writeTag(18) }
@@ -1033,6 +1045,7 @@ extension RuntimeV1.AppendRunEventRequest {
         if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
         if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotencyKey\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
         if let v = expectedPreviousSeq { w.key("\"expectedPreviousSeq\":", "\"expected_previous_seq\":"); w.writeUInt64(v) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -1046,27 +1059,29 @@ extension RuntimeV1.AppendRunEventRequest {
             case 1: try r.claim(&seen, 1); try r.readMessage(into: &payload)
             case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
             case 3: try r.claim(&seen, 3); if r.consumeNull() { expectedPreviousSeq = nil } else { expectedPreviousSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("eventType", 0), ("event_type", 0), ("payload", 1), ("idempotencyKey", 2), ("idempotency_key", 2), ("expectedPreviousSeq", 3), ("expected_previous_seq", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("eventType", 0), ("event_type", 0), ("payload", 1), ("idempotencyKey", 2), ("idempotency_key", 2), ("expectedPreviousSeq", 3), ("expected_previous_seq", 3), ("runId", 4), ("run_id", 4)])
 }
 
 extension RuntimeV1.AppendFrameRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: frameId = try r.readString()
             case 26: type = try r.readString()
             case 34: try r.readMessage(into: &payload)
+            case 42: runId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1074,6 +1089,7 @@ extension RuntimeV1.AppendFrameRequest {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(42) }
         if let v = payload { w.writeMessage(v); w.writeTag(34) }
         if !type.isEmpty { w.writeString(type); w.writeTag(26) }
         if !frameId.isEmpty { w.writeString(frameId); w.writeTag(18) }
@@ -1085,6 +1101,7 @@ extension RuntimeV1.AppendFrameRequest {
         if !frameId.isEmpty || w.emitDefaults { w.key("\"frameId\":", "\"frame_id\":"); w.writeString(frameId) }
         if !type.isEmpty || w.emitDefaults { w.key("\"type\":", "\"type\":"); w.writeString(type) }
         if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -1098,27 +1115,28 @@ extension RuntimeV1.AppendFrameRequest {
             case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { type = "" } else { type = try r.readString() }
             case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("frameId", 1), ("frame_id", 1), ("type", 2), ("payload", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("frameId", 1), ("frame_id", 1), ("type", 2), ("payload", 3), ("runId", 4), ("run_id", 4)])
 }
 
 extension RuntimeV1.AppendFrameResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: frameId = try r.readString()
             case 26: status = try r.readString()
             case 32: idempotentReplay = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1161,14 +1179,15 @@ extension RuntimeV1.AppendFrameResponse {
 
 extension RuntimeV1.CancelRunRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: threadId = try r.readString()
             case 18: reason = try r.readString()
+            case 26: runId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1176,6 +1195,7 @@ extension RuntimeV1.CancelRunRequest {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(26) }
         if !reason.isEmpty { w.writeString(reason); w.writeTag(18) }
         if !threadId.isEmpty { w.writeString(threadId); w.writeTag(10) }
     }
@@ -1183,6 +1203,7 @@ extension RuntimeV1.CancelRunRequest {
     public func encodeJSONFields(to w: inout JSONWriter) {
         if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
         if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -1194,27 +1215,28 @@ extension RuntimeV1.CancelRunRequest {
             switch names.slot(key) {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
             case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("reason", 1)])
+    private static let _jsonFieldNames = JSONFieldNames([("threadId", 0), ("thread_id", 0), ("reason", 1), ("runId", 2), ("run_id", 2)])
 }
 
 extension RuntimeV1.CancelRunResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: status = try r.readString()
             case 24: cancelRequested = try r.readBool()
             case 32: idempotentReplay = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1257,17 +1279,17 @@ extension RuntimeV1.CancelRunResponse {
 
 extension RuntimeV1.RunSnapshotResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: threadId = try r.readString()
             case 26: status = try r.readString()
             case 32: latestSeq = try r.readUInt64()
             case 42: try r.readMessage(into: &updatedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1313,17 +1335,17 @@ extension RuntimeV1.RunSnapshotResponse {
 
 extension RuntimeV1.ReceiptToolCall {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: tool = try r.readString()
             case 18: paramsHash = try r.readString()
             case 26: outputHash = try r.readString()
             case 32: latencyMs = try r.readUInt64()
             case 42: sideEffects.append(try r.readString())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1369,16 +1391,16 @@ extension RuntimeV1.ReceiptToolCall {
 
 extension RuntimeV1.ReceiptVerification {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: command = try r.readString()
             case 16: exitCode = try r.readInt64()
             case 26: cwd = try r.readString()
             case 32: durationMs = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1421,16 +1443,16 @@ extension RuntimeV1.ReceiptVerification {
 
 extension RuntimeV1.ReceiptMetrics {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: toolCalls = try r.readUInt64()
             case 16: toolLatencyMsTotal = try r.readUInt64()
             case 24: verificationPassed = try r.readBool()
             case 32: paymentsMsatsTotal = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1473,8 +1495,8 @@ extension RuntimeV1.ReceiptMetrics {
 
 extension RuntimeV1.ReceiptPayment {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: schema = try r.readString()
             case 18: rail = try r.readString()
             case 26: assetId = try r.readString()
@@ -1487,9 +1509,9 @@ extension RuntimeV1.ReceiptPayment {
             case 82: status = try r.readString()
             case 90: canonicalJsonSha256 = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1553,8 +1575,8 @@ extension RuntimeV1.ReceiptPayment {
 
 extension RuntimeV1.RuntimeReceipt {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: schema = try r.readString()
             case 18: sessionId = try r.readString()
             case 26: trajectoryHash = try r.readString()
@@ -1578,9 +1600,9 @@ extension RuntimeV1.RuntimeReceipt {
                 try r.readMessage(into: &v)
                 payments.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1650,16 +1672,16 @@ extension RuntimeV1.RuntimeReceipt {
 
 extension RuntimeV1.ProjectorCheckpoint {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: lastSeq = try r.readUInt64()
             case 26: lastEventType = try r.readString()
             case 34: try r.readMessage(into: &updatedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1702,13 +1724,13 @@ extension RuntimeV1.ProjectorCheckpoint {
 
 extension RuntimeV1.CheckpointResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &checkpoint)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1742,8 +1764,8 @@ extension RuntimeV1.CheckpointResponse {
 
 extension RuntimeV1.ProjectionSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: status = try r.readString()
             case 24: lastSeq = try r.readUInt64()
@@ -1751,9 +1773,9 @@ extension RuntimeV1.ProjectionSummary {
             case 42: projectionHash = try r.readString()
             case 50: try r.readMessage(into: &updatedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1802,13 +1824,13 @@ extension RuntimeV1.ProjectionSummary {
 
 extension RuntimeV1.RunSummaryResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &summary)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1842,8 +1864,8 @@ extension RuntimeV1.RunSummaryResponse {
 
 extension RuntimeV1.DriftReport {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: expectedNextSeq = try r.readUInt64()
             case 24: lastSeenSeq = try r.readUInt64()
@@ -1851,9 +1873,9 @@ extension RuntimeV1.DriftReport {
             case 42: reason = try r.readString()
             case 50: try r.readMessage(into: &detectedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1902,13 +1924,13 @@ extension RuntimeV1.DriftReport {
 
 extension RuntimeV1.DriftResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &drift)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1942,8 +1964,8 @@ extension RuntimeV1.DriftResponse {
 
 extension RuntimeV1.RegisterWorkerRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: ownerUserId = try r.readString()
             case 26: ownerGuestScope = try r.readString()
@@ -1952,9 +1974,9 @@ extension RuntimeV1.RegisterWorkerRequest {
             case 50: adapter = try r.readString()
             case 58: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2006,15 +2028,16 @@ extension RuntimeV1.RegisterWorkerRequest {
 
 extension RuntimeV1.WorkerHeartbeatRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: ownerUserId = try r.readString()
             case 18: ownerGuestScope = try r.readString()
             case 26: try r.readMessage(into: &metadataPatch)
+            case 34: workerId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2022,6 +2045,7 @@ extension RuntimeV1.WorkerHeartbeatRequest {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !workerId.isEmpty { w.writeString(workerId); w.writeTag(34) }
         if let v = metadataPatch { w.writeMessage(v); w.writeTag(26) }
         if !ownerGuestScope.isEmpty { w.writeString(ownerGuestScope); w.writeTag(18) }
         if !ownerUserId.isEmpty { w.writeString(ownerUserId); w.writeTag(10) }
@@ -2031,6 +2055,7 @@ extension RuntimeV1.WorkerHeartbeatRequest {
         if !ownerUserId.isEmpty || w.emitDefaults { w.key("\"ownerUserId\":", "\"owner_user_id\":"); w.writeString(ownerUserId) }
         if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
         if let v = metadataPatch { w.key("\"metadataPatch\":", "\"metadata_patch\":"); v.encodeJSON(to: &w) }
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -2043,27 +2068,29 @@ extension RuntimeV1.WorkerHeartbeatRequest {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
             case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { metadataPatch = nil } else { try r.readMessage(into: &metadataPatch) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("metadataPatch", 2), ("metadata_patch", 2)])
+    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("metadataPatch", 2), ("metadata_patch", 2), ("workerId", 3), ("worker_id", 3)])
 }
 
 extension RuntimeV1.WorkerStatusRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: ownerUserId = try r.readString()
             case 18: ownerGuestScope = try r.readString()
             case 26: status = try r.readString()
             case 34: reason = try r.readString()
+            case 42: workerId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2071,6 +2098,7 @@ extension RuntimeV1.WorkerStatusRequest {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !workerId.isEmpty { w.writeString(workerId); w.writeTag(42) }
         if !reason.isEmpty { w.writeString(reason); w.writeTag(34) }
         if !status.isEmpty { w.writeString(status); w.writeTag(26) }
         if !ownerGuestScope.isEmpty { w.writeString(ownerGuestScope); w.writeTag(18) }
@@ -2082,6 +2110,7 @@ extension RuntimeV1.WorkerStatusRequest {
         if !ownerGuestScope.isEmpty || w.emitDefaults { w.key("\"ownerGuestScope\":", "\"owner_guest_scope\":"); w.writeString(ownerGuestScope) }
         if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
         if !reason.isEmpty || w.emitDefaults { w.key("\"reason\":", "\"reason\":"); w.writeString(reason) }
+        if !workerId.isEmpty || w.emitDefaults { w.key("\"workerId\":", "\"worker_id\":"); w.writeString(workerId) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -2095,26 +2124,27 @@ extension RuntimeV1.WorkerStatusRequest {
             case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
             case 3: try r.claim(&seen, 3); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("status", 2), ("reason", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("ownerUserId", 0), ("owner_user_id", 0), ("ownerGuestScope", 1), ("owner_guest_scope", 1), ("status", 2), ("reason", 3), ("workerId", 4), ("worker_id", 4)])
 }
 
 extension RuntimeV1.WorkerLiveness {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: heartbeatAgeMs = try r.readUInt64()
             case 16: heartbeatStaleAfterMs = try r.readUInt64()
             case 26: heartbeatState = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2154,14 +2184,14 @@ extension RuntimeV1.WorkerLiveness {
 
 extension RuntimeV1.WorkerView {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &worker)
             case 18: try r.readMessage(into: &liveness)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2198,13 +2228,13 @@ extension RuntimeV1.WorkerView {
 
 extension RuntimeV1.WorkerResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &worker)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2238,16 +2268,16 @@ extension RuntimeV1.WorkerResponse {
 
 extension RuntimeV1.WorkerListResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var v = RuntimeV1.WorkerView()
                 try r.readMessage(into: &v)
                 workers.append(v)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -31,8 +31,8 @@ extension RuntimeV1 {
 
 extension RuntimeV1.RuntimeSignatureClaims {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: iat = try r.readInt64()
             case 16: exp = try r.readInt64()
             case 26: nonce = try r.readString()
@@ -41,9 +41,9 @@ extension RuntimeV1.RuntimeSignatureClaims {
             case 50: userId = try r.readString()
             case 58: guestScope = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

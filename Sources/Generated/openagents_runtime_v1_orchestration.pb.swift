@@ -67,6 +67,17 @@ extension RuntimeV1 {
             }
         }
 
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.created, "created"),
+            (.running, "running"),
+            (.canceling, "canceling"),
+            (.canceled, "canceled"),
+            (.succeeded, "succeeded"),
+            (.failed, "failed"),
+        ]
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "RUNTIME_RUN_STATUS_UNSPECIFIED"),
@@ -138,6 +149,16 @@ extension RuntimeV1 {
             case .unrecognized: return nil
             }
         }
+
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.running, "running"),
+            (.stopped, "stopped"),
+            (.failed, "failed"),
+            (.starting, "starting"),
+            (.stopping, "stopping"),
+        ]
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -1025,17 +1046,17 @@ extension RuntimeV1 {
 
 extension RuntimeV1.RuntimeError {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: code = RuntimeV1.RuntimeErrorCode(rawValue: try r.readEnum())
             case 18: message = try r.readString()
             case 26: details.append(try r.readString())
             case 32: retryAfterMs = try r.readUInt32()
             case 40: fullResyncRequired = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1081,8 +1102,8 @@ extension RuntimeV1.RuntimeError {
 
 extension RuntimeV1.RuntimeRun {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 18: threadId = try r.readString()
             case 24: status = RuntimeV1.RuntimeRunStatus(rawValue: try r.readEnum())
@@ -1097,9 +1118,9 @@ extension RuntimeV1.RuntimeRun {
             case 98: try r.readMessage(into: &createdAt)
             case 106: workerId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1169,8 +1190,8 @@ extension RuntimeV1.RuntimeRun {
 
 extension RuntimeV1.RuntimeRunLifecycleTransition {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 16: fromStatus = RuntimeV1.RuntimeRunStatus(rawValue: try r.readEnum())
             case 24: toStatus = RuntimeV1.RuntimeRunStatus(rawValue: try r.readEnum())
@@ -1180,9 +1201,9 @@ extension RuntimeV1.RuntimeRunLifecycleTransition {
             case 58: try r.readMessage(into: &transitionedAt)
             case 64: latestSeq = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1237,13 +1258,13 @@ extension RuntimeV1.RuntimeRunLifecycleTransition {
 
 extension RuntimeV1.RuntimeRunStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: actor = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1277,14 +1298,14 @@ extension RuntimeV1.RuntimeRunStartedPayload {
 
 extension RuntimeV1.RuntimeTextDeltaPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: delta = try r.readString()
             case 18: frameId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1321,15 +1342,15 @@ extension RuntimeV1.RuntimeTextDeltaPayload {
 
 extension RuntimeV1.RuntimeToolCallPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolCallId = try r.readString()
             case 18: toolName = try r.readString()
             case 26: try r.readMessage(into: &input)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1369,17 +1390,17 @@ extension RuntimeV1.RuntimeToolCallPayload {
 
 extension RuntimeV1.RuntimeToolResultPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolCallId = try r.readString()
             case 18: toolName = try r.readString()
             case 26: state = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 42: try r.readMessage(into: &output)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1425,16 +1446,16 @@ extension RuntimeV1.RuntimeToolResultPayload {
 
 extension RuntimeV1.RuntimeRunFinishedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: status = RuntimeV1.RuntimeRunStatus(rawValue: try r.readEnum())
             case 18: reasonClass = try r.readString()
             case 26: reason = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1477,15 +1498,15 @@ extension RuntimeV1.RuntimeRunFinishedPayload {
 
 extension RuntimeV1.RuntimeRunCancelRequestedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: reason = try r.readString()
             case 18: requestedBy = try r.readString()
             case 26: try r.readMessage(into: &requestedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1525,15 +1546,15 @@ extension RuntimeV1.RuntimeRunCancelRequestedPayload {
 
 extension RuntimeV1.RuntimeRunExecutorLostPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: leaseOwner = try r.readString()
             case 16: observedProgressSeq = try r.readUInt64()
             case 26: reason = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1573,17 +1594,17 @@ extension RuntimeV1.RuntimeRunExecutorLostPayload {
 
 extension RuntimeV1.RuntimeRunLoopDetectedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: detector = try r.readString()
             case 18: level = try r.readString()
             case 26: reasonCodeText = try r.readString()
             case 34: message = try r.readString()
             case 42: frameId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1629,14 +1650,14 @@ extension RuntimeV1.RuntimeRunLoopDetectedPayload {
 
 extension RuntimeV1.RuntimeRunFrameConsumedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: frameId = try r.readString()
             case 18: frameType = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1673,13 +1694,13 @@ extension RuntimeV1.RuntimeRunFrameConsumedPayload {
 
 extension RuntimeV1.RuntimeUnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1713,8 +1734,8 @@ extension RuntimeV1.RuntimeUnknownPayload {
 
 extension RuntimeV1.RuntimeRunEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -1782,9 +1803,9 @@ extension RuntimeV1.RuntimeRunEvent {
             case 162: try r.readMessage(into: &payloadJson)
             case 170: idempotencyKey = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1870,8 +1891,8 @@ extension RuntimeV1.RuntimeRunEvent {
 
 extension RuntimeV1.RuntimeWorker {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: status = RuntimeV1.RuntimeWorkerStatus(rawValue: try r.readEnum())
             case 24: latestSeq = try r.readUInt64()
@@ -1886,9 +1907,9 @@ extension RuntimeV1.RuntimeWorker {
             case 98: try r.readMessage(into: &updatedAt)
             case 106: try r.readMessage(into: &lastHeartbeatAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1958,8 +1979,8 @@ extension RuntimeV1.RuntimeWorker {
 
 extension RuntimeV1.RuntimeProjectionCheckpoint {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: projectionName = try r.readString()
             case 18: entityId = try r.readString()
             case 26: documentId = try r.readString()
@@ -1969,9 +1990,9 @@ extension RuntimeV1.RuntimeProjectionCheckpoint {
             case 58: projectionVersion = try r.readString()
             case 66: try r.readMessage(into: &lastProjectedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2026,14 +2047,14 @@ extension RuntimeV1.RuntimeProjectionCheckpoint {
 
 extension RuntimeV1.RuntimeWorkerSnapshot {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &worker)
             case 18: try r.readMessage(into: &projectionCheckpoint)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2070,14 +2091,14 @@ extension RuntimeV1.RuntimeWorkerSnapshot {
 
 extension RuntimeV1.RuntimeWorkerStartedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: status = RuntimeV1.RuntimeWorkerStatus(rawValue: try r.readEnum())
             case 18: try r.readMessage(into: &metadata)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2114,14 +2135,14 @@ extension RuntimeV1.RuntimeWorkerStartedPayload {
 
 extension RuntimeV1.RuntimeWorkerRequestReceivedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: method = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2158,15 +2179,15 @@ extension RuntimeV1.RuntimeWorkerRequestReceivedPayload {
 
 extension RuntimeV1.RuntimeWorkerResponsePayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 16: ok = try r.readBool()
             case 26: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2206,17 +2227,17 @@ extension RuntimeV1.RuntimeWorkerResponsePayload {
 
 extension RuntimeV1.RuntimeWorkerErrorPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: requestId = try r.readString()
             case 18: code = try r.readString()
             case 26: message = try r.readString()
             case 32: reasonCode = ProtocolV1.ReasonCode(rawValue: try r.readEnum())
             case 42: try r.readMessage(into: &response)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2262,14 +2283,14 @@ extension RuntimeV1.RuntimeWorkerErrorPayload {
 
 extension RuntimeV1.RuntimeWorkerHeartbeatPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: status = RuntimeV1.RuntimeWorkerStatus(rawValue: try r.readEnum())
             case 18: try r.readMessage(into: &observedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2306,14 +2327,14 @@ extension RuntimeV1.RuntimeWorkerHeartbeatPayload {
 
 extension RuntimeV1.RuntimeWorkerStoppedPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: status = RuntimeV1.RuntimeWorkerStatus(rawValue: try r.readEnum())
             case 18: reason = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2350,13 +2371,13 @@ extension RuntimeV1.RuntimeWorkerStoppedPayload {
 
 extension RuntimeV1.RuntimeWorkerUnknownPayload {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &body)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2390,8 +2411,8 @@ extension RuntimeV1.RuntimeWorkerUnknownPayload {
 
 extension RuntimeV1.RuntimeWorkerEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -2440,9 +2461,9 @@ extension RuntimeV1.RuntimeWorkerEvent {
                 payload = .unknown(v)
             case 162: try r.readMessage(into: &payloadJson)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 20: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 20: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2516,8 +2537,8 @@ extension RuntimeV1.RuntimeWorkerEvent {
 
 extension RuntimeV1.RuntimePolicyDecision {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: policyId = try r.readString()
             case 18: authorizationId = try r.readString()
             case 26: authorizationMode = try r.readString()
@@ -2532,9 +2553,9 @@ extension RuntimeV1.RuntimePolicyDecision {
             case 96: canaryPercent = try r.readInt32()
             case 104: rolloutBucket = try r.readInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2604,8 +2625,8 @@ extension RuntimeV1.RuntimePolicyDecision {
 
 extension RuntimeV1.RuntimeBudgetSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: inputTokens = try r.readInt64()
             case 16: outputTokens = try r.readInt64()
             case 24: totalTokens = try r.readInt64()
@@ -2613,9 +2634,9 @@ extension RuntimeV1.RuntimeBudgetSummary {
             case 40: reservedSats = try r.readInt64()
             case 48: remainingSats = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2664,15 +2685,15 @@ extension RuntimeV1.RuntimeBudgetSummary {
 
 extension RuntimeV1.RuntimeTimingSummary {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &startedAt)
             case 18: try r.readMessage(into: &completedAt)
             case 24: latencyMs = try r.readInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2712,8 +2733,8 @@ extension RuntimeV1.RuntimeTimingSummary {
 
 extension RuntimeV1.RuntimePredictReceipt {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: receiptId = try r.readString()
             case 18: runId = try r.readString()
             case 26: signatureId = try r.readString()
@@ -2734,9 +2755,9 @@ extension RuntimeV1.RuntimePredictReceipt {
             case 146: catalogVersion = try r.readString()
             case 154: try r.readMessage(into: &outputPreview)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2824,8 +2845,8 @@ extension RuntimeV1.RuntimePredictReceipt {
 
 extension RuntimeV1.RuntimeReplayArtifact {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: artifactId = try r.readString()
             case 18: runId = try r.readString()
             case 24: firstSeq = try r.readUInt64()
@@ -2837,9 +2858,9 @@ extension RuntimeV1.RuntimeReplayArtifact {
             case 72: chunkCount = try r.readUInt32()
             case 82: try r.readMessage(into: &generatedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2900,13 +2921,13 @@ extension RuntimeV1.RuntimeReplayArtifact {
 
 extension RuntimeV1.RuntimeRunSnapshotResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &run)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2940,16 +2961,16 @@ extension RuntimeV1.RuntimeRunSnapshotResult {
 
 extension RuntimeV1.RuntimeRunStreamResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: runId = try r.readString()
             case 16: latestSeq = try r.readUInt64()
             case 24: staleCursor = try r.readBool()
             case 32: retentionFloor = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -2992,13 +3013,13 @@ extension RuntimeV1.RuntimeRunStreamResult {
 
 extension RuntimeV1.RuntimeWorkerSnapshotResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &snapshot)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -3032,17 +3053,17 @@ extension RuntimeV1.RuntimeWorkerSnapshotResult {
 
 extension RuntimeV1.RuntimeWorkerRequestResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 18: requestId = try r.readString()
             case 24: ok = try r.readBool()
             case 34: try r.readMessage(into: &response)
             case 40: latestSeq = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -3088,8 +3109,8 @@ extension RuntimeV1.RuntimeWorkerRequestResult {
 
 extension RuntimeV1.RuntimeResultEnvelope {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: ok = try r.readBool()
             case 18: try r.readMessage(into: &error)
             case 82:
@@ -3129,9 +3150,9 @@ extension RuntimeV1.RuntimeResultEnvelope {
                 try r.readMessage(into: &v)
                 result = .replayArtifact(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 10, 11, 12, 13, 14, 15: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

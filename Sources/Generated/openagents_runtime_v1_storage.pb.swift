@@ -102,8 +102,8 @@ extension RuntimeV1 {
 
 extension RuntimeV1.RuntimeLogRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: lsn = try r.readUInt64()
             case 18: try r.readMessage(into: &recordedAt)
             case 82:
@@ -137,9 +137,9 @@ extension RuntimeV1.RuntimeLogRecord {
                 try r.readMessage(into: &v)
                 entry = .toolExecution(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 10, 11, 12, 13, 14: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 10, 11, 12, 13, 14: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -198,8 +198,8 @@ extension RuntimeV1.RuntimeLogRecord {
 
 extension RuntimeV1.RuntimeWorkerLogEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: workerId = try r.readString()
             case 16: seq = try r.readUInt64()
             case 26: eventType = try r.readString()
@@ -207,9 +207,9 @@ extension RuntimeV1.RuntimeWorkerLogEvent {
             case 42: try r.readMessage(into: &emittedAt)
             case 50: try r.readMessage(into: &worker)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -258,8 +258,8 @@ extension RuntimeV1.RuntimeWorkerLogEvent {
 
 extension RuntimeV1.ProjectionState {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var key: String = ""
                 var value: RuntimeV1.ProjectorCheckpoint = RuntimeV1.ProjectorCheckpoint()
@@ -305,9 +305,9 @@ extension RuntimeV1.ProjectionState {
                 }
                 driftReports[key] = value
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -390,8 +390,8 @@ extension RuntimeV1.ProjectionState {
 
 extension RuntimeV1.ToolExecutionRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: receiptId = try r.readString()
             case 18: userId = try r.readString()
             case 26: try r.readMessage(into: &request)
@@ -399,9 +399,9 @@ extension RuntimeV1.ToolExecutionRecord {
             case 40: costSats = try r.readUInt64()
             case 50: authorizationId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

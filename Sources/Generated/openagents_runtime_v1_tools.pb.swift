@@ -230,14 +230,14 @@ extension RuntimeV1 {
 
 extension RuntimeV1.ToolManifestPolicy {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: writeOperationsMode = try r.readString()
             case 18: defaultRepository = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -274,8 +274,8 @@ extension RuntimeV1.ToolManifestPolicy {
 
 extension RuntimeV1.ToolManifest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: manifestVersion = try r.readString()
             case 18: integrationId = try r.readString()
             case 26: provider = try r.readString()
@@ -284,9 +284,9 @@ extension RuntimeV1.ToolManifest {
             case 50: capabilities.append(try r.readString())
             case 58: try r.readMessage(into: &policy)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -338,8 +338,8 @@ extension RuntimeV1.ToolManifest {
 
 extension RuntimeV1.ToolRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: integrationId = try r.readString()
             case 18: operation = try r.readString()
             case 26: repository = try r.readString()
@@ -350,9 +350,9 @@ extension RuntimeV1.ToolRequest {
             case 66: toolCallId = try r.readString()
             case 72: writeApproved = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -410,13 +410,13 @@ extension RuntimeV1.ToolRequest {
 
 extension RuntimeV1.ToolBudget {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: maxTotalSats = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -450,16 +450,16 @@ extension RuntimeV1.ToolBudget {
 
 extension RuntimeV1.ToolPolicy {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: authorizationId = try r.readString()
             case 18: authorizationMode = try r.readString()
             case 26: try r.readMessage(into: &budget)
             case 32: writeApproved = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -502,8 +502,8 @@ extension RuntimeV1.ToolPolicy {
 
 extension RuntimeV1.ToolExecuteRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: toolPack = try r.readString()
             case 18: mode = try r.readString()
             case 26: runId = try r.readString()
@@ -513,9 +513,9 @@ extension RuntimeV1.ToolExecuteRequest {
             case 58: try r.readMessage(into: &request)
             case 66: try r.readMessage(into: &policy)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -570,14 +570,14 @@ extension RuntimeV1.ToolExecuteRequest {
 
 extension RuntimeV1.ToolReceipt {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: receiptId = try r.readString()
             case 18: replayHash = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -614,8 +614,8 @@ extension RuntimeV1.ToolReceipt {
 
 extension RuntimeV1.ToolExecuteResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: state = try r.readString()
             case 18: decision = try r.readString()
             case 26: reasonCode = try r.readString()
@@ -623,9 +623,9 @@ extension RuntimeV1.ToolExecuteResult {
             case 42: try r.readMessage(into: &result)
             case 48: replayed = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -674,13 +674,13 @@ extension RuntimeV1.ToolExecuteResult {
 
 extension RuntimeV1.ToolExecuteResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &data)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -714,8 +714,8 @@ extension RuntimeV1.ToolExecuteResponse {
 
 extension RuntimeV1.CommsDeliveryEventRequest {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: eventId = try r.readString()
             case 18: provider = try r.readString()
             case 26: deliveryState = try r.readString()
@@ -726,9 +726,9 @@ extension RuntimeV1.CommsDeliveryEventRequest {
             case 66: reason = try r.readString()
             case 74: try r.readMessage(into: &payload)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -786,15 +786,15 @@ extension RuntimeV1.CommsDeliveryEventRequest {
 
 extension RuntimeV1.CommsDeliveryEventResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: eventId = try r.readString()
             case 18: status = try r.readString()
             case 24: idempotentReplay = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

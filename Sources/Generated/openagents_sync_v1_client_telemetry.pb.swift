@@ -196,17 +196,17 @@ extension SyncV1 {
 
 extension SyncV1.ClientReconnect {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: attempt = try r.readUInt32()
             case 16: backoffMs = try r.readUInt32()
             case 24: resumed = try r.readBool()
             case 32: lastAppliedSeq = try r.readUInt64()
             case 42: reasonCode = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -252,15 +252,15 @@ extension SyncV1.ClientReconnect {
 
 extension SyncV1.ClientAuthFailure {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: httpStatus = try r.readUInt32()
             case 18: reasonCode = try r.readString()
             case 24: refreshAttempted = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -300,17 +300,17 @@ extension SyncV1.ClientAuthFailure {
 
 extension SyncV1.ClientReplay {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: status = try r.readString()
             case 16: requestedAfterSeq = try r.readUInt64()
             case 24: oldestAvailableSeq = try r.readUInt64()
             case 32: headSeq = try r.readUInt64()
             case 40: catchupDurationMs = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -356,15 +356,15 @@ extension SyncV1.ClientReplay {
 
 extension SyncV1.ClientDeliveryError {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: channel = try r.readString()
             case 18: reasonCode = try r.readString()
             case 24: rollingErrorCount5m = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -404,8 +404,8 @@ extension SyncV1.ClientDeliveryError {
 
 extension SyncV1.ClientTelemetryEvent {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: schemaVersion = try r.readString()
             case 18: eventId = try r.readString()
             case 24: occurredAtUnixMs = try r.readInt64()
@@ -442,9 +442,9 @@ extension SyncV1.ClientTelemetryEvent {
                 try r.readMessage(into: &v)
                 event = .deliveryError(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -102,17 +102,17 @@ extension SyncV1 {
 
 extension SyncV1.FanoutMessage {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: sequence = try r.readUInt64()
             case 26: kind = try r.readString()
             case 34: try r.readMessage(into: &payload)
             case 42: try r.readMessage(into: &publishedAt)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -158,8 +158,8 @@ extension SyncV1.FanoutMessage {
 
 extension SyncV1.KhalaPollResponse {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 18: driver = try r.readString()
             case 26:
@@ -182,9 +182,9 @@ extension SyncV1.KhalaPollResponse {
             case 136: slowConsumerMaxStrikes = try r.readUInt32()
             case 144: recommendedReconnectBackoffMs = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -269,8 +269,8 @@ extension SyncV1.KhalaPollResponse {
 
 extension SyncV1.StaleCursorDetails {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: requestedCursor = try r.readUInt64()
             case 24: oldestAvailableCursor = try r.readUInt64()
@@ -281,9 +281,9 @@ extension SyncV1.StaleCursorDetails {
             case 66: qosTier = try r.readString()
             case 74: recovery = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -212,14 +212,14 @@ extension SyncV1 {
 
 extension SyncV1.TopicCursor {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: topic = SyncV1.SyncTopic(rawValue: try r.readEnum())
             case 16: watermark = try r.readUInt64()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -256,8 +256,8 @@ extension SyncV1.TopicCursor {
 
 extension SyncV1.Subscribe {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: topics.append(SyncV1.SyncTopic(rawValue: try r.readEnum()))
             case 10: try r.readPacked(into: &topics) { r throws(WireDecodingError) in SyncV1.SyncTopic(rawValue: try r.readEnum()) }
             case 18:
@@ -266,9 +266,9 @@ extension SyncV1.Subscribe {
                 resumeAfter.append(v)
             case 26: requestId = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -308,17 +308,17 @@ extension SyncV1.Subscribe {
 
 extension SyncV1.Subscribed {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: subscriptionId = try r.readString()
             case 18:
                 var v = SyncV1.TopicCursor()
                 try r.readMessage(into: &v)
                 currentWatermarks.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -355,8 +355,8 @@ extension SyncV1.Subscribed {
 
 extension SyncV1.Update {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: topic = SyncV1.SyncTopic(rawValue: try r.readEnum())
             case 18: docKey = try r.readString()
             case 24: docVersion = try r.readUInt64()
@@ -365,9 +365,9 @@ extension SyncV1.Update {
             case 50: payloadHash = try r.readBytes()
             case 56: hydrationRequired = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -419,8 +419,8 @@ extension SyncV1.Update {
 
 extension SyncV1.UpdateBatch {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var v = SyncV1.Update()
                 try r.readMessage(into: &v)
@@ -431,9 +431,9 @@ extension SyncV1.UpdateBatch {
                 try r.readMessage(into: &v)
                 headWatermarks.append(v)
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -473,16 +473,16 @@ extension SyncV1.UpdateBatch {
 
 extension SyncV1.Heartbeat {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10:
                 var v = SyncV1.TopicCursor()
                 try r.readMessage(into: &v)
                 watermarks.append(v)
             default:
-                switch tag >> 3 {
-                case 1: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -516,16 +516,16 @@ extension SyncV1.Heartbeat {
 
 extension SyncV1.Error {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: code = SyncV1.SyncErrorCode(rawValue: try r.readEnum())
             case 18: message = try r.readString()
             case 24: retryAfterMs = try r.readUInt32()
             case 32: fullResyncRequired = try r.readBool()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -568,17 +568,17 @@ extension SyncV1.Error {
 
 extension SyncV1.KhalaFrame {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: topic = try r.readString()
             case 16: seq = try r.readUInt64()
             case 24: kind = SyncV1.KhalaFrameKind(rawValue: try r.readEnum())
             case 34: payloadBytes = try r.readBytes()
             case 40: schemaVersion = try r.readUInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }

@@ -155,7 +155,7 @@ final class Connection: @unchecked Sendable {
         request.route = "-"
         let seq = nextSeq
         nextSeq += 1
-        ready[seq] = (ServiceError(error.status, ServiceError.code(for: error.status), error.message).response, request, loop.now, false)
+        ready[seq] = (server.errors.failure(HTTPFailure(error.status, HTTPFailure.code(for: error.status), error.message)), request, loop.now, false)
         server.logger.log(.warn, "bad request", ["status": "\(error.status)", "error": error.message])
         writeReady()
     }
@@ -173,10 +173,10 @@ final class Connection: @unchecked Sendable {
         switch server.router.match(method: head.method, path: request.path) {
         case .notFound:
             request.route = "unmatched"
-            complete(seq, ServiceError.notFound("no route for \(request.path)").response, request, start, keepAlive)
+            complete(seq, server.errors.failure(HTTPFailure(404, "not_found", "no route for \(request.path)")), request, start, keepAlive)
         case .methodNotAllowed(let allow):
             request.route = "unmatched"
-            complete(seq, ServiceError(405, "invalid_request", "method \(head.method) not allowed", headers: [("allow", allow.joined(separator: ", "))]).response, request, start, keepAlive)
+            complete(seq, server.errors.failure(HTTPFailure(405, "invalid_request", "method \(head.method) not allowed", headers: [("allow", allow.joined(separator: ", "))])), request, start, keepAlive)
         case .found(let handler, let params, let pattern):
             request.params = params
             request.route = pattern
@@ -188,23 +188,32 @@ final class Connection: @unchecked Sendable {
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
                 complete(seq, response, request, start, keepAlive)
             case .async(let h):
+                // The task starts on this thread: a handler that never suspends
+                // (a read, a health probe) finishes before `Task.immediate`
+                // returns and is answered inline, with no hop through the loop's
+                // wake-up; one that suspends is answered through the loop.
                 let req = request
                 let loop = self.loop
                 let server = self.server
-                Task {
+                let handoff = InlineHandoff()
+                Task.immediate {
                     let response: HTTPResponse
                     do { response = try await h(req) } catch { response = Connection.errorResponse(error, server) }
                     server.metrics.inFlight.subtract(1, ordering: .relaxed)
-                    loop.execute { [self] in self.complete(seq, response, req, start, keepAlive) }
+                    if !handoff.finishInline(response) {
+                        loop.execute { [self] in self.complete(seq, response, req, start, keepAlive) }
+                    }
                 }
+                if let response = handoff.dispatcherReturned() { complete(seq, response, request, start, keepAlive) }
             }
         }
     }
 
     static func errorResponse(_ error: Error, _ server: HTTPServer) -> HTTPResponse {
-        if let e = error as? ServiceError { return e.response }
+        if let e = error as? any HTTPResponseError { return e.response }
+        if let f = error as? HTTPFailure { return server.errors.failure(f) }
         server.logger.log(.error, "handler failed", ["error": "\(error)"])
-        return ServiceError(500, "internal_error", "internal error").response
+        return server.errors.failure(HTTPFailure(500, "internal_error", "internal error"))
     }
 
     /// Request id (echoed when sane, else generated) and W3C trace context.
@@ -380,7 +389,7 @@ final class Connection: @unchecked Sendable {
         closeAfterWrite = true
         var request = HTTPRequest(method: "-", target: "-", path: "-", query: "", version: 11, headers: HTTPHeaders(), body: [])
         request.requestID = randomHex(8)
-        ready[nextSeq] = (ServiceError(503, "service_unavailable", "server is at its connection limit or shutting down").response, request, loop.now, false)
+        ready[nextSeq] = (server.errors.failure(HTTPFailure(503, "service_unavailable", "server is at its connection limit or shutting down")), request, loop.now, false)
         nextSeq += 1
         writeReady()
     }
@@ -406,5 +415,25 @@ final class Connection: @unchecked Sendable {
         epoll_ctl(loop.epfd, EPOLL_CTL_DEL, fd, nil)
         Glibc.close(fd)
         loop.removed(fd)
+    }
+}
+
+/// Who answers an async handler's request: the dispatcher, when the task
+/// finished before `Task.immediate` returned (no suspension), or the task,
+/// through the loop, when it suspended. One compare-and-swap decides.
+final class InlineHandoff: @unchecked Sendable {
+    private let state = Atomic<Int>(0)  // 0 running, 1 dispatcher returned, 2 finished inline
+    private var response: HTTPResponse?
+
+    /// The task's side: true when the dispatcher will answer (it has not returned yet).
+    func finishInline(_ r: HTTPResponse) -> Bool {
+        response = r
+        return state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// The dispatcher's side, right after `Task.immediate` returns: the response if the task already finished.
+    func dispatcherReturned() -> HTTPResponse? {
+        if state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged { return nil }
+        return response
     }
 }

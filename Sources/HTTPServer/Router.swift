@@ -1,11 +1,16 @@
-/// Routes by method and path pattern (`/internal/v1/runs/:run_id`). A path that
-/// matches no pattern is 404; one that matches with another method is 405 with `Allow`.
+/// Routes by method and path. A path that matches no route is 404; one that
+/// matches with another method is 405 with `Allow`. Patterns are either the
+/// simple `/internal/v1/runs/:run_id` form or a matcher the caller supplies
+/// (the service kit's path templates); the path is split once per request.
 public struct Router: Sendable {
     public typealias AsyncHandler = @Sendable (HTTPRequest) async throws -> HTTPResponse
     public typealias SyncHandler = @Sendable (HTTPRequest) throws -> HTTPResponse
+    /// Variables when the path's segments match, nil otherwise.
+    public typealias Matcher = @Sendable ([Substring]) -> [String: String]?
 
     /// Sync handlers run inline on the event loop (no task hop): for quick,
-    /// non-blocking work. Async handlers run as tasks and may await durable work.
+    /// non-blocking work. Async handlers start inline too (`Task.immediate`) and
+    /// are answered inline unless they suspend.
     public enum Handler: Sendable {
         case sync(SyncHandler)
         case async(AsyncHandler)
@@ -15,6 +20,7 @@ public struct Router: Sendable {
         let method: String
         let pattern: String
         let segments: [Substring]
+        let matcher: Matcher?
         let handler: Handler
     }
 
@@ -22,7 +28,11 @@ public struct Router: Sendable {
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
-        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), matcher: nil, handler: handler))
+    }
+    /// A route whose path `matcher` decides; `pattern` names it in logs and metrics.
+    public mutating func add(_ method: String, _ pattern: String, matcher: @escaping Matcher, _ handler: Handler) {
+        routes.append(Route(method: method, pattern: pattern, segments: [], matcher: matcher, handler: handler))
     }
     public mutating func get(_ pattern: String, _ handler: @escaping AsyncHandler) { add("GET", pattern, .async(handler)) }
     public mutating func post(_ pattern: String, _ handler: @escaping AsyncHandler) { add("POST", pattern, .async(handler)) }
@@ -36,15 +46,24 @@ public struct Router: Sendable {
     }
 
     public func match(method: String, path: String) -> Match {
-        let parts = path.split(separator: "/")
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let segments = Array(parts)
+        let simple = segments.filter { !$0.isEmpty }
         var allowed: [String] = []
-        for r in routes where r.segments.count == parts.count {
-            var params: [String: String] = [:]
-            var ok = true
-            for (s, p) in zip(r.segments, parts) {
-                if s.first == ":" { params[String(s.dropFirst())] = percentDecode(String(p)) } else if s != p { ok = false; break }
+        for r in routes {
+            var params: [String: String]
+            if let matcher = r.matcher {
+                guard let p = matcher(segments) else { continue }
+                params = p
+            } else {
+                guard r.segments.count == simple.count else { continue }
+                params = [:]
+                var ok = true
+                for (s, p) in zip(r.segments, simple) {
+                    if s.first == ":" { params[String(s.dropFirst())] = percentDecode(String(p)) } else if s != p { ok = false; break }
+                }
+                guard ok else { continue }
             }
-            guard ok else { continue }
             if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r.handler, params: params, pattern: r.pattern) }
             allowed.append(r.method)
         }

@@ -30,12 +30,15 @@ public final class HTTPServer: Sendable {
     let router: Router
     public let logger: Logger
     public let metrics: Metrics
+    /// Renders the core's own failures (404, 405, malformed requests) in the service's envelope.
+    public let errors: ErrorRendering
     private let loops: Mutex<[EventLoop]> = Mutex([])
     private let boundPort = Atomic<Int>(0)
     let shuttingDown = Atomic<Bool>(false)
     let openConnections = Atomic<Int>(0)
 
-    public init(config: ServerConfig, router: Router, logger: Logger = Logger(), metrics: Metrics = Metrics()) {
+    public init(config: ServerConfig, router: Router, logger: Logger = Logger(), metrics: Metrics = Metrics(), errors: ErrorRendering = .plain) {
+        self.errors = errors
         self.config = config
         self.router = router
         self.logger = logger

@@ -90,6 +90,24 @@ extension ProtoMessage {
         self = try result.get()
     }
 
+    /// Merges the members of a JSON object into this message: fields it names
+    /// are set (repeated ones appended), the others keep their values.
+    public mutating func merge(jsonBytes bytes: [UInt8], options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
+        let base = self
+        let result: Result<Self, JSONDecodingError> = bytes.withUnsafeBytes { buffer in
+            var reader = JSONReader(buffer, options: options)
+            var message = base
+            do throws(JSONDecodingError) {
+                try message.decodeJSON(from: &reader)
+                try reader.finish()
+                return .success(message)
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
     /// Decodes proto3 JSON from memory the caller owns (no copy).
     public init(jsonBuffer buffer: UnsafeRawBufferPointer, options: JSONDecodingOptions = .init()) throws(JSONDecodingError) {
         var reader = JSONReader(buffer, options: options)

@@ -9,10 +9,18 @@ public protocol ProtoEnum: Hashable, Sendable {
     static var protoAliases: [(Self, String)] { get }
     /// The proto name of this value, nil for an unrecognized number.
     var protoName: String? { get }
+    /// Values with a word of their own for REST bodies (`(openagents.api.v1.wire_word)`).
+    static var wireWords: [(Self, String)] { get }
 }
 
 extension ProtoEnum {
     public static var protoAliases: [(Self, String)] { [] }
+    public static var wireWords: [(Self, String)] { [] }
+    /// The wire word of this value, when the contract declares one.
+    public var wireWord: String? {
+        for (v, w) in Self.wireWords where v == self { return w }
+        return nil
+    }
 }
 
 /// Heap storage for a message field that closes a cycle of singular message

@@ -14,7 +14,8 @@ final class RuntimeRoutesTests: ServiceHarness {
         try serve()
         let r = try post("/internal/v1/runs", #"{"run_id":"r1"}"#)
         XCTAssertEqual(r.status, 201)
-        XCTAssertTrue(r.text.contains(#""status":"RUNTIME_RUN_STATUS_RUNNING""#), r.text)
+        // REST bodies write the spec's word for the status, not the enum value's name.
+        XCTAssertTrue(r.text.contains(#""status":"running""#), r.text)
         XCTAssertTrue(r.text.contains(#""latestSeq":1"#), r.text)
         XCTAssertEqual(try get("/internal/v1/runs/r1").status, 200)
     }

@@ -65,9 +65,13 @@ public enum Checks {
     static func breaking(current: Module, previous: Module, config: BufConfig) -> [Finding] {
         let rules = (try? RuleSelection.select(BreakingRules.specs, config: config.breaking, version: config.version)) ?? []
         var checker = BreakingChecker(current: current, previous: previous)
+        var findings = checker.run(rules)
+        // Our route rules (buf has none): on unless excepted.
+        let routeRules = RouteBreakingRules.ids.filter { !config.breaking.except.contains($0) }
+        findings += RouteBreakingRules.check(current: current, previous: previous, rules: Set(routeRules))
         let unstable: Set<String>? = config.breaking.ignoreUnstablePackages
             ? Set((current.files + previous.files).filter { LintRules.isUnstablePackage($0.package) }.map(\.path)) : nil
-        return filter(checker.run(rules), config: config, section: config.breaking, specs: BreakingRules.specs, unstable: unstable)
+        return filter(findings, config: config, section: config.breaking, specs: BreakingRules.specs, unstable: unstable)
     }
 
     /// `ignore`, `ignore_only` (by rule or category) and `ignore_unstable_packages`.

@@ -426,6 +426,36 @@ struct LintChecker {
         for m in f.desc.messages { walk(m) }
         for e in f.desc.extensions { note(e.extendee); if !e.typeName.isEmpty { note(e.typeName) } }
         for s in f.desc.services { for m in s.methods { note(m.inputType); note(m.outputType) } }
+        // Custom options use the file that declares their extension (buf counts these too).
+        var extensionFile: [String: [UInt32: String]] = [:]
+        for file in module.set.files {
+            func collect(_ exts: [FieldDescriptor]) { for e in exts { extensionFile[e.extendee, default: [:]][UInt32(e.number)] = file.name } }
+            collect(file.extensions)
+            func walkExt(_ m: MessageDescriptor) { collect(m.extensions); m.nested.forEach(walkExt) }
+            file.messages.forEach(walkExt)
+        }
+        func options(_ o: RawOptions, _ extendee: String) {
+            guard let known = extensionFile[".google.protobuf." + extendee] else { return }
+            for n in o.fieldNumbers { if let file = known[n] { names.insert(file) } }
+        }
+        func walkOptions(_ m: MessageDescriptor) {
+            options(m.options, "MessageOptions")
+            for fd in m.fields { options(fd.options, "FieldOptions") }
+            for o in m.oneofs { options(o.options, "OneofOptions") }
+            for e in m.enums { walkEnum(e) }
+            m.nested.forEach(walkOptions)
+        }
+        func walkEnum(_ e: EnumDescriptor) {
+            options(e.options, "EnumOptions")
+            for v in e.values { options(v.options, "EnumValueOptions") }
+        }
+        options(f.desc.options, "FileOptions")
+        f.desc.messages.forEach(walkOptions)
+        f.desc.enums.forEach(walkEnum)
+        for s in f.desc.services {
+            options(s.options, "ServiceOptions")
+            for m in s.methods { options(m.options, "MethodOptions") }
+        }
         return names
     }
 

@@ -49,8 +49,11 @@ struct Module {
     var services: [String: Service] = [:]
     /// Every message and enum of the whole set (imports included) -> the file that defines it.
     var definingFile: [String: String] = [:]
+    /// The whole set, for checks that resolve types across files (HTTP bindings).
+    let set: FileDescriptorSet
 
     init(_ set: FileDescriptorSet, only include: (String) -> Bool = { _ in true }) {
+        self.set = set
         for f in set.files {
             let prefix = f.package.isEmpty ? "" : f.package + "."
             func walk(_ m: MessageDescriptor, _ name: String) {

@@ -32,6 +32,13 @@ public struct RawOptions: Sendable, Hashable {
         each { (tag, r) throws(WireDecodingError) in if tag == field << 3 | 2 { found = try r.readString(); return true }; return false }
         return found
     }
+    /// Every field number set, in order of appearance (custom options show up here).
+    public var fieldNumbers: Set<UInt32> {
+        var found: Set<UInt32> = []
+        each { (tag, _) throws(WireDecodingError) in found.insert(tag >> 3); return false }
+        return found
+    }
+
     /// Whether any field with this number is set (any wire type).
     public func has(_ field: UInt32) -> Bool {
         var found = false

@@ -106,3 +106,22 @@ enum Naming {
         return out
     }
 }
+
+extension Naming {
+    /// A Swift string literal for any text (quotes, backslashes, control characters escaped).
+    static func stringLiteral(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -155,6 +155,16 @@ struct SwiftEmitter {
             out.outdent()
             out.line("]")
         }
+        let words = known.compactMap { (i, v) in v.options.string(OptionNumbers.wireWord).map { (cases[i], $0) } }
+        if !words.isEmpty {
+            out.line()
+            out.line("/// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).")
+            out.line("public static let wireWords: [(Self, String)] = [")
+            out.indent()
+            for (c, w) in words { out.line("(.\(c), \(Naming.stringLiteral(w))),") }
+            out.outdent()
+            out.line("]")
+        }
         out.line()
         out.line("/// The values declared in the contract, with their proto names.")
         out.line("public static let protoNames: [(Self, String)] = [")
@@ -312,18 +322,19 @@ struct SwiftEmitter {
 
     private mutating func emitDecode(_ plans: [FieldPlan], oneofs: [Int: (type: String, property: String)]) {
         out.open("public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError)")
-        out.open("while let tag = try r.nextTag()")
-        out.openSwitch("tag")
+        // `_tag`: no proto field name starts with an underscore, so no field shadows it.
+        out.open("while let _tag = try r.nextTag()")
+        out.openSwitch("_tag")
         for p in plans { emitDecodeCase(p, oneofs: oneofs) }
         out.line("default:")
         out.indent()
         let numbers = plans.map { String($0.number) }
         if numbers.isEmpty {
-            out.line("try r.skipUnknown(tag, into: &unknownFields)")
+            out.line("try r.skipUnknown(_tag, into: &unknownFields)")
         } else {
-            out.openSwitch("tag >> 3")
-            out.line("case \(numbers.joined(separator: ", ")): throw r.wrongWireType(tag)")
-            out.line("default: try r.skipUnknown(tag, into: &unknownFields)")
+            out.openSwitch("_tag >> 3")
+            out.line("case \(numbers.joined(separator: ", ")): throw r.wrongWireType(_tag)")
+            out.line("default: try r.skipUnknown(_tag, into: &unknownFields)")
             out.closeSwitch()
         }
         out.outdent()

@@ -14,9 +14,14 @@ public struct JSONEncodingOptions: Sendable {
     public var deterministic = false
     /// Resolves `google.protobuf.Any` payloads.
     public var typeRegistry: TypeRegistry?
+    /// Write an enum value's declared wire word (`running`) instead of its name:
+    /// the REST bindings' mode. Values without a wire word keep their name.
+    public var enumWireWords = false
 
     public init(emitDefaultValues: Bool = false, preserveProtoFieldNames: Bool = false, enumsAsNumbers: Bool = false,
-                int64AsNumbers: Bool = false, prettyPrint: Bool = false, deterministic: Bool = false, typeRegistry: TypeRegistry? = nil) {
+                int64AsNumbers: Bool = false, prettyPrint: Bool = false, deterministic: Bool = false, typeRegistry: TypeRegistry? = nil,
+                enumWireWords: Bool = false) {
+        self.enumWireWords = enumWireWords
         self.emitDefaultValues = emitDefaultValues
         self.preserveProtoFieldNames = preserveProtoFieldNames
         self.enumsAsNumbers = enumsAsNumbers
@@ -35,8 +40,11 @@ public struct JSONDecodingOptions: Sendable {
     public var depthLimit = 100
     /// Resolves `google.protobuf.Any` payloads.
     public var typeRegistry: TypeRegistry?
+    /// Also accept enum wire words (the REST bindings' mode); names and numbers are always accepted.
+    public var acceptEnumWireWords = false
 
-    public init(ignoreUnknownFields: Bool = false, depthLimit: Int = 100, typeRegistry: TypeRegistry? = nil) {
+    public init(ignoreUnknownFields: Bool = false, depthLimit: Int = 100, typeRegistry: TypeRegistry? = nil, acceptEnumWireWords: Bool = false) {
+        self.acceptEnumWireWords = acceptEnumWireWords
         self.ignoreUnknownFields = ignoreUnknownFields
         self.depthLimit = depthLimit
         self.typeRegistry = typeRegistry

@@ -635,6 +635,7 @@ public struct JSONReader: ~Copyable {
             let bytes = try readStringBytes()
             for (v, name) in E.protoNames where JSONReader.equal(name, bytes) { return v }
             for (v, name) in E.protoAliases where JSONReader.equal(name, bytes) { return v }
+            if options.acceptEnumWireWords { for (v, word) in E.wireWords where JSONReader.equal(word, bytes) { return v } }
             if ignoreUnknown { return nil }
             ptr = save
             throw error("unknown enum value \"\(String(decoding: bytes, as: UTF8.self))\" for \(E.self)")

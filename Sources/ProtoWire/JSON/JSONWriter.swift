@@ -220,7 +220,9 @@ public struct JSONWriter: ~Copyable {
 
     @inlinable
     public mutating func writeEnum<E: ProtoEnum>(_ v: E) {
-        if !enumsAsNumbers, let name = v.protoName { writeString(name) } else { writeInt32(v.rawValue) }
+        if enumsAsNumbers { writeInt32(v.rawValue); return }
+        if options.enumWireWords, let word = v.wireWord { writeString(word); return }
+        if let name = v.protoName { writeString(name) } else { writeInt32(v.rawValue) }
     }
 
     @inlinable

@@ -2,6 +2,7 @@ import Foundation
 import Generated
 import Glibc
 import HTTPServer
+import ServiceKit
 import ProtoWire
 import Synchronization
 
@@ -94,11 +95,6 @@ public final class RuntimeSignature: Sendable {
         return claims
     }
 
-    /// The bindings of a request: path run_id, query thread_id and the principal headers.
-    public static func bindings(of req: HTTPRequest) -> Bindings {
-        Bindings(runID: req.params["run_id"], threadID: req.queryItems["thread_id"],
-                 userID: req.headers["x-oa-user-id"], guestScope: req.headers["x-oa-guest-scope"])
-    }
 
     // MARK: The secret
 

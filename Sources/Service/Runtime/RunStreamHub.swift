@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Generated
-import HTTPServer
+import APIRuntime
 import Synchronization
 
 /// Delivers committed run events to the SSE streams that have caught up
@@ -16,12 +16,12 @@ public final class RunStreamHub: Sendable {
     /// A caught-up stream; touched only by the fan-out thread once registered.
     final class Live: @unchecked Sendable {
         let runID: String
-        let writer: EventStreamWriter
+        let writer: any StreamSink
         var sent: UInt64
         var lastWrite: UInt64
         let deadline: UInt64?
         let done: CheckedContinuation<Void, Never>
-        init(runID: String, writer: EventStreamWriter, sent: UInt64, lastWrite: UInt64, deadline: UInt64?, done: CheckedContinuation<Void, Never>) {
+        init(runID: String, writer: any StreamSink, sent: UInt64, lastWrite: UInt64, deadline: UInt64?, done: CheckedContinuation<Void, Never>) {
             self.runID = runID
             self.writer = writer
             self.sent = sent
@@ -64,7 +64,7 @@ public final class RunStreamHub: Sendable {
 
     /// Hands a caught-up stream to the fan-out thread; returns when the stream
     /// has ended (terminal event sent, `tail_ms` over, or the client gone).
-    public func follow(runID: String, writer: EventStreamWriter, sent: UInt64, deadline: UInt64?) async {
+    public func follow(runID: String, writer: any StreamSink, sent: UInt64, deadline: UInt64?) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let stream = Live(runID: runID, writer: writer, sent: sent, lastWrite: Self.now(), deadline: deadline, done: done)
             live.withLock { $0[runID, default: [:]][ObjectIdentifier(stream)] = stream }
@@ -77,7 +77,7 @@ public final class RunStreamHub: Sendable {
     /// The SSE frame of `event` (`event: message`, `id:` = seq, `data:` = its JSON).
     public func frame(_ event: RuntimeV1.RuntimeRunEvent) -> [UInt8] {
         if let cached = frames.withLock({ $0[event.runId]?[event.seq] }) { return cached }
-        let bytes = StreamRoutes.frame(event)
+        let bytes = RunStreaming.frame(event)
         frames.withLock { f in
             var run = f[event.runId] ?? [:]
             run[event.seq] = bytes
@@ -121,16 +121,16 @@ public final class RunStreamHub: Sendable {
                 for s in streams where s.sent < last.seq {
                     var batch: [UInt8] = []
                     for (e, f) in zip(events, framed) where e.seq > s.sent { batch += f }
-                    guard s.writer.postNow(frames: batch) else { end(s); continue }
+                    guard s.writer.post(framed: batch) else { end(s); continue }
                     s.sent = last.seq
                     s.lastWrite = Self.now()
                 }
                 floor = last.seq
                 if floor < run.latestSeq { continue }
             }
-            if StreamRoutes.isTerminal(run.status) {
+            if RunStreaming.isTerminal(run.status) {
                 for s in streams where s.sent >= run.latestSeq {
-                    _ = s.writer.postNow(frames: Self.doneFrame)
+                    _ = s.writer.post(framed: Self.doneFrame)
                     end(s)
                 }
             }
@@ -143,7 +143,7 @@ public final class RunStreamHub: Sendable {
         for s in all {
             if let deadline = s.deadline, now >= deadline { end(s); continue }
             if now > s.lastWrite, now - s.lastWrite >= heartbeatNs {
-                guard s.writer.postNow(frames: Self.keepAlive) else { end(s); continue }
+                guard s.writer.post(framed: Self.keepAlive) else { end(s); continue }
                 s.lastWrite = now
             }
         }

@@ -1,3 +1,4 @@
+import ServiceKit
 import Dispatch
 import Foundation
 import Generated

@@ -350,8 +350,8 @@ extension FixturesV1 {
 
 extension FixturesV1.AllTypes {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 9: fDouble = try r.readDouble()
             case 21: fFloat = try r.readFloat()
             case 24: fInt64 = try r.readInt64()
@@ -499,9 +499,9 @@ extension FixturesV1.AllTypes {
             case 570: try r.readMessage(into: &fTimestamp)
             case 576: fAliased = FixturesV1.Aliased(rawValue: try r.readEnum())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 60, 61, 62, 63, 70, 71, 72: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 55, 56, 60, 61, 62, 63, 70, 71, 72: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -768,16 +768,16 @@ extension FixturesV1.AllTypes {
 
 extension FixturesV1.AllTypes.Nested {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 8: a = try r.readInt32()
             case 16: b.append(try r.readInt32())
             case 18: try r.readPacked(into: &b) { r throws(WireDecodingError) in try r.readInt32() }
             case 26: c = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -817,8 +817,8 @@ extension FixturesV1.AllTypes.Nested {
 
 extension FixturesV1.Recursive {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &child)
             case 16: depth = try r.readInt32()
             case 26:
@@ -833,9 +833,9 @@ extension FixturesV1.Recursive {
                 node = .left(v)
             case 42: node = .leaf(try r.readString())
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -888,14 +888,14 @@ extension FixturesV1.Recursive {
 
 extension FixturesV1.MutualA {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &b)
             case 18: name = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -932,14 +932,14 @@ extension FixturesV1.MutualA {
 
 extension FixturesV1.MutualB {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: try r.readMessage(into: &a)
             case 16: value = try r.readInt32()
             default:
-                switch tag >> 3 {
-                case 1, 2: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -976,8 +976,8 @@ extension FixturesV1.MutualB {
 
 extension FixturesV1.Keywords {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             case 10: `default` = try r.readString()
             case 16: `class` = try r.readInt32()
             case 24: `protocol` = try r.readBool()
@@ -989,9 +989,9 @@ extension FixturesV1.Keywords {
             case 72: kind = FixturesV1.Keywords.Type_(rawValue: try r.readEnum())
             case 82: init_ = try r.readString()
             default:
-                switch tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(tag)
-                default: try r.skipUnknown(tag, into: &unknownFields)
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
         }
@@ -1059,10 +1059,10 @@ extension FixturesV1.Keywords {
 
 extension FixturesV1.Nothing {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
-        while let tag = try r.nextTag() {
-            switch tag {
+        while let _tag = try r.nextTag() {
+            switch _tag {
             default:
-                try r.skipUnknown(tag, into: &unknownFields)
+                try r.skipUnknown(_tag, into: &unknownFields)
             }
         }
     }

@@ -1,12 +1,13 @@
+import APIRuntime
 import Dispatch
 import Generated
-import HTTPServer
 import ProtoWire
+import ServiceKit
 
-/// `GET /internal/v1/runs/:run_id/stream`: server-sent events over a run's
+/// `GET /internal/v1/runs/{run_id}/stream`: server-sent events over a run's
 /// committed events (runtime-internal-contract.md, cursor and tail rules).
-enum StreamRoutes {
-    static let eventOptions = JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, deterministic: true)
+enum RunStreaming {
+    static let eventOptions = JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, deterministic: true, enumWireWords: true)
 
     /// Where a stream starts, from `Last-Event-ID` and `?cursor`.
     struct Start: Equatable {
@@ -47,31 +48,12 @@ enum StreamRoutes {
 
     static func isTerminal(_ s: RuntimeV1.RuntimeRunStatus) -> Bool { s == .succeeded || s == .failed || s == .canceled }
 
-    static func add(to r: inout Router, core: RuntimeCore, config: ServiceConfig, signed: SignedRoutes) {
-        let ledger = core.ledger
-        let hub = core.streams
-        signed.get(&r, "/internal/v1/runs/:run_id/stream") { req, _ in
-            let threadID = req.queryItems["thread_id"] ?? ""
-            try ContractRoutes.required(["thread_id": threadID])
-            let run = try ContractRoutes.ownedRun(req, threadID: threadID, ledger: ledger)
-            let q = req.queryItems
-            let start = try resolve(lastEventID: req.headers["last-event-id"], cursor: q["cursor"], tailMs: q["tail_ms"],
-                                    latest: run.latestSeq, retention: config.streamRetentionEvents)
-            let runID = run.runId
-            var response = HTTPResponse.eventStream { w in
-                await stream(runID: runID, from: start, ledger: ledger, hub: hub, to: w)
-            }
-            response.headers.add("cache-control", "no-store")
-            return response
-        }
-    }
-
     /// Sends every committed event after the start (awaiting each write, so a
     /// long backlog cannot outrun a slow client), then hands the caught-up
     /// stream to the hub, which delivers new events as they commit, keep-alive
     /// comments when idle, `data: [DONE]` after the terminal event, and ends the
     /// response when `tail_ms` runs out.
-    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, to w: EventStreamWriter) async {
+    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, to w: any StreamSink) async {
         var sent = start.after
         let deadline = start.tailMs.map { DispatchTime.now().uptimeNanoseconds + $0 * 1_000_000 }
         while true {
@@ -79,7 +61,7 @@ enum StreamRoutes {
             if let last = events.last {
                 var batch: [UInt8] = []
                 for e in events { batch += hub.frame(e) }
-                guard await w.send(frames: batch) else { return }
+                guard await w.send(framed: batch) else { return }
                 sent = last.seq
                 if sent < run.latestSeq { continue }
             }

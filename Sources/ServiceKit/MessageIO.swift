@@ -1,3 +1,4 @@
+import Foundation
 import Generated
 import HTTPServer
 import ProtoWire
@@ -6,6 +7,11 @@ import ProtoWire
 /// JSON by default, `application/x-protobuf` by Content-Type / Accept.
 public enum MessageIO {
     static let protobuf = "application/x-protobuf"
+    /// REST bodies: every field present (stable shapes), 64-bit integers as
+    /// numbers and enum values by their wire words, as the spec documents them.
+    public static let restOut = JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, typeRegistry: GeneratedTypes.registry, enumWireWords: true)
+    /// REST requests: names, numbers and wire words are all accepted for enums.
+    public static let restIn = JSONDecodingOptions(typeRegistry: GeneratedTypes.registry, acceptEnumWireWords: true)
 
     public static func decode<M: ProtoMessage>(_ type: M.Type, from request: HTTPRequest) throws -> M {
         let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "application/json"
@@ -14,10 +20,16 @@ public enum MessageIO {
             do { return try M(serializedBytes: request.body) } catch { throw ServiceError.invalidRequest("invalid protobuf body: \(error)") }
         case "application/json", "":
             if request.body.isEmpty { return M() }
-            do { return try M(jsonBytes: request.body) } catch { throw ServiceError.invalidRequest("invalid JSON body: \(error)") }
+            do { return try M(jsonBytes: request.body, options: restIn) } catch { throw ServiceError.invalidRequest("invalid JSON body: \(error)") }
         default:
             throw ServiceError(415, "invalid_request", "unsupported content type \(contentType); use application/json or \(protobuf)")
         }
+    }
+
+    /// Content-Type is JSON (or absent).
+    public static func isJSON(_ request: HTTPRequest) -> Bool {
+        let t = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return t.isEmpty || t == "application/json"
     }
 
     /// Accept names protobuf and not JSON.
@@ -33,7 +45,7 @@ public enum MessageIO {
             return HTTPResponse(status: status, headers: HTTPHeaders([("content-type", protobuf)]), body: message.serializedBytes())
         }
         do {
-            return .json(status, try message.jsonBytes(options: JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, typeRegistry: GeneratedTypes.registry)))
+            return .json(status, try message.jsonBytes(options: restOut))
         } catch {
             return ServiceError(500, "internal_error", "response encoding failed: \(error)").response
         }

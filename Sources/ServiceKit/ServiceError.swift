@@ -1,9 +1,10 @@
 import Generated
+import HTTPServer
 import ProtoWire
 
 /// A typed error a handler throws; the server maps it to the JSON error
 /// envelope `{"error":{"code","message","details"}}` in one place.
-public struct ServiceError: Error, Sendable {
+public struct ServiceError: HTTPResponseError, Sendable {
     public var status: Int
     public var code: String
     public var message: String
@@ -25,22 +26,8 @@ public struct ServiceError: Error, Sendable {
     public static func notFound(_ m: String = "not found") -> ServiceError { ServiceError(404, "not_found", m) }
     public static func conflict(_ m: String) -> ServiceError { ServiceError(409, "conflict", m, headers: [("cache-control", "no-store")]) }
 
-    /// The error code for a status the server itself produces.
-    static func code(for status: Int) -> String {
-        switch status {
-        case 400, 405, 408, 417, 431, 505: return "invalid_request"
-        case 401: return "unauthorized"
-        case 403: return "forbidden"
-        case 404: return "not_found"
-        case 409: return "conflict"
-        case 410: return "stale_cursor"
-        case 413: return "payload_too_large"
-        case 415: return "invalid_request"
-        case 429: return "rate_limited"
-        case 501, 503: return "service_unavailable"
-        default: return "internal_error"
-        }
-    }
+    /// The server core's own failures in this envelope.
+    public static let rendering = ErrorRendering { f in ServiceError(f.status, f.code, f.message, headers: f.headers).response }
 
     /// The envelope as a response (int64 fields as JSON numbers, per DECISIONS.md).
     public var response: HTTPResponse {
