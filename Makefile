@@ -23,7 +23,7 @@ contracts-tool: tools
 generate: contracts-tool
 	$(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known --registry GeneratedTypes
 	$(CONTRACTS) generate --proto-root ../shared/bench --file bench.proto --out Benchmarks/BenchContracts --import Generated
-	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --out Tests/Fixtures/Generated --import Generated
+	$(CONTRACTS) generate --proto-root Tests/Fixtures/proto --include proto --out Tests/Fixtures/Generated --import Generated
 
 # Codec benchmark on ../shared/bench, ours and then the swift-protobuf anchor in the same run.
 bench: tools

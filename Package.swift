@@ -49,13 +49,13 @@ let package = Package(
         // SSE fan-out and held streams against the real service (make bench-stream).
         .executableTarget(name: "StreamBench", dependencies: ["Service", "CSystem"], path: "Benchmarks/StreamBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
-        .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire"], path: "Tests/Fixtures/Generated"),
+        .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
-        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
+        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "APIRuntime", "Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "Service", "Generated", "ProtoWire", "TestSupport"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport", "TestContracts"]),
     ]
 )

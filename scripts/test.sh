@@ -2,6 +2,8 @@
 # The test command: swift test (XCTest), then one plain closing line
 # "N passed, N failed" taken from XCTest's own summary.
 set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/test-tools.sh || { echo "0 passed, 1 failed"; exit 1; }
 log=$(mktemp)
 swift test --disable-swift-testing "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

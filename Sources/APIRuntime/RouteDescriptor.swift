@@ -104,11 +104,13 @@ public struct FieldBinding: Sendable, Hashable {
     public var repeated: Bool
 
     public enum Kind: Sendable, Hashable {
-        /// JSON string in proto3 JSON: strings, bytes, 64-bit integers, enums, WKT strings.
+        /// JSON string in proto3 JSON: strings, bytes, 64-bit integers, WKT strings.
         case string
         /// JSON number (32-bit integers, floats); written as text, which proto3 JSON also accepts.
         case number
         case bool
+        /// An enum: a name or wire word, or its number.
+        case enumeration
     }
 
     public init(path: String, jsonPath: String, kind: Kind, repeated: Bool = false) {

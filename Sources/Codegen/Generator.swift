@@ -16,6 +16,8 @@ public struct GenerateRequest: Sendable {
     public var importModules: [String] = []
     /// When set, also emit `_registry.pb.swift` declaring `public enum <name>` with every message type.
     public var registryName: String?
+    /// More import roots (for example `proto`, so fixtures can import google/api and our options).
+    public var includes: [String] = []
 
     public init(protoRoot: String, files: [String]? = nil, wellKnownFiles: [String] = [], stripPackagePrefixes: [String] = ["openagents"], importModules: [String] = [], registryName: String? = nil) {
         self.registryName = registryName
@@ -38,7 +40,7 @@ public enum Generator {
     /// Output file name -> contents.
     public static func generate(_ request: GenerateRequest) throws -> [String: String] {
         let sources = try request.files ?? Protoc.listProtoFiles(under: request.protoRoot)
-        let set = try Protoc.descriptorSet(root: request.protoRoot, files: sources + request.wellKnownFiles)
+        let set = try Protoc.descriptorSet(root: request.protoRoot, files: sources + request.wellKnownFiles, includes: request.includes)
         let emitSet = Set(sources + request.wellKnownFiles)
         let index = TypeIndex(files: set.files, stripping: request.stripPackagePrefixes)
         for file in set.files where emitSet.contains(file.name) {

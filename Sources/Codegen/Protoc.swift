@@ -34,10 +34,10 @@ public enum Protoc {
     }
 
     /// Raw descriptor-set bytes for `files` (relative to `root`), with imports and source info.
-    public static func descriptorSetBytes(root: String, files: [String], includeSourceInfo: Bool = true) throws -> [UInt8] {
+    public static func descriptorSetBytes(root: String, files: [String], includeSourceInfo: Bool = true, includes: [String] = []) throws -> [UInt8] {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("contracts-\(UUID().uuidString).binpb")
         defer { try? FileManager.default.removeItem(at: tmp) }
-        var args = ["-I", root, "-I", try wellKnownIncludeDir(), "--descriptor_set_out=\(tmp.path)", "--include_imports"]
+        var args = ["-I", root] + includes.flatMap { ["-I", $0] } + ["-I", try wellKnownIncludeDir(), "--descriptor_set_out=\(tmp.path)", "--include_imports"]
         if includeSourceInfo { args.append("--include_source_info") }
         args += files
         let result = try run(try executable(), args)
@@ -45,8 +45,8 @@ public enum Protoc {
         return [UInt8](try Data(contentsOf: tmp))
     }
 
-    public static func descriptorSet(root: String, files: [String]) throws -> FileDescriptorSet {
-        let bytes = try descriptorSetBytes(root: root, files: files)
+    public static func descriptorSet(root: String, files: [String], includes: [String] = []) throws -> FileDescriptorSet {
+        let bytes = try descriptorSetBytes(root: root, files: files, includes: includes)
         return try decode(bytes)
     }
 

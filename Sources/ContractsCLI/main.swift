@@ -16,6 +16,7 @@ commands:
              --import MODULE       module providing types not emitted here (repeatable)
              --strip-prefix PKG    package prefix dropped from namespaces (default: openagents)
              --registry NAME       also emit _registry.pb.swift: enum NAME listing every message type
+             --include DIR         another import root (repeatable)
   convert    binary <-> proto3 JSON for one message, stdin to stdout
              --type NAME           fully qualified message type (e.g. openagents.runtime.v1.RuntimeRun)
              --from binary|json    input format
@@ -78,8 +79,11 @@ case "generate":
         stripPackagePrefixes: strip.isEmpty ? ["openagents"] : strip,
         importModules: o.all("--import"),
         registryName: o.values["--registry"]?.last)
+    var withIncludes = request
+    withIncludes.includes = o.all("--include")
+    let generateRequest = withIncludes
     do {
-        let out = try Generator.generate(request)
+        let out = try Generator.generate(generateRequest)
         try Generator.write(out, to: o.one("--out", default: "Sources/Generated"))
         print("generated \(out.count) files into \(o.one("--out", default: "Sources/Generated"))")
     } catch {

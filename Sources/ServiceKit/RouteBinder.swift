@@ -175,6 +175,10 @@ enum FieldJSON {
         case .bool:
             guard text == "true" || text == "false" else { throw ServiceError.invalidRequest("\(name) must be true or false") }
             return text
+        case .enumeration:
+            // A number is the value's number; anything else a name or wire word.
+            if let n = Int32(text) { return String(n) }
+            return jsonQuote(text)
         case .string, .number:
             return jsonQuote(text)
         }

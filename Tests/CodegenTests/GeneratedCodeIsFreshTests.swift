@@ -27,7 +27,9 @@ final class GeneratedCodeIsFreshTests: XCTestCase {
     }
 
     func testFixtureContractsAreFresh() throws {
-        try assertFresh(GenerateRequest(protoRoot: Repo.path("Tests/Fixtures/proto"), importModules: ["Generated"]), in: "Tests/Fixtures/Generated")
+        var request = GenerateRequest(protoRoot: Repo.path("Tests/Fixtures/proto"), importModules: ["Generated"])
+        request.includes = [Repo.path("proto")]
+        try assertFresh(request, in: "Tests/Fixtures/Generated")
     }
 
     func testGenerationIsDeterministic() throws {

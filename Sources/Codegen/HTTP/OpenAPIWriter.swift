@@ -177,7 +177,7 @@ struct OpenAPIWriter {
         switch f.kind {
         case .bool: return .object([("type", .string("boolean"))])
         case .number: return .object([("type", .string("number"))])
-        case .string: return .object([("type", .string("string"))])
+        case .string, .enumeration: return .object([("type", .string("string"))])
         }
     }
 

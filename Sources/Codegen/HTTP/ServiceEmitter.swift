@@ -110,6 +110,7 @@ struct ServiceEmitter {
         case .string: kind = ".string"
         case .number: kind = ".number"
         case .bool: kind = ".bool"
+        case .enumeration: kind = ".enumeration"
         }
         return "FieldBinding(path: \(Naming.stringLiteral(b.path)), jsonPath: \(Naming.stringLiteral(b.jsonPath)), kind: \(kind)\(b.repeated ? ", repeated: true" : ""))"
     }

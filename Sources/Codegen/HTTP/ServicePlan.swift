@@ -223,7 +223,7 @@ struct BindingPlanner {
         case .bool: return (.bool, .bool)
         case .int32, .sint32, .sfixed32, .uint32, .fixed32, .float, .double: return (.number, .number)
         case .int64, .sint64, .sfixed64, .uint64, .fixed64: return (.string, .number)
-        case .enumeration: return (.string, .enumeration)
+        case .enumeration: return (.enumeration, .enumeration)
         case .bytes: return (.string, .bytes)
         case .message:
             if Self.numberWKT.contains(f.typeName) { return (.number, .number) }

@@ -4,9 +4,6 @@
 import ProtoWire
 import Generated
 
-/// Types of the protobuf package `fixtures.v1`.
-public enum FixturesV1 {}
-
 extension FixturesV1 {
     /// A plain enum.
     public enum Color: ProtoEnum {
