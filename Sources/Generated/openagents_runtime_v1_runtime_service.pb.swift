@@ -3308,7 +3308,7 @@ extension RuntimeV1 {
           },
           "components": {
             "schemas": {
-              ".openagents.runtime.v1.AppendFrameRequest": {
+              "openagents.runtime.v1.AppendFrameRequest": {
                 "type": "object",
                 "properties": {
                   "threadId": {
@@ -3334,7 +3334,7 @@ extension RuntimeV1 {
                   "payload"
                 ]
               },
-              ".openagents.runtime.v1.AppendFrameResponse": {
+              "openagents.runtime.v1.AppendFrameResponse": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -3351,7 +3351,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.AppendRunEventRequest": {
+              "openagents.runtime.v1.AppendRunEventRequest": {
                 "type": "object",
                 "properties": {
                   "eventType": {
@@ -3381,7 +3381,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.CancelRunRequest": {
+              "openagents.runtime.v1.CancelRunRequest": {
                 "type": "object",
                 "properties": {
                   "threadId": {
@@ -3398,7 +3398,7 @@ extension RuntimeV1 {
                   "threadId"
                 ]
               },
-              ".openagents.runtime.v1.CancelRunResponse": {
+              "openagents.runtime.v1.CancelRunResponse": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -3415,7 +3415,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.CheckpointResponse": {
+              "openagents.runtime.v1.CheckpointResponse": {
                 "type": "object",
                 "properties": {
                   "checkpoint": {
@@ -3423,7 +3423,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.CommsDeliveryEventRequest": {
+              "openagents.runtime.v1.CommsDeliveryEventRequest": {
                 "type": "object",
                 "properties": {
                   "event_id": {
@@ -3463,7 +3463,7 @@ extension RuntimeV1 {
                   "payload"
                 ]
               },
-              ".openagents.runtime.v1.CommsDeliveryEventResponse": {
+              "openagents.runtime.v1.CommsDeliveryEventResponse": {
                 "type": "object",
                 "properties": {
                   "eventId": {
@@ -3477,7 +3477,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.CreateRunRequest": {
+              "openagents.runtime.v1.CreateRunRequest": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -3495,7 +3495,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.DriftReport": {
+              "openagents.runtime.v1.DriftReport": {
                 "type": "object",
                 "properties": {
                   "topic": {
@@ -3549,7 +3549,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.DriftResponse": {
+              "openagents.runtime.v1.DriftResponse": {
                 "type": "object",
                 "properties": {
                   "drift": {
@@ -3557,7 +3557,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ErrorBody": {
+              "openagents.runtime.v1.ErrorBody": {
                 "type": "object",
                 "properties": {
                   "code": {
@@ -3621,7 +3621,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ErrorEnvelope": {
+              "openagents.runtime.v1.ErrorEnvelope": {
                 "type": "object",
                 "properties": {
                   "error": {
@@ -3629,7 +3629,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.HealthResponse": {
+              "openagents.runtime.v1.HealthResponse": {
                 "type": "object",
                 "properties": {
                   "status": {
@@ -3643,7 +3643,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.HealthzResponse": {
+              "openagents.runtime.v1.HealthzResponse": {
                 "type": "object",
                 "properties": {
                   "status": {
@@ -3685,7 +3685,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ProjectionSummary": {
+              "openagents.runtime.v1.ProjectionSummary": {
                 "type": "object",
                 "properties": {
                   "run_id": {
@@ -3729,7 +3729,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ProjectorCheckpoint": {
+              "openagents.runtime.v1.ProjectorCheckpoint": {
                 "type": "object",
                 "properties": {
                   "topic": {
@@ -3757,7 +3757,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ReadyzResponse": {
+              "openagents.runtime.v1.ReadyzResponse": {
                 "type": "object",
                 "properties": {
                   "status": {
@@ -3780,7 +3780,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ReceiptMetrics": {
+              "openagents.runtime.v1.ReceiptMetrics": {
                 "type": "object",
                 "properties": {
                   "tool_calls": {
@@ -3827,7 +3827,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ReceiptPayment": {
+              "openagents.runtime.v1.ReceiptPayment": {
                 "type": "object",
                 "properties": {
                   "schema": {
@@ -3875,7 +3875,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ReceiptToolCall": {
+              "openagents.runtime.v1.ReceiptToolCall": {
                 "type": "object",
                 "properties": {
                   "tool": {
@@ -3908,7 +3908,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ReceiptVerification": {
+              "openagents.runtime.v1.ReceiptVerification": {
                 "type": "object",
                 "properties": {
                   "command": {
@@ -3944,7 +3944,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RegisterWorkerRequest": {
+              "openagents.runtime.v1.RegisterWorkerRequest": {
                 "type": "object",
                 "properties": {
                   "workerId": {
@@ -3971,7 +3971,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RunResponse": {
+              "openagents.runtime.v1.RunResponse": {
                 "type": "object",
                 "properties": {
                   "run": {
@@ -3985,7 +3985,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RunSnapshotResponse": {
+              "openagents.runtime.v1.RunSnapshotResponse": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -4016,7 +4016,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RunSummaryResponse": {
+              "openagents.runtime.v1.RunSummaryResponse": {
                 "type": "object",
                 "properties": {
                   "summary": {
@@ -4024,7 +4024,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeReceipt": {
+              "openagents.runtime.v1.RuntimeReceipt": {
                 "type": "object",
                 "properties": {
                   "schema": {
@@ -4108,7 +4108,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRun": {
+              "openagents.runtime.v1.RuntimeRun": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -4182,7 +4182,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunCancelRequestedPayload": {
+              "openagents.runtime.v1.RuntimeRunCancelRequestedPayload": {
                 "type": "object",
                 "properties": {
                   "reason": {
@@ -4197,7 +4197,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunEvent": {
+              "openagents.runtime.v1.RuntimeRunEvent": {
                 "type": "object",
                 "properties": {
                   "runId": {
@@ -4261,7 +4261,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunExecutorLostPayload": {
+              "openagents.runtime.v1.RuntimeRunExecutorLostPayload": {
                 "type": "object",
                 "properties": {
                   "leaseOwner": {
@@ -4285,7 +4285,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunFinishedPayload": {
+              "openagents.runtime.v1.RuntimeRunFinishedPayload": {
                 "type": "object",
                 "properties": {
                   "status": {
@@ -4346,7 +4346,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunFrameConsumedPayload": {
+              "openagents.runtime.v1.RuntimeRunFrameConsumedPayload": {
                 "type": "object",
                 "properties": {
                   "frameId": {
@@ -4357,7 +4357,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunLoopDetectedPayload": {
+              "openagents.runtime.v1.RuntimeRunLoopDetectedPayload": {
                 "type": "object",
                 "properties": {
                   "detector": {
@@ -4377,7 +4377,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeRunStartedPayload": {
+              "openagents.runtime.v1.RuntimeRunStartedPayload": {
                 "type": "object",
                 "properties": {
                   "actor": {
@@ -4385,7 +4385,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeTextDeltaPayload": {
+              "openagents.runtime.v1.RuntimeTextDeltaPayload": {
                 "type": "object",
                 "properties": {
                   "delta": {
@@ -4396,7 +4396,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeToolCallPayload": {
+              "openagents.runtime.v1.RuntimeToolCallPayload": {
                 "type": "object",
                 "properties": {
                   "toolCallId": {
@@ -4411,7 +4411,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeToolResultPayload": {
+              "openagents.runtime.v1.RuntimeToolResultPayload": {
                 "type": "object",
                 "properties": {
                   "toolCallId": {
@@ -4460,7 +4460,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeUnknownPayload": {
+              "openagents.runtime.v1.RuntimeUnknownPayload": {
                 "type": "object",
                 "properties": {
                   "body": {
@@ -4469,7 +4469,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.RuntimeWorker": {
+              "openagents.runtime.v1.RuntimeWorker": {
                 "type": "object",
                 "properties": {
                   "workerId": {
@@ -4542,7 +4542,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolBudget": {
+              "openagents.runtime.v1.ToolBudget": {
                 "type": "object",
                 "properties": {
                   "max_total_sats": {
@@ -4560,7 +4560,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolExecuteRequest": {
+              "openagents.runtime.v1.ToolExecuteRequest": {
                 "type": "object",
                 "properties": {
                   "tool_pack": {
@@ -4589,7 +4589,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolExecuteResponse": {
+              "openagents.runtime.v1.ToolExecuteResponse": {
                 "type": "object",
                 "properties": {
                   "data": {
@@ -4597,7 +4597,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolExecuteResult": {
+              "openagents.runtime.v1.ToolExecuteResult": {
                 "type": "object",
                 "properties": {
                   "state": {
@@ -4620,7 +4620,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolManifest": {
+              "openagents.runtime.v1.ToolManifest": {
                 "type": "object",
                 "properties": {
                   "manifest_version": {
@@ -4649,7 +4649,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolManifestPolicy": {
+              "openagents.runtime.v1.ToolManifestPolicy": {
                 "type": "object",
                 "properties": {
                   "write_operations_mode": {
@@ -4660,7 +4660,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolPolicy": {
+              "openagents.runtime.v1.ToolPolicy": {
                 "type": "object",
                 "properties": {
                   "authorization_id": {
@@ -4677,7 +4677,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolReceipt": {
+              "openagents.runtime.v1.ToolReceipt": {
                 "type": "object",
                 "properties": {
                   "receipt_id": {
@@ -4688,7 +4688,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.ToolRequest": {
+              "openagents.runtime.v1.ToolRequest": {
                 "type": "object",
                 "properties": {
                   "integration_id": {
@@ -4740,7 +4740,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerHeartbeatRequest": {
+              "openagents.runtime.v1.WorkerHeartbeatRequest": {
                 "type": "object",
                 "properties": {
                   "ownerUserId": {
@@ -4758,7 +4758,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerListResponse": {
+              "openagents.runtime.v1.WorkerListResponse": {
                 "type": "object",
                 "properties": {
                   "workers": {
@@ -4769,7 +4769,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerLiveness": {
+              "openagents.runtime.v1.WorkerLiveness": {
                 "type": "object",
                 "properties": {
                   "heartbeat_age_ms": {
@@ -4803,7 +4803,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerResponse": {
+              "openagents.runtime.v1.WorkerResponse": {
                 "type": "object",
                 "properties": {
                   "worker": {
@@ -4811,7 +4811,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerStatusRequest": {
+              "openagents.runtime.v1.WorkerStatusRequest": {
                 "type": "object",
                 "properties": {
                   "ownerUserId": {
@@ -4831,7 +4831,7 @@ extension RuntimeV1 {
                   }
                 }
               },
-              ".openagents.runtime.v1.WorkerView": {
+              "openagents.runtime.v1.WorkerView": {
                 "type": "object",
                 "properties": {
                   "worker": {

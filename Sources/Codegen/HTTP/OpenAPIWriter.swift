@@ -54,7 +54,7 @@ struct OpenAPIWriter {
         }
         doc.append(("tags", .array(tags.map { .object([("name", .string($0))]) })))
         doc.append(("paths", .object(paths.map { ($0.0, .object($0.1)) })))
-        var components: [(String, OrderedJSON)] = [("schemas", .object(schemas.keys.sorted().map { ($0, schemas[$0]!) }))]
+        var components: [(String, OrderedJSON)] = [("schemas", .object(schemas.keys.sorted().map { (String($0.dropFirst()), schemas[$0]!) }))]
         if !security.isEmpty { components.append(("securitySchemes", .object(security))) }
         doc.append(("components", .object(components)))
         return OrderedJSON.object(doc).render() + "\n"

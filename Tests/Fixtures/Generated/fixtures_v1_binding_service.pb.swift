@@ -1264,7 +1264,7 @@ extension FixturesV1 {
           },
           "components": {
             "schemas": {
-              ".fixtures.v1.BindingRequest": {
+              "fixtures.v1.BindingRequest": {
                 "type": "object",
                 "properties": {
                   "name": {
@@ -1314,7 +1314,7 @@ extension FixturesV1 {
                   }
                 }
               },
-              ".fixtures.v1.BindingResponse": {
+              "fixtures.v1.BindingResponse": {
                 "type": "object",
                 "properties": {
                   "rpc": {
@@ -1325,7 +1325,7 @@ extension FixturesV1 {
                   }
                 }
               },
-              ".fixtures.v1.Page": {
+              "fixtures.v1.Page": {
                 "type": "object",
                 "properties": {
                   "size": {
@@ -1337,7 +1337,7 @@ extension FixturesV1 {
                   }
                 }
               },
-              ".fixtures.v1.Shelf": {
+              "fixtures.v1.Shelf": {
                 "type": "object",
                 "properties": {
                   "name": {
@@ -1348,7 +1348,7 @@ extension FixturesV1 {
                   }
                 }
               },
-              ".fixtures.v1.StrictRequest": {
+              "fixtures.v1.StrictRequest": {
                 "type": "object",
                 "properties": {
                   "requiredText": {
