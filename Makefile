@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-append bench-stream tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-generate bench-append bench-stream tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -44,13 +44,21 @@ breaking: contracts-tool
 baseline: contracts-tool
 	$(CONTRACTS) baseline
 
-# HTTP benchmark: our server (Benchmarks/HTTPBench, same routes as the anchor) under wrk,
-# 10,000 idle keep-alive connections, then the Hummingbird anchor in the same run.
+# HTTP benchmark: the product (`openagents serve`, release) under the anchor's wrk
+# workloads, 10,000 idle keep-alive connections, then the Hummingbird anchor in the same run.
 bench-http:
 	@scripts/ensure-tools.sh wrk curl
-	swift build -c release --product HTTPBench >/dev/null
+	swift build -c release --product openagents >/dev/null
 	scripts/bench-http.sh
 	@if [ "$${BENCH_ANCHOR:-1}" = 1 ]; then echo "# anchor: Hummingbird 2.28.1 (../shared/bench)"; SKIP_CODEC=1 ../shared/bench/run_anchor.sh; fi
+
+# Generation time of every contract (make generate's first line) and the debug
+# build time of the Generated module from a clean scratch directory.
+bench-generate: contracts-tool
+	@start=$$(date +%s.%N); $(CONTRACTS) generate --proto-root proto --out Sources/Generated --well-known --registry GeneratedTypes >/dev/null; \
+	  end=$$(date +%s.%N); echo "generate all contracts: $$(awk -v a=$$start -v b=$$end 'BEGIN {printf "%.2f", b - a}') s"
+	@rm -rf .build-gen-bench; start=$$(date +%s.%N); swift build --scratch-path .build-gen-bench --target Generated >/dev/null; \
+	  end=$$(date +%s.%N); echo "debug build of Generated (clean, with ProtoWire and APIRuntime): $$(awk -v a=$$start -v b=$$end 'BEGIN {printf "%.1f", b - a}') s"; rm -rf .build-gen-bench
 
 # Durable appends: group commit vs one fdatasync per append, and start-up over 1,000,000 events.
 bench-append:

@@ -44,8 +44,6 @@ let package = Package(
         // The fixed benchmark contract (../shared/bench/bench.proto), generated here, not into the product.
         .target(name: "BenchContracts", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/BenchContracts"),
         .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
-        // The anchor's HTTP workload on our server core (make bench-http).
-        .executableTarget(name: "HTTPBench", dependencies: ["BenchContracts", "HTTPServer", "ServiceKit", "Generated", "ProtoWire"], path: "Benchmarks/HTTPBench"),
         // SSE fan-out and held streams against the real service (make bench-stream).
         .executableTarget(name: "StreamBench", dependencies: ["Service", "CSystem"], path: "Benchmarks/StreamBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Our HTTP server under the anchor's wrk workloads (same scripts, same order,
-# same output lines as ../shared/bench/run_anchor.sh), then 10,000 idle
-# keep-alive connections with the server's RSS. Loopback only.
+# The product under the anchor's wrk workloads: `openagents serve --only
+# runtime` (release) answers the anchor's /healthz script as is; its durable
+# JSON append route takes the anchor's place for append (the anchor's route
+# and body do not exist in the product: ours is POST /internal/v1/runs/{id}/events
+# with an AppendRunEventRequest, acknowledged after fdatasync); GET of a run
+# stands in for the anchor's page read. Then 10,000 idle keep-alive
+# connections with the server's RSS. Loopback only; signature checks are off
+# (wrk cannot mint single-use tokens, and the anchor has no auth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH="$(cd ../shared/bench && pwd)"
@@ -9,14 +14,14 @@ PORT="${PORT:-8090}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 BASE="http://127.0.0.1:${PORT}"
-BIN="$(pwd)/.build/release/HTTPBench"
+BIN="$(pwd)/.build/release/openagents"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 if curl -s -o /dev/null "$BASE/healthz"; then echo "port $PORT is already in use" >&2; exit 1; fi
-LOG="$(mktemp)"
-PORT="$PORT" "$BIN" > "$LOG" 2>&1 &
+WORK="$(mktemp -d)"
+RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$WORK/data" > "$WORK/log" 2>&1 &
 PID=$!
-cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -f "$LOG"; }
+cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
 
@@ -26,25 +31,21 @@ expect() {
   local got; got="$(curl -s -o /dev/null -w '%{http_code}' "$@")"
   [ "$got" = "$want" ] || { echo "smoke check failed: $what: got $got, want $want" >&2; exit 1; }
 }
-cd "$BENCH"
 expect 200 "GET /healthz" "$BASE/healthz"
-expect 400 "POST invalid JSON" -X POST -H 'Content-Type: application/json' --data-binary '{"seq":' "$BASE/internal/v1/runs/smoke/events"
-expect 400 "POST unknown field" -X POST -H 'Content-Type: application/json' --data-binary '{"noSuchField":1}' "$BASE/internal/v1/runs/smoke/events"
-expect 400 "GET bad after" "$BASE/internal/v1/runs/smoke/events?after=x"
-for i in $(seq 1 100); do
-  expect 201 "POST event $i" -X POST -H 'Content-Type: application/json' --data-binary @data/event.json "$BASE/internal/v1/runs/prefilled-run/events"
+for i in $(seq 0 63); do
+  expect 201 "create bench-run-$i" -H 'content-type: application/json' -d "{\"run_id\":\"bench-run-$(printf %02d "$i")\"}" "$BASE/internal/v1/runs"
 done
-page="$(curl -s "$BASE/internal/v1/runs/prefilled-run/events?after=0")"
-count="$(printf '%s' "$page" | grep -o '"toolCallId"' | wc -l)"
-[ "$count" = 100 ] || { echo "pre-fill check: page has $count events, want 100" >&2; exit 1; }
-echo "# ours: openagents HTTP core, pid $PID; page bytes ${#page}; mem after prefill (rss hwm kB): $(mem)"
+expect 400 "POST invalid JSON" -X POST -H 'Content-Type: application/json' --data-binary '{"event_type":' "$BASE/internal/v1/runs/bench-run-00/events"
+expect 400 "POST unknown field" -X POST -H 'Content-Type: application/json' --data-binary '{"noSuchField":1}' "$BASE/internal/v1/runs/bench-run-00/events"
+expect 200 "POST an event" -H 'Content-Type: application/json' --data-binary '{"event_type":"tool.call","payload":{"tool":"search"}}' "$BASE/internal/v1/runs/bench-run-00/events"
+echo "# ours: openagents serve --only runtime (release), pid $PID; mem after set-up (rss hwm kB): $(mem)"
 
 to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000; printf "%.3f", n }'
 }
 run_wrk() {
-  local name="$1" conns="$2" out
-  out="$(wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -s "wrk/$name.lua" "$BASE")"
+  local name="$1" conns="$2" script="$3" out
+  out="$(wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -s "$script" "$BASE")"
   local rps p50 p99 non2xx sockerr
   rps="$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')"
   p50="$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')"
@@ -82,8 +83,7 @@ for s in socks: s.close()
 PY
 
 echo "# wrk -t$THREADS -d$DURATION --latency against $BASE (server and wrk share this machine's cores)"
-run_wrk healthz 64
-run_wrk healthz 256
-run_wrk read 64
-run_wrk append 64
-
+run_wrk healthz 64 "$BENCH/wrk/healthz.lua"
+run_wrk healthz 256 "$BENCH/wrk/healthz.lua"
+run_wrk get-run 64 Benchmarks/append/get-run.lua
+run_wrk append-durable 64 Benchmarks/append/append-events.lua

@@ -48,7 +48,8 @@ public struct Router: Sendable {
     public func match(method: String, path: String) -> Match {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let segments = Array(parts)
-        let simple = segments.filter { !$0.isEmpty }
+        // Simple patterns ignore empty segments (`//`, a trailing `/`), as they always have.
+        let simple = segments.contains(where: \.isEmpty) ? segments.filter { !$0.isEmpty } : segments
         var allowed: [String] = []
         for r in routes {
             var params: [String: String]

@@ -73,6 +73,7 @@ enum ConnectProtocol {
 
     static func handler(_ bound: BoundRoute, binder: RouteBinder) -> Router.AsyncHandler {
         let d = bound.descriptor
+        let chain = binder.chain(for: d)
         return { request in
             // Negotiation is by the request's codec only; the response uses the same.
             let codec: Codec
@@ -111,7 +112,7 @@ enum ConnectProtocol {
                 context.deadline = DispatchTime.now().uptimeNanoseconds &+ ms &* 1_000_000
             }
             do {
-                return try await binder.run(request, context) { request, context in
+                return try await RouteBinder.run(chain, request, context) { request, context in
                     let decoder = ConnectDecoder(payload: payload, codec: codec, route: d, binder: binder, context: context)
                     guard case .unary(let call) = bound.invoke else { return failure(501, "unimplemented", "streaming rpcs are served over SSE only") }
                     let out = try await call(decoder, context)

@@ -7,8 +7,15 @@ import ProtoWire
 /// `handle(request, context, next)`): declared on the rpc, applied here once,
 /// never re-checked in handlers. Runs before the request is decoded.
 public protocol RouteMiddleware: Sendable {
+    /// Whether the route's declaration asks for this policy at all; the binder
+    /// builds each route's chain once from the ones that apply.
+    func applies(to route: RouteDescriptor) -> Bool
     func handle(_ request: HTTPRequest, context: RequestContext,
                 next: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse
+}
+
+extension RouteMiddleware {
+    public func applies(to route: RouteDescriptor) -> Bool { true }
 }
 
 /// Runs after the typed request is decoded, before the handler: checks that
@@ -51,6 +58,7 @@ public struct WriteFreezeMiddleware: RouteMiddleware {
     /// Why writes are frozen, or nil when they are accepted.
     let frozen: @Sendable () -> String?
     public init(frozen: @escaping @Sendable () -> String?) { self.frozen = frozen }
+    public func applies(to route: RouteDescriptor) -> Bool { route.writes }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
         if context.route.writes, let why = frozen() { throw ServiceError(503, "write_path_frozen", why) }
@@ -61,6 +69,7 @@ public struct WriteFreezeMiddleware: RouteMiddleware {
 /// Reads the principal headers into the context and enforces the route's rule.
 public struct PrincipalMiddleware: RouteMiddleware {
     public init() {}
+    public func applies(to route: RouteDescriptor) -> Bool { route.principal != .none }
     public func handle(_ request: HTTPRequest, context: RequestContext, next: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
         var c = context
         let user = request.headers["x-oa-user-id"]?.trimmingCharacters(in: .whitespaces) ?? ""

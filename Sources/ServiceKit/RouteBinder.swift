@@ -64,11 +64,14 @@ public struct RouteBinder: Sendable {
         RequestContext(headers: request.headers.fields, requestID: request.requestID, traceparent: request.trace.traceparent, route: route)
     }
 
-    /// The middleware chain, innermost `body` last.
-    func run(_ request: HTTPRequest, _ context: RequestContext, index: Int = 0,
-             _ body: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
-        if index == middleware.count { return try await body(request, context) }
-        return try await middleware[index].handle(request, context: context) { r, c in try await run(r, c, index: index + 1, body) }
+    /// The middleware that applies to a route, in order.
+    func chain(for route: RouteDescriptor) -> [any RouteMiddleware] { middleware.filter { $0.applies(to: route) } }
+
+    /// Runs `chain`, innermost `body` last.
+    static func run(_ chain: [any RouteMiddleware], _ request: HTTPRequest, _ context: RequestContext, index: Int = 0,
+                    _ body: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
+        if index == chain.count { return try await body(request, context) }
+        return try await chain[index].handle(request, context: context) { r, c in try await run(chain, r, c, index: index + 1, body) }
     }
 
     /// Required fields and the request checks, on the decoded message.
@@ -90,8 +93,9 @@ public struct RouteBinder: Sendable {
 
     func restHandler(_ bound: BoundRoute) -> Router.AsyncHandler {
         let d = bound.descriptor
+        let chain = chain(for: d)
         return { [self] request in
-            try await run(request, Self.context(request, d)) { request, context in
+            try await Self.run(chain, request, Self.context(request, d)) { request, context in
                 let decoder = RESTDecoder(request: request, route: d, binder: self, context: context)
                 switch bound.invoke {
                 case .unary(let call):

@@ -10,6 +10,7 @@ import ServiceKit
 /// every request passes.
 struct SignatureMiddleware: RouteMiddleware {
     let verifier: RuntimeSignature?
+    func applies(to route: RouteDescriptor) -> Bool { route.auth == .runtimeSignature && verifier != nil }
 
     func handle(_ request: HTTPRequest, context: RequestContext, next: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
         guard context.route.auth == .runtimeSignature, let verifier else { return try await next(request, context) }
