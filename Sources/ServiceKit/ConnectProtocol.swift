@@ -130,6 +130,8 @@ enum ConnectProtocol {
                 }
             } catch let e as ServiceError {
                 return errorResponse(e)
+            } catch let e as APIError {
+                return errorResponse(ServiceError(e))
             } catch let e as HTTPFailure {
                 return failure(status(forCode: code(forStatus: e.status)), code(forStatus: e.status), e.message)
             } catch {

@@ -95,7 +95,8 @@ public struct RouteBinder: Sendable {
         let d = bound.descriptor
         let chain = chain(for: d)
         return { [self] request in
-            try await Self.run(chain, request, Self.context(request, d)) { request, context in
+          do {
+            return try await Self.run(chain, request, Self.context(request, d)) { request, context in
                 let decoder = RESTDecoder(request: request, route: d, binder: self, context: context)
                 switch bound.invoke {
                 case .unary(let call):
@@ -108,6 +109,9 @@ public struct RouteBinder: Sendable {
                     return response
                 }
             }
+          } catch {
+            throw ServiceError.mapped(error)
+          }
         }
     }
 

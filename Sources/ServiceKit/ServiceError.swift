@@ -1,3 +1,4 @@
+import APIRuntime
 import Generated
 import HTTPServer
 import ProtoWire
@@ -25,6 +26,42 @@ public struct ServiceError: HTTPResponseError, Sendable {
     public static func invalidRequest(_ m: String, details: [String] = []) -> ServiceError { ServiceError(400, "invalid_request", m, details: details) }
     public static func notFound(_ m: String = "not found") -> ServiceError { ServiceError(404, "not_found", m) }
     public static func conflict(_ m: String) -> ServiceError { ServiceError(409, "conflict", m, headers: [("cache-control", "no-store")]) }
+
+    /// A domain error in this envelope: the one place a kind becomes a status.
+    public init(_ e: APIError) {
+        let status: Int
+        switch e.kind {
+        case .invalidRequest: status = 400
+        case .unauthorized: status = 401
+        case .forbidden: status = 403
+        case .notFound: status = 404
+        case .conflict: status = 409
+        case .staleCursor: status = 410
+        case .payloadTooLarge: status = 413
+        case .unprocessable: status = 422
+        case .rateLimited: status = 429
+        case .unavailable, .writeFrozen: status = 503
+        case .internal: status = 500
+        }
+        let h = e.hints
+        var configure: (@Sendable (inout RuntimeV1.ErrorBody) -> Void)?
+        if h != APIError.Hints() {
+            configure = { (body: inout RuntimeV1.ErrorBody) in
+                if let v = h.reasonCode { body.reasonCode = v }
+                if let v = h.oldestAvailableCursor { body.oldestAvailableCursor = v }
+                if let v = h.headCursor { body.headCursor = v }
+                if let v = h.actualPreviousSeq { body.actualPreviousSeq = v }
+                if let v = h.retryAfterMs { body.retryAfterMs = v }
+            }
+        }
+        self.init(status, e.code, e.message, details: e.details, configure: configure)
+    }
+
+    /// Any error on its way out: a domain error is mapped, the rest pass.
+    public static func mapped(_ error: Error) -> Error {
+        if let e = error as? APIError { return ServiceError(e) }
+        return error
+    }
 
     /// The server core's own failures in this envelope.
     public static let rendering = ErrorRendering { f in ServiceError(f.status, f.code, f.message, headers: f.headers).response }

@@ -1,3 +1,4 @@
+import APIRuntime
 import ServiceKit
 import Foundation
 import Generated
@@ -20,7 +21,7 @@ final class RuntimeLedgerTests: XCTestCase {
     func payload(_ json: String) -> GoogleProtobuf.Value { try! GoogleProtobuf.Value(jsonString: json) }
 
     func code(_ body: () async throws -> Void) async -> (Int, String)? {
-        do { try await body(); return nil } catch let e as ServiceError { return (e.status, e.code) } catch { return (0, "\(error)") }
+        do { try await body(); return nil } catch let e as APIError { return (e.status, e.code) } catch { return (0, "\(error)") }
     }
 
     func testCreatingARunAppendsRunStartedAtSeqOne() async throws {

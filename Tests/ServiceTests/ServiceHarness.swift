@@ -1,3 +1,5 @@
+import APIRuntime
+import ServiceKit
 import Foundation
 import Generated
 import HTTPServer
@@ -78,4 +80,11 @@ class ServiceHarness: XCTestCase {
         return complete.flatMap { $0.components(separatedBy: "\n") }
             .compactMap { $0.hasPrefix("id: ") ? UInt64($0.dropFirst(4).trimmingCharacters(in: .whitespacesAndNewlines)) : nil }
     }
+}
+
+/// Domain errors as the service layer answers them (its one mapping), so tests
+/// can assert the status a client sees.
+extension APIError {
+    var status: Int { ServiceError(self).status }
+    var response: HTTPResponse { ServiceError(self).response }
 }

@@ -1,3 +1,4 @@
+import APIRuntime
 import ServiceKit
 import Foundation
 import Generated
@@ -15,7 +16,7 @@ final class WorkerTests: XCTestCase {
 
     func user(_ id: String) -> WorkerOwner { try! WorkerOwner(userID: id, guestScope: "") }
     func status(_ body: () async throws -> Void) async -> Int? {
-        do { try await body(); return nil } catch let e as ServiceError { return e.status } catch { return 0 }
+        do { try await body(); return nil } catch let e as APIError { return e.status } catch { return 0 }
     }
     func meta(_ json: String) -> GoogleProtobuf.Struct { try! GoogleProtobuf.Struct(jsonString: json) }
 
@@ -23,7 +24,7 @@ final class WorkerTests: XCTestCase {
         XCTAssertNoThrow(try WorkerOwner(userID: "u", guestScope: ""))
         XCTAssertNoThrow(try WorkerOwner(userID: "", guestScope: "g"))
         for (u, g) in [("", ""), ("u", "g"), ("  ", " ")] {
-            XCTAssertThrowsError(try WorkerOwner(userID: u, guestScope: g)) { XCTAssertEqual(($0 as? ServiceError)?.status, 400) }
+            XCTAssertThrowsError(try WorkerOwner(userID: u, guestScope: g)) { XCTAssertEqual(($0 as? APIError)?.status, 400) }
         }
     }
 

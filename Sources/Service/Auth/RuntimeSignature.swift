@@ -1,8 +1,7 @@
+import APIRuntime
 import Foundation
 import Generated
 import Glibc
-import HTTPServer
-import ServiceKit
 import ProtoWire
 import Synchronization
 
@@ -58,11 +57,11 @@ public final class RuntimeSignature: Sendable {
         }
     }
 
-    static func unauthorized(_ m: String) -> ServiceError { ServiceError(401, "unauthorized", m) }
+    static func unauthorized(_ m: String) -> APIError { APIError.unauthorized(m) }
 
     /// Verifies a token against the request's bindings; consumes its nonce on success.
     @discardableResult
-    public func verify(_ token: String?, bindings: Bindings) throws(ServiceError) -> RuntimeV1.RuntimeSignatureClaims {
+    public func verify(_ token: String?, bindings: Bindings) throws(APIError) -> RuntimeV1.RuntimeSignatureClaims {
         guard let token = token?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { throw Self.unauthorized("missing \(Self.header)") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "v1", let payload = Base64URL.decode(parts[1]), let mac = Base64URL.decode(parts[2]) else {
@@ -79,7 +78,7 @@ public final class RuntimeSignature: Sendable {
         for (name, claim, actual) in [("run_id", claims.runId, bindings.runID), ("thread_id", claims.threadId, bindings.threadID),
                                       ("user_id", claims.userId, bindings.userID), ("guest_scope", claims.guestScope, bindings.guestScope)] {
             if !claim.isEmpty, let actual, !actual.isEmpty, actual != claim {
-                throw ServiceError(403, "forbidden", "claim mismatch for \(name)")
+                throw APIError.forbidden("claim mismatch for \(name)")
             }
         }
         let fresh = nonces.withLock { n -> Bool in
@@ -105,7 +104,7 @@ public final class RuntimeSignature: Sendable {
         let path = dataDirectory + "/runtime-signature.secret"
         if let data = FileManager.default.contents(atPath: path) {
             let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { throw ServiceError(500, "internal_error", "\(path) is empty") }
+            guard !text.isEmpty else { throw APIError.internalError("\(path) is empty") }
             return Array(text.utf8)
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
@@ -117,11 +116,11 @@ public final class RuntimeSignature: Sendable {
         guard fd >= 0 else {
             // Another process created it first: use theirs.
             if errno == EEXIST { return try loadSecret(environment: environment, dataDirectory: dataDirectory) }
-            throw ServiceError(500, "internal_error", "cannot create \(path): \(systemError())")
+            throw APIError.internalError("cannot create \(path): \(FileIO.lastError())")
         }
         defer { close(fd) }
         guard FileIO.writeAll(fd, Array((text + "\n").utf8)), fsync(fd) == 0 else {
-            throw ServiceError(500, "internal_error", "cannot write \(path): \(systemError())")
+            throw APIError.internalError("cannot write \(path): \(FileIO.lastError())")
         }
         return Array(text.utf8)
     }

@@ -1,7 +1,6 @@
 import Foundation
 import Generated
 import Glibc
-import HTTPServer
 import ProtoWire
 import Synchronization
 
@@ -271,11 +270,11 @@ public final class Projector: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PersistError(description: "open \(tmp): \(systemError())") }
-        guard FileIO.writeAll(fd, bytes) else { close(fd); throw PersistError(description: "write \(tmp): \(systemError())") }
-        guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(systemError())") }
+        guard fd >= 0 else { throw PersistError(description: "open \(tmp): \(FileIO.lastError())") }
+        guard FileIO.writeAll(fd, bytes) else { close(fd); throw PersistError(description: "write \(tmp): \(FileIO.lastError())") }
+        guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(FileIO.lastError())") }
         close(fd)
-        guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(systemError())") }
+        guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(FileIO.lastError())") }
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }

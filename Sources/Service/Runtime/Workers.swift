@@ -1,7 +1,6 @@
-import ServiceKit
+import APIRuntime
 import Foundation
 import Generated
-import HTTPServer
 
 /// Who owns a worker: a user id (string, per DECISIONS.md) or a guest scope.
 public struct WorkerOwner: Sendable, Equatable {
@@ -9,7 +8,7 @@ public struct WorkerOwner: Sendable, Equatable {
     public var guestScope: String
 
     /// Exactly one of the two, or a user id with an empty guest scope (reference-system.md 2.7).
-    public init(userID: String, guestScope: String) throws(ServiceError) {
+    public init(userID: String, guestScope: String) throws(APIError) {
         self.userID = userID.trimmingCharacters(in: .whitespaces)
         self.guestScope = guestScope.trimmingCharacters(in: .whitespaces)
         guard self.userID.isEmpty != self.guestScope.isEmpty else {
@@ -92,11 +91,11 @@ public enum WorkerRules {
 
 extension RuntimeLedger {
     /// Validates one worker intent against committed and staged state and logs its event.
-    func evaluateWorker(_ intent: WorkerIntent, in batch: inout Batch) -> Result<RuntimeV1.RuntimeWorker, ServiceError> {
+    func evaluateWorker(_ intent: WorkerIntent, in batch: inout Batch) -> Result<RuntimeV1.RuntimeWorker, APIError> {
         func current(_ id: String) -> RuntimeV1.RuntimeWorker? { batch.workers[id] ?? committedWorker(id) }
-        func owned(_ id: String, _ owner: WorkerOwner) -> Result<RuntimeV1.RuntimeWorker, ServiceError> {
+        func owned(_ id: String, _ owner: WorkerOwner) -> Result<RuntimeV1.RuntimeWorker, APIError> {
             guard let w = current(id) else { return .failure(.notFound("worker \(id) not found")) }
-            guard owner.owns(w) else { return .failure(ServiceError(403, "forbidden", "worker \(id) belongs to another owner")) }
+            guard owner.owns(w) else { return .failure(APIError.forbidden("worker \(id) belongs to another owner")) }
             return .success(w)
         }
         func record(_ w: inout RuntimeV1.RuntimeWorker, _ eventType: String, _ payload: [String: GoogleProtobuf.Value]) {
@@ -117,7 +116,7 @@ extension RuntimeLedger {
             let id = reg.workerID.trimmingCharacters(in: .whitespaces).isEmpty ? "worker_" + UUID().uuidString.lowercased() : reg.workerID.trimmingCharacters(in: .whitespaces)
             if var w = current(id) {
                 // Reattach: same owner only; refs and adapter refreshed, metadata merged, a stopped worker runs again.
-                guard reg.owner.owns(w) else { return .failure(ServiceError(403, "forbidden", "worker \(id) belongs to another owner")) }
+                guard reg.owner.owns(w) else { return .failure(APIError.forbidden("worker \(id) belongs to another owner")) }
                 if !reg.workspaceRef.isEmpty { w.workspaceRef = reg.workspaceRef }
                 if !reg.codexHomeRef.isEmpty { w.codexHomeRef = reg.codexHomeRef }
                 if !reg.adapter.isEmpty { w.adapter = reg.adapter }
@@ -166,15 +165,15 @@ extension RuntimeLedger {
         }
     }
 
-    public func registerWorker(id: String, owner: WorkerOwner, workspaceRef: String = "", codexHomeRef: String = "", adapter: String = "", metadata: GoogleProtobuf.Struct? = nil) async throws(ServiceError) -> RuntimeV1.RuntimeWorker {
+    public func registerWorker(id: String, owner: WorkerOwner, workspaceRef: String = "", codexHomeRef: String = "", adapter: String = "", metadata: GoogleProtobuf.Struct? = nil) async throws(APIError) -> RuntimeV1.RuntimeWorker {
         try await submitWorker(.register(.init(workerID: id, owner: owner, workspaceRef: workspaceRef, codexHomeRef: codexHomeRef, adapter: adapter, metadata: metadata)))
     }
 
-    public func heartbeat(workerID: String, owner: WorkerOwner, metadataPatch: GoogleProtobuf.Struct? = nil) async throws(ServiceError) -> RuntimeV1.RuntimeWorker {
+    public func heartbeat(workerID: String, owner: WorkerOwner, metadataPatch: GoogleProtobuf.Struct? = nil) async throws(APIError) -> RuntimeV1.RuntimeWorker {
         try await submitWorker(.heartbeat(workerID: workerID, owner: owner, metadataPatch: metadataPatch))
     }
 
-    public func setWorkerStatus(workerID: String, owner: WorkerOwner, status: RuntimeV1.RuntimeWorkerStatus, reason: String = "") async throws(ServiceError) -> RuntimeV1.RuntimeWorker {
+    public func setWorkerStatus(workerID: String, owner: WorkerOwner, status: RuntimeV1.RuntimeWorkerStatus, reason: String = "") async throws(APIError) -> RuntimeV1.RuntimeWorker {
         try await submitWorker(.status(workerID: workerID, owner: owner, status: status, reason: reason))
     }
 }

@@ -16,4 +16,10 @@ enum FileIO {
         }
         return true
     }
+
+    /// The text of the current `errno`.
+    static func lastError() -> String {
+        guard let message = strerror(errno) else { return "error \(errno)" }
+        return String(decoding: UnsafeRawBufferPointer(start: message, count: strlen(message)), as: UTF8.self)
+    }
 }

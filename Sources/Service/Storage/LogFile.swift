@@ -1,9 +1,8 @@
-import ServiceKit
+import APIRuntime
 import Dispatch
 import Foundation
 import Generated
 import Glibc
-import HTTPServer
 import ProtoWire
 import Synchronization
 
@@ -85,14 +84,14 @@ public enum LogFile {
     static func withMapped<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
+        guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path): \(FileIO.lastError())") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ServiceError(500, "internal_error", "cannot stat \(path): \(systemError())") }
+        guard fstat(fd, &st) == 0 else { throw APIError.internalError("cannot stat \(path): \(FileIO.lastError())") }
         let size = Int(st.st_size)
         if size == 0 { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
-            throw ServiceError(500, "internal_error", "cannot map event log \(path): \(systemError())")
+            throw APIError.internalError("cannot map event log \(path): \(FileIO.lastError())")
         }
         defer { munmap(map, size) }
         madvise(map, size, MADV_SEQUENTIAL)

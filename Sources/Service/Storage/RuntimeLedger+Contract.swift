@@ -1,6 +1,5 @@
-import ServiceKit
+import APIRuntime
 import Generated
-import HTTPServer
 
 /// The `/internal/v1` contract's writes (cancel, comms delivery events, tool
 /// calls), validated by the same writer as every other intent.
@@ -12,12 +11,12 @@ extension RuntimeLedger {
     /// A durable `run.cancel_requested`; once a run is canceling or canceled a
     /// repeat is an idempotent replay (no second event), and a run that already
     /// succeeded or failed cannot be canceled (409, as the state machine says).
-    public func cancel(runID: String, reason: String) async throws(ServiceError) -> Appended {
+    public func cancel(runID: String, reason: String) async throws(APIError) -> Appended {
         guard case .run(let a) = try await submit(.cancel(runID: runID, reason: reason)) else { throw .internal }
         return a
     }
 
-    func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, APIError> {
         guard let staged = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         if staged.run.status == .canceling || staged.run.status == .canceled {
             let last = staged.newEvents.last ?? readCommitted { $0.runs[runID]?.events.last } ?? RuntimeV1.RuntimeRunEvent()
@@ -32,12 +31,12 @@ extension RuntimeLedger {
 
     /// Deduplicated by `provider::event_id`: the same event again is a replay,
     /// the same id with anything different is 409.
-    public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(ServiceError) -> Bool {
+    public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(APIError) -> Bool {
         guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
         return replay
     }
 
-    func recordComms(_ event: RuntimeV1.CommsDeliveryEventRequest, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+    func recordComms(_ event: RuntimeV1.CommsDeliveryEventRequest, in batch: inout Batch) -> Result<Outcome, APIError> {
         let key = RuntimeLedger.commsKey(event)
         if let existing = batch.comms[key] ?? readCommitted({ $0.comms[key] }) {
             guard existing == event else { return .failure(.conflict("event_id payload mismatch for existing webhook event")) }
@@ -57,12 +56,12 @@ extension RuntimeLedger {
     /// returned instead (`replay: true`). Budget checks happen before the call
     /// runs, serialized per authorization (`ToolPack`), so recording only adds
     /// the charge.
-    public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(ServiceError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
+    public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
         guard case .tool(let recorded, let replay) = try await submit(.tool(call)) else { throw .internal }
         return (recorded, replay)
     }
 
-    func recordTool(_ call: RuntimeV1.ToolExecutionRecord, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+    func recordTool(_ call: RuntimeV1.ToolExecutionRecord, in batch: inout Batch) -> Result<Outcome, APIError> {
         if let existing = batch.toolCalls.last(where: { $0.receiptId == call.receiptId }) ?? readCommitted({ $0.toolCalls[call.receiptId] }) {
             return .success(.tool(existing, replay: true))
         }

@@ -1,8 +1,7 @@
-import ServiceKit
+import APIRuntime
 import Foundation
 import Generated
 import Glibc
-import HTTPServer
 import ProtoWire
 import Synchronization
 
@@ -114,7 +113,7 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     private struct Pending: Sendable {
         let intent: Intent
-        let done: @Sendable (Result<Outcome, ServiceError>) -> Void
+        let done: @Sendable (Result<Outcome, APIError>) -> Void
     }
 
     private let committed = Mutex<Store>(Store())
@@ -150,7 +149,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         recoveredWorkerEvents.withLock { $0 = history.workerEvents }
         committed.withLock { $0 = store }
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ServiceError(500, "internal_error", "cannot open event log \(path): \(systemError())") }
+        guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path): \(FileIO.lastError())") }
         let t = Thread { [self] in self.writerLoop() }
         t.name = "event-log-writer"
         t.start()
@@ -192,7 +191,7 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     // MARK: Writing
 
-    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil, owner: RunOwner = RunOwner()) async throws(ServiceError) -> Appended {
+    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil, owner: RunOwner = RunOwner()) async throws(APIError) -> Appended {
         guard case .run(let a) = try await submit(.create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)) else { throw .internal }
         return a
     }
@@ -201,7 +200,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// terminal status is refused (409); a replay of an existing one is still answered.
     /// `keyConflict`: the 409 message when the key was used for a different event.
     public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
-                       requireOpen: Bool = false, keyConflict: String? = nil) async throws(ServiceError) -> Appended {
+                       requireOpen: Bool = false, keyConflict: String? = nil) async throws(APIError) -> Appended {
         let event = EventAppend(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
                                 key: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq,
                                 requireOpen: requireOpen, keyConflict: keyConflict)
@@ -209,13 +208,13 @@ public final class RuntimeLedger: @unchecked Sendable {
         return a
     }
 
-    func submitWorker(_ intent: WorkerIntent) async throws(ServiceError) -> RuntimeV1.RuntimeWorker {
+    func submitWorker(_ intent: WorkerIntent) async throws(APIError) -> RuntimeV1.RuntimeWorker {
         guard case .worker(let w) = try await submit(.worker(intent)) else { throw .internal }
         return w
     }
 
-    func submit(_ intent: Intent) async throws(ServiceError) -> Outcome {
-        let result: Result<Outcome, ServiceError> = await withCheckedContinuation { cont in
+    func submit(_ intent: Intent) async throws(APIError) -> Outcome {
+        let result: Result<Outcome, APIError> = await withCheckedContinuation { cont in
             queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
             wake.signal()
         }
@@ -265,13 +264,13 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     /// Writes the batch and syncs it; nil on success.
-    private func writeAndSync(_ bytes: [UInt8]) -> ServiceError? {
-        guard FileIO.writeAll(fd, bytes) else { return ServiceError(503, "service_unavailable", "event log write failed: \(systemError())") }
-        guard fdatasync(fd) == 0 else { return ServiceError(503, "service_unavailable", "event log sync failed: \(systemError())") }
+    private func writeAndSync(_ bytes: [UInt8]) -> APIError? {
+        guard FileIO.writeAll(fd, bytes) else { return APIError.unavailable("event log write failed: \(FileIO.lastError())") }
+        guard fdatasync(fd) == 0 else { return APIError.unavailable("event log sync failed: \(FileIO.lastError())") }
         return nil
     }
 
-    private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, ServiceError> {
+    private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, APIError> {
         switch intent {
         case .create(let runID, let threadID, let workerID, let metadata, let owner):
             return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner, in: &batch).map(Outcome.run)
@@ -305,7 +304,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         return committed.withLock { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } }
     }
 
-    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, APIError> {
         if stagedRun(runID, &batch) != nil { return .failure(.conflict("run \(runID) already exists")) }
         var run = RuntimeV1.RuntimeRun()
         run.runId = runID
@@ -323,7 +322,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         return appendEvent(EventAppend(runID: runID, eventType: "run.started", payload: started), in: &batch)
     }
 
-    func appendEvent(_ append: EventAppend, in batch: inout Batch) -> Result<Appended, ServiceError> {
+    func appendEvent(_ append: EventAppend, in batch: inout Batch) -> Result<Appended, APIError> {
         let (runID, eventType, payload, key) = (append.runID, append.eventType, append.payload, append.key)
         guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
         guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
@@ -339,9 +338,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         }
         let latest = state.run.latestSeq
         if let expected = append.expectedPreviousSeq, expected != latest {
-            return .failure(ServiceError(409, "conflict", "expected_previous_seq \(expected) does not match actual previous seq \(latest)", headers: [("cache-control", "no-store")]) { body in
-                body.actualPreviousSeq = latest
-            })
+            return .failure(APIError.conflict("expected_previous_seq \(expected) does not match actual previous seq \(latest)", hints: .init(actualPreviousSeq: latest)))
         }
         var newStatus = state.run.status
         do {
@@ -353,7 +350,7 @@ public final class RuntimeLedger: @unchecked Sendable {
             case .missingFinishStatus: return .failure(.invalidRequest("run.finished requires payload.status"))
             case .unknownFinishStatus(let s): return .failure(.invalidRequest("unknown run.finished status \(s)"))
             case .invalidTransition(let from, let tr):
-                return .failure(ServiceError(409, "conflict", "invalid run transition \(tr) from \(from)") { body in body.reasonCode = "invalid_transition.\(from).\(tr)" })
+                return .failure(APIError.conflict("invalid run transition \(tr) from \(from)", hints: .init(reasonCode: "invalid_transition.\(from).\(tr)")))
             }
         }
         var event = RuntimeV1.RuntimeRunEvent()
@@ -440,6 +437,6 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 }
 
-extension ServiceError {
-    static let `internal` = ServiceError(500, "internal_error", "unexpected ledger outcome")
+extension APIError {
+    static let `internal` = APIError.internalError("unexpected ledger outcome")
 }

@@ -1,6 +1,5 @@
-import ServiceKit
+import APIRuntime
 import Generated
-import HTTPServer
 
 /// `coding.v1` (runtime-internal-contract.md, tools/execute): manifest and
 /// request validation (422 with machine-readable details), the capability,
@@ -133,10 +132,10 @@ public final class ToolExecutor: Sendable {
 
     public func execute(_ r: RuntimeV1.ToolExecuteRequest, user: String) async throws -> RuntimeV1.ToolExecuteResult {
         let problems = ToolPack.problems(r)
-        guard problems.isEmpty else { throw ServiceError(422, "invalid_request", "tool invocation validation failed", details: problems) }
+        guard problems.isEmpty else { throw APIError(.unprocessable, "invalid_request", "tool invocation validation failed", details: problems) }
         let receiptID = ToolPack.receiptID(r, user: user)
         if r.mode == "replay" {
-            guard let recorded = ledger.toolCall(receiptID: receiptID)?.result else { throw ServiceError.notFound("no recorded call for receipt \(receiptID)") }
+            guard let recorded = ledger.toolCall(receiptID: receiptID)?.result else { throw APIError.notFound("no recorded call for receipt \(receiptID)") }
             var out = recorded
             out.replayed = true
             return out
