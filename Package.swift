@@ -31,10 +31,14 @@ let package = Package(
         // Generated route tables on the server core: binding rules, negotiation, the
         // error envelope (the one place errors become HTTP), Connect unary, middleware.
         .target(name: "ServiceKit", dependencies: ["HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
-        // Runtime and control service (built up by the service issues).
-        .target(name: "Service", dependencies: ["ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
+        // The runtime domain without HTTP: runs, state machine, workers, projector,
+        // receipts and replay, the event log and ledger, tools, request signing.
+        // Throws APIError; knows no status code and no socket.
+        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire"]),
+        // The runtime service: the generated RuntimeServiceHandler implemented on the core.
+        .target(name: "RuntimeService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The product's executable: `openagents serve`.
-        .executableTarget(name: "OpenAgents", dependencies: ["Service", "ServiceKit", "HTTPServer"]),
+        .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "RuntimeCore", "ServiceKit", "HTTPServer"]),
         .plugin(
             name: "GenerateContracts",
             capability: .command(
@@ -45,7 +49,7 @@ let package = Package(
         .target(name: "BenchContracts", dependencies: ["Generated", "ProtoWire"], path: "Benchmarks/BenchContracts"),
         .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // SSE fan-out and held streams against the real service (make bench-stream).
-        .executableTarget(name: "StreamBench", dependencies: ["Service", "CSystem"], path: "Benchmarks/StreamBench"),
+        .executableTarget(name: "StreamBench", dependencies: ["RuntimeCore", "CSystem"], path: "Benchmarks/StreamBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
@@ -53,7 +57,7 @@ let package = Package(
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "Service", "Generated", "ProtoWire", "TestSupport"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport", "TestContracts"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "RuntimeService", "RuntimeCore", "Generated", "ProtoWire", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["RuntimeService", "RuntimeCore", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport", "TestContracts"]),
     ]
 )

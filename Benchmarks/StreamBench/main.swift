@@ -9,7 +9,7 @@
 import CSystem
 import Foundation
 import Glibc
-import Service
+import RuntimeCore
 import Synchronization
 
 enum Config {

@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
 import HTTPServer
-import Service
+import RuntimeCore
+import RuntimeService
 import Synchronization
 
 // `openagents`: the product's executable. Thin: argument parsing and wiring.

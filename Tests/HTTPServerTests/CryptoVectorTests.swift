@@ -1,4 +1,5 @@
-import Service
+import RuntimeCore
+import RuntimeService
 import XCTest
 
 /// SHA-256 against the NIST FIPS 180-4 examples; HMAC-SHA256 against RFC 4231.

@@ -4,7 +4,8 @@ import Generated
 import Glibc
 @testable import HTTPServer
 import ProtoWire
-import Service
+import RuntimeCore
+import RuntimeService
 import Synchronization
 import TestSupport
 import XCTest

@@ -3,7 +3,8 @@ import Foundation
 import Generated
 import HTTPServer
 import ProtoWire
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import ServiceKit
 import TestSupport
 import XCTest

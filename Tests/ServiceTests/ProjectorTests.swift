@@ -1,6 +1,7 @@
 import Foundation
 import Generated
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// Projectors (reference-system.md 2.5): idempotent apply, drift on a gap,

@@ -1,6 +1,7 @@
 import Foundation
 import Generated
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// Golden run logs (Tests/Fixtures/runs, made by make_runs.py, an independent

@@ -1,5 +1,6 @@
 import Generated
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// The transition matrix of reference-system.md 2.2: all 30 status x transition pairs.

@@ -4,7 +4,8 @@ import Foundation
 import Generated
 import HTTPServer
 import ProtoWire
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// The event log and runs: sequencing, idempotency, ordering checks, group

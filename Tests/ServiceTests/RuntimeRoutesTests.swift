@@ -1,7 +1,8 @@
 import Foundation
 import Generated
 import HTTPServer
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import TestSupport
 import XCTest
 

@@ -3,7 +3,8 @@ import ServiceKit
 import Foundation
 import Generated
 import HTTPServer
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import TestSupport
 import XCTest
 

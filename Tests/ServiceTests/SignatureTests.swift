@@ -1,7 +1,8 @@
 import Foundation
 import Generated
 import HTTPServer
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// X-OA-RUNTIME-SIGNATURE (DECISIONS.md, reference-system.md 4a): one test per

@@ -3,7 +3,8 @@ import ServiceKit
 import Foundation
 import Generated
 import HTTPServer
-@testable import Service
+@testable import RuntimeCore
+@testable import RuntimeService
 import XCTest
 
 /// Worker lifecycle (reference-system.md 2.7, string user ids per DECISIONS.md):

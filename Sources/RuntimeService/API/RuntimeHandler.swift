@@ -1,3 +1,4 @@
+import RuntimeCore
 import APIRuntime
 import Dispatch
 import Foundation

@@ -1,3 +1,4 @@
+import RuntimeCore
 import APIRuntime
 import Generated
 import HTTPServer

@@ -2,53 +2,53 @@ import Generated
 import ProtoWire
 
 /// Building and reading free-form JSON payloads (`google.protobuf.Value`).
-enum JSONValue {
-    typealias Value = GoogleProtobuf.Value
+public enum JSONValue {
+    public typealias Value = GoogleProtobuf.Value
 
-    static func value(_ kind: Value.Kind) -> Value {
+    public static func value(_ kind: Value.Kind) -> Value {
         var v = Value()
         v.kind = kind
         return v
     }
-    static let null = value(.nullValue(.nullValue))
-    static func string(_ s: String) -> Value { value(.stringValue(s)) }
-    static func number(_ d: Double) -> Value { value(.numberValue(d)) }
-    static func number<I: BinaryInteger>(_ i: I) -> Value { value(.numberValue(Double(i))) }
-    static func bool(_ b: Bool) -> Value { value(.boolValue(b)) }
-    static func array(_ items: [Value]) -> Value {
+    public static let null = value(.nullValue(.nullValue))
+    public static func string(_ s: String) -> Value { value(.stringValue(s)) }
+    public static func number(_ d: Double) -> Value { value(.numberValue(d)) }
+    public static func number<I: BinaryInteger>(_ i: I) -> Value { value(.numberValue(Double(i))) }
+    public static func bool(_ b: Bool) -> Value { value(.boolValue(b)) }
+    public static func array(_ items: [Value]) -> Value {
         var l = GoogleProtobuf.ListValue()
         l.values = items
         return value(.listValue(l))
     }
-    static func object(_ fields: [String: Value]) -> Value {
+    public static func object(_ fields: [String: Value]) -> Value {
         var s = GoogleProtobuf.Struct()
         s.fields = fields
         return value(.structValue(s))
     }
     /// A string, or null when nil.
-    static func stringOrNull(_ s: String?) -> Value { s.map(string) ?? null }
+    public static func stringOrNull(_ s: String?) -> Value { s.map(string) ?? null }
 
     // MARK: Reading
 
-    static func fields(_ v: Value?) -> [String: Value]? {
+    public static func fields(_ v: Value?) -> [String: Value]? {
         if case .structValue(let s)? = v?.kind { return s.fields }
         return nil
     }
-    static func field(_ v: Value?, _ key: String) -> Value? { fields(v)?[key] }
-    static func stringField(_ v: Value?, _ key: String) -> String? {
+    public static func field(_ v: Value?, _ key: String) -> Value? { fields(v)?[key] }
+    public static func stringField(_ v: Value?, _ key: String) -> String? {
         if case .stringValue(let s)? = field(v, key)?.kind { return s }
         return nil
     }
-    static func numberField(_ v: Value?, _ key: String) -> Double? {
+    public static func numberField(_ v: Value?, _ key: String) -> Double? {
         if case .numberValue(let d)? = field(v, key)?.kind { return d }
         return nil
     }
     /// A non-negative whole number field.
-    static func unsignedField(_ v: Value?, _ key: String) -> UInt64? {
+    public static func unsignedField(_ v: Value?, _ key: String) -> UInt64? {
         guard let d = numberField(v, key), d >= 0, d < 18_446_744_073_709_551_616, d == d.rounded() else { return nil }
         return UInt64(d)
     }
-    static func integerField(_ v: Value?, _ key: String) -> Int64? {
+    public static func integerField(_ v: Value?, _ key: String) -> Int64? {
         guard let d = numberField(v, key), d >= -9_223_372_036_854_775_808, d < 9_223_372_036_854_775_808, d == d.rounded() else { return nil }
         return Int64(d)
     }

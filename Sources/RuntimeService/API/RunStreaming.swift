@@ -1,4 +1,5 @@
 import APIRuntime
+import RuntimeCore
 import Dispatch
 import Generated
 import ProtoWire
@@ -7,8 +8,6 @@ import ServiceKit
 /// `GET /internal/v1/runs/{run_id}/stream`: server-sent events over a run's
 /// committed events (runtime-internal-contract.md, cursor and tail rules).
 enum RunStreaming {
-    static let eventOptions = JSONEncodingOptions(emitDefaultValues: true, int64AsNumbers: true, deterministic: true, enumWireWords: true)
-
     /// Where a stream starts, from `Last-Event-ID` and `?cursor`.
     struct Start: Equatable {
         var after: UInt64
@@ -40,13 +39,7 @@ enum RunStreaming {
         return Start(after: c, tailMs: tail)
     }
 
-    /// `event: message`, `id:` = seq, `data:` = the event's JSON (one line).
-    static func frame(_ e: RuntimeV1.RuntimeRunEvent) -> [UInt8] {
-        let json = (try? e.jsonBytes(options: eventOptions)) ?? Array("{}".utf8)
-        return Array("event: message\nid: \(e.seq)\ndata: ".utf8) + json + [0x0A, 0x0A]
-    }
-
-    static func isTerminal(_ s: RuntimeV1.RuntimeRunStatus) -> Bool { s == .succeeded || s == .failed || s == .canceled }
+    static func isTerminal(_ s: RuntimeV1.RuntimeRunStatus) -> Bool { RunEventFrames.isTerminal(s) }
 
     /// Sends every committed event after the start (awaiting each write, so a
     /// long backlog cannot outrun a slow client), then hands the caught-up

@@ -77,7 +77,7 @@ public final class RunStreamHub: Sendable {
     /// The SSE frame of `event` (`event: message`, `id:` = seq, `data:` = its JSON).
     public func frame(_ event: RuntimeV1.RuntimeRunEvent) -> [UInt8] {
         if let cached = frames.withLock({ $0[event.runId]?[event.seq] }) { return cached }
-        let bytes = RunStreaming.frame(event)
+        let bytes = RunEventFrames.frame(event)
         frames.withLock { f in
             var run = f[event.runId] ?? [:]
             run[event.seq] = bytes
@@ -128,7 +128,7 @@ public final class RunStreamHub: Sendable {
                 floor = last.seq
                 if floor < run.latestSeq { continue }
             }
-            if RunStreaming.isTerminal(run.status) {
+            if RunEventFrames.isTerminal(run.status) {
                 for s in streams where s.sent >= run.latestSeq {
                     _ = s.writer.post(framed: Self.doneFrame)
                     end(s)
