@@ -20,17 +20,9 @@ final class Connection: @unchecked Sendable {
     private var inputStart = 0
     private var output: [UInt8] = []
     private var outputStart = 0
-    private var wantWrite = false
-    private var closed = false
-    private var readingPaused = false
-
-    private var nextSeq = 0
-    private var nextToWrite = 0
-    private var ready: [Int: (HTTPResponse, HTTPRequest, Double, Bool)] = [:]  // response, request, start, keepAlive
-    private var streaming = false
-    private var closeAfterWrite = false
-    private var stopParsing = false
-    private var continueSent = false
+    /// Lifecycle, answer order and socket interest (ConnectionState.swift).
+    private var state = ConnectionState()
+    private var closed: Bool { state.isClosed }
 
     private var headDeadline: Double?
     private var lastActivity: Double
@@ -41,8 +33,17 @@ final class Connection: @unchecked Sendable {
         lastActivity = loop.now
     }
 
-    var pending: Int { nextSeq - nextToWrite }
-    private var idle: Bool { pending == 0 && !streaming && inputStart >= input.count && outputStart >= output.count }
+    var pending: Int { state.pending }
+    private var idle: Bool { state.quiet && inputStart >= input.count && outputStart >= output.count }
+
+    /// Carries out what a transition asked for.
+    private func perform(_ action: ConnectionState.Action) {
+        switch action {
+        case .none: break
+        case .close: close()
+        case .updateInterest: updateInterest()
+        }
+    }
 
     // MARK: Reading
 
@@ -67,32 +68,19 @@ final class Connection: @unchecked Sendable {
     }
 
     /// The client closed its side: finish what was asked, then close.
-    private func peerClosed() {
-        if pending == 0 && !streaming { close(); return }
-        // A streaming client that hung up is gone: stop its stream promptly.
-        if streaming { close(); return }
-        stopParsing = true
-        closeAfterWrite = true
-        setReading(false)
-    }
-
-    private func setReading(_ on: Bool) {
-        guard !closed, readingPaused == on else { return }
-        readingPaused = !on
-        updateInterest()
-    }
+    private func peerClosed() { perform(state.peerClosed()) }
 
     private func updateInterest() {
         var events: UInt32 = EPOLLRDHUP.rawValue
-        if !readingPaused { events |= EPOLLIN.rawValue }
-        if wantWrite { events |= EPOLLOUT.rawValue }
+        if !state.readingPaused { events |= EPOLLIN.rawValue }
+        if state.writeInterest { events |= EPOLLOUT.rawValue }
         loop.modify(fd: fd, events: events)
     }
 
     // MARK: Parsing and dispatch
 
     func process() {
-        while !closed && !stopParsing && !streaming && pending < server.config.maxPipelineDepth {
+        while state.mayParse(maxPipelineDepth: server.config.maxPipelineDepth) {
             if inputStart >= input.count { headDeadline = nil; break }
             let head: RequestHead
             let bodyStart: Int
@@ -127,42 +115,40 @@ final class Connection: @unchecked Sendable {
             }
             inputStart = consumed
             headDeadline = nil
-            continueSent = false
             if inputStart > 64 * 1024 || inputStart == input.count {
                 input.removeFirst(inputStart)
                 inputStart = 0
             }
             dispatch(head, body: body)
         }
-        if pending >= server.config.maxPipelineDepth { setReading(false) }
+        if pending >= server.config.maxPipelineDepth { perform(state.setReading(false)) }
     }
 
     /// Head parsed, body incomplete: answer `Expect: 100-continue` once, and
     /// keep the slow-loris clock running for the body.
     private func waitForBody(_ head: RequestHead) {
         if headDeadline == nil { headDeadline = loop.now + server.config.headerTimeout }
-        if head.expectContinue && !continueSent && pending == 0 {
-            continueSent = true
+        if head.expectContinue && !state.continueSent && pending == 0 {
+            state.continueSent = true
             output.append(contentsOf: Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
             flush()
         }
     }
 
     private func fail(_ error: HTTPParseError) {
-        stopParsing = true
+        state.malformed()
         var request = HTTPRequest(method: "-", target: "-", path: "-", query: "", version: 11, headers: HTTPHeaders(), body: [])
         request.requestID = randomHex(8)
         request.route = "-"
-        let seq = nextSeq
-        nextSeq += 1
-        ready[seq] = (server.errors.failure(HTTPFailure(error.status, HTTPFailure.code(for: error.status), error.message)), request, loop.now, false)
+        let seq = state.requestRead()
+        state.answered(seq, .init(response: server.errors.failure(HTTPFailure(error.status, HTTPFailure.code(for: error.status), error.message)),
+                                  request: request, start: loop.now, keepAlive: false))
         server.logger.log(.warn, "bad request", ["status": "\(error.status)", "error": error.message])
         writeReady()
     }
 
     private func dispatch(_ head: RequestHead, body: [UInt8]) {
-        let seq = nextSeq
-        nextSeq += 1
+        let seq = state.requestRead()
         let start = loop.now
         let target = head.target
         let q = target.firstIndex(of: "?")
@@ -241,14 +227,13 @@ final class Connection: @unchecked Sendable {
 
     func complete(_ seq: Int, _ response: HTTPResponse, _ request: HTTPRequest, _ start: Double, _ keepAlive: Bool) {
         guard !closed else { return }
-        ready[seq] = (response, request, start, keepAlive)
+        state.answered(seq, .init(response: response, request: request, start: start, keepAlive: keepAlive))
         writeReady()
     }
 
     private func writeReady() {
-        while !streaming, let (response, request, start, keepAlive) = ready.removeValue(forKey: nextToWrite) {
-            nextToWrite += 1
-            let close = !keepAlive || server.shuttingDown.load(ordering: .relaxed) || (stopParsing && pending == 0)
+        while let (answer, close) = state.nextAnswer(shuttingDown: server.shuttingDown.load(ordering: .relaxed)) {
+            let response = answer.response, request = answer.request, start = answer.start
             serialize(response, request, keepAlive: !close)
             let seconds = loop.now - start
             server.metrics.record(route: request.route, method: request.method, status: response.status, seconds: seconds)
@@ -262,11 +247,11 @@ final class Connection: @unchecked Sendable {
                 startStream(run)
                 break
             }
-            if close { closeAfterWrite = true; stopParsing = true; break }
+            if close { break }
         }
         flush()
-        if readingPaused && !closeAfterWrite && pending < server.config.maxPipelineDepth { setReading(true); process() }
-        else if !streaming && !closed && !stopParsing && inputStart < input.count { process() }
+        if state.readingPaused && state.lifecycle == .active && pending < server.config.maxPipelineDepth { perform(state.setReading(true)); process() }
+        else if state.mayParse(maxPipelineDepth: .max) && inputStart < input.count { process() }
     }
 
     private func serialize(_ r: HTTPResponse, _ request: HTTPRequest, keepAlive: Bool) {
@@ -300,7 +285,7 @@ final class Connection: @unchecked Sendable {
     // MARK: Streaming (server-sent events)
 
     private func startStream(_ run: @escaping @Sendable (EventStreamWriter) async -> Void) {
-        streaming = true
+        state.streamStarted()
         let loop = self.loop
         let alive = StreamLiveness()
         let writer = EventStreamWriter(sink: { [self] bytes in
@@ -327,7 +312,7 @@ final class Connection: @unchecked Sendable {
 
     /// Appends one chunk; false when the client is gone or too far behind (then it is dropped).
     private func enqueueChunk(_ bytes: [UInt8]) -> Bool {
-        guard !closed, streaming else { return false }
+        guard !closed, state.streaming else { return false }
         if output.count - outputStart > server.config.streamBufferLimit {
             server.logger.log(.warn, "slow stream reader dropped", ["buffered": "\(output.count - outputStart)"])
             close()
@@ -342,10 +327,8 @@ final class Connection: @unchecked Sendable {
     }
 
     private func finishStream() {
-        guard !closed, streaming else { return }
-        streaming = false
+        guard state.streamEnded(shuttingDown: server.shuttingDown.load(ordering: .relaxed)) else { return }
         output.append(contentsOf: Array("0\r\n\r\n".utf8))
-        if server.shuttingDown.load(ordering: .relaxed) { closeAfterWrite = true }
         writeReady()
     }
 
@@ -358,7 +341,7 @@ final class Connection: @unchecked Sendable {
                 outputStart += n
                 lastActivity = loop.now
             } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if !wantWrite { wantWrite = true; updateInterest() }
+                perform(state.setWriteInterest(true))
                 return
             } else if n < 0 && errno == EINTR {
                 continue
@@ -370,13 +353,13 @@ final class Connection: @unchecked Sendable {
         if closed { return }
         output.removeAll(keepingCapacity: output.count < 256 * 1024)
         outputStart = 0
-        if wantWrite { wantWrite = false; updateInterest() }
-        if closeAfterWrite && pending == 0 && !streaming { close() }
+        perform(state.setWriteInterest(false))
+        if state.closesWhenFlushed { close() }
     }
 
     func checkTimeouts() {
         guard !closed else { return }
-        if let d = headDeadline, loop.now > d, !streaming {
+        if let d = headDeadline, loop.now > d, !state.streaming {
             headDeadline = nil
             fail(HTTPParseError(status: 408, message: "request not received within \(server.config.headerTimeout) s"))
             return
@@ -385,33 +368,32 @@ final class Connection: @unchecked Sendable {
     }
 
     func rejectWhileBusy() {
-        stopParsing = true
-        closeAfterWrite = true
+        state.drain()
         var request = HTTPRequest(method: "-", target: "-", path: "-", query: "", version: 11, headers: HTTPHeaders(), body: [])
         request.requestID = randomHex(8)
-        ready[nextSeq] = (server.errors.failure(HTTPFailure(503, "service_unavailable", "server is at its connection limit or shutting down")), request, loop.now, false)
-        nextSeq += 1
+        let seq = state.requestRead()
+        state.answered(seq, .init(response: server.errors.failure(HTTPFailure(503, "service_unavailable", "server is at its connection limit or shutting down")),
+                                  request: request, start: loop.now, keepAlive: false))
         writeReady()
     }
 
+    /// Shutdown, first pass: an idle connection closes now; one with bytes
+    /// still to write closes once they are out; answers owed are still written.
     func closeIfIdle() {
-        if idle { close() } else { closeAfterWrite = pending > 0 || streaming ? closeAfterWrite : true }
+        if idle { close() } else if state.quiet { state.drain() }
     }
 
     /// Shutdown: a stream gets its final chunk, everything else is closed.
     func shutdownClose() {
-        if streaming {
-            streaming = false
+        if state.streamEnded(shuttingDown: true) {
             output.append(contentsOf: Array("0\r\n\r\n".utf8))
-            closeAfterWrite = true
             flush()
         }
         if !closed { close() }
     }
 
     func close() {
-        guard !closed else { return }
-        closed = true
+        guard state.closed() else { return }
         epoll_ctl(loop.epfd, EPOLL_CTL_DEL, fd, nil)
         Glibc.close(fd)
         loop.removed(fd)

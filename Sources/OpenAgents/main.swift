@@ -3,6 +3,7 @@ import Foundation
 import HTTPServer
 import RuntimeCore
 import RuntimeService
+import ServiceKit
 import Synchronization
 
 // `openagents`: the product's executable. Thin: argument parsing and wiring.
@@ -68,25 +69,23 @@ case "serve":
         return s
     }
     do {
+        var core: RuntimeCore?
+        var signature: RuntimeSignature?
         if config.startRuntime {
-            let metrics = Metrics()
-            let core = try RuntimeCore(config: config)
-            var signature: RuntimeSignature?
+            let runtime = try RuntimeCore(config: config)
+            core = runtime
             if config.internalAuth {
                 signature = RuntimeSignature(secret: try RuntimeSignature.loadSecret(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory))
             } else {
                 logger.log(.warn, "RUNTIME_INTERNAL_AUTH=disabled: /internal/v1 requests are not authenticated")
             }
-            if let problem = core.projector.loadProblem { logger.log(.warn, problem) }
-            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(core.ledger.runCount)", "workers": "\(core.ledger.workerCount)", "lsn": "\(core.ledger.recoveredLSN)",
-                                                        "seconds": String(format: "%.2f", core.recoverySeconds)])
-            let server = HTTPServer(config: serverConfig(port: config.runtimePort, name: "runtime"), router: Services.runtimeRouter(config: config, metrics: metrics, core: core, signature: signature), logger: logger, metrics: metrics)
-            try server.start()
-            started.withLock { $0.append(server) }
+            if let problem = runtime.projector.loadProblem { logger.log(.warn, problem) }
+            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(runtime.ledger.runCount)", "workers": "\(runtime.ledger.workerCount)", "lsn": "\(runtime.ledger.recoveredLSN)",
+                                                        "seconds": String(format: "%.2f", runtime.recoverySeconds)])
         }
-        if config.startControl {
-            let metrics = Metrics()
-            let server = HTTPServer(config: serverConfig(port: config.controlPort, name: "control"), router: Services.controlRouter(config: config, metrics: metrics), logger: logger, metrics: metrics)
+        for service in Services.served(config: config, core: core, signature: signature) {
+            let server = HTTPServer(config: serverConfig(port: service.port, name: service.name), router: service.router, logger: logger,
+                                    metrics: service.metrics, errors: ServiceError.rendering)
             try server.start()
             started.withLock { $0.append(server) }
         }

@@ -6,8 +6,31 @@ import HTTPServer
 import ProtoWire
 import ServiceKit
 
+/// One service `serve` starts: its name, where it listens and what it routes.
+public struct ServedService: Sendable {
+    public var name: String
+    public var port: Int
+    public var router: Router
+    public var metrics: Metrics
+}
+
 /// Builds the routers of the two services from their generated route tables.
 public enum Services {
+    /// The services this configuration starts, in start order. The runtime
+    /// needs its core (the recovered log) and, unless auth is off, the signer.
+    public static func served(config: ServiceConfig, core: RuntimeCore?, signature: RuntimeSignature?) -> [ServedService] {
+        var out: [ServedService] = []
+        if config.startRuntime {
+            let m = Metrics()
+            out.append(ServedService(name: "runtime", port: config.runtimePort, router: runtimeRouter(config: config, metrics: m, core: core, signature: signature), metrics: m))
+        }
+        if config.startControl {
+            let m = Metrics()
+            out.append(ServedService(name: "control", port: config.controlPort, router: controlRouter(config: config, metrics: m), metrics: m))
+        }
+        return out
+    }
+
     static let version = "0.1.0"
 
     /// The runtime service: runtime_service.proto's route table bound to
