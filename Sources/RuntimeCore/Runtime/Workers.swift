@@ -92,7 +92,7 @@ public enum WorkerRules {
 extension RuntimeLedger {
     /// Validates one worker intent against committed and staged state and logs its event.
     func evaluateWorker(_ intent: WorkerIntent, in batch: inout Batch) -> Result<RuntimeV1.RuntimeWorker, APIError> {
-        func current(_ id: String) -> RuntimeV1.RuntimeWorker? { batch.workers[id] ?? committedWorker(id) }
+        func current(_ id: String) -> RuntimeV1.RuntimeWorker? { batch.workers[id] ?? writerWorker(id) }
         func owned(_ id: String, _ owner: WorkerOwner) -> Result<RuntimeV1.RuntimeWorker, APIError> {
             guard let w = current(id) else { return .failure(.notFound("worker \(id) not found")) }
             guard owner.owns(w) else { return .failure(APIError.forbidden("worker \(id) belongs to another owner")) }

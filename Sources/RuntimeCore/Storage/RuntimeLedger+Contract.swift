@@ -19,7 +19,7 @@ extension RuntimeLedger {
     func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, APIError> {
         guard let staged = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         if staged.run.status == .canceling || staged.run.status == .canceled {
-            let last = staged.newEvents.last ?? readCommitted { $0.runs[runID]?.events.last } ?? RuntimeV1.RuntimeRunEvent()
+            let last = lastEvent(run: runID, staged: staged) ?? RuntimeV1.RuntimeRunEvent()
             return .success(Appended(run: staged.run, event: last, idempotentReplay: true))
         }
         var payload: [String: GoogleProtobuf.Value] = [:]
@@ -38,7 +38,7 @@ extension RuntimeLedger {
 
     func recordComms(_ event: RuntimeV1.CommsDeliveryEventRequest, in batch: inout Batch) -> Result<Outcome, APIError> {
         let key = RuntimeLedger.commsKey(event)
-        if let existing = batch.comms[key] ?? readCommitted({ $0.comms[key] }) {
+        if let existing = batch.comms[key] ?? writerView(inflight: { $0.comms[key] }, committed: { $0.comms[key] }) {
             guard existing == event else { return .failure(.conflict("event_id payload mismatch for existing webhook event")) }
             return .success(.recorded(replay: true))
         }
@@ -62,7 +62,8 @@ extension RuntimeLedger {
     }
 
     func recordTool(_ call: RuntimeV1.ToolExecutionRecord, in batch: inout Batch) -> Result<Outcome, APIError> {
-        if let existing = batch.toolCalls.last(where: { $0.receiptId == call.receiptId }) ?? readCommitted({ $0.toolCalls[call.receiptId] }) {
+        if let existing = batch.toolCalls.last(where: { $0.receiptId == call.receiptId })
+            ?? writerView(inflight: { $0.toolCalls.last { $0.receiptId == call.receiptId } }, committed: { $0.toolCalls[call.receiptId] }) {
             return .success(.tool(existing, replay: true))
         }
         batch.toolCalls.append(call)

@@ -6,13 +6,15 @@ import ProtoWire
 import Synchronization
 
 /// The runtime's authority: runs, their events and workers, made durable
-/// through one event log with group commit. Requests enqueue intents; one
-/// writer thread takes everything queued, validates each intent in order
-/// against the committed state (for run events: idempotency first, then
-/// `expected_previous_seq`, then the state machine), writes the batch with one
-/// write and one fdatasync, then publishes the new state, hands the batch's
-/// records to subscribers and answers. Nothing is visible, published or
-/// acknowledged before it is durable.
+/// through one event log with pipelined group commit. Requests enqueue
+/// intents; the writer thread takes everything queued, validates each intent
+/// in order against committed state plus the batches still syncing (for run
+/// events: idempotency first, then `expected_previous_seq`, then the state
+/// machine) and writes the batch with one write; the sync thread runs one
+/// fdatasync over everything written so far, then publishes the new state,
+/// hands the records to subscribers and answers, batch by batch in log order.
+/// So batch N+1 is written while batch N syncs. Nothing is visible, published
+/// or acknowledged before it is durable.
 public final class RuntimeLedger: @unchecked Sendable {
     public struct RunState: Sendable {
         public var run: RuntimeV1.RuntimeRun
@@ -29,6 +31,10 @@ public final class RuntimeLedger: @unchecked Sendable {
         /// Tool calls by receipt id, and what each authorization has spent.
         var toolCalls: [String: RuntimeV1.ToolExecutionRecord] = [:]
         var budgetSpent: [String: UInt64] = [:]
+        /// Batches written to the log whose fdatasync has not completed, oldest
+        /// first. Only the writer reads them (the next batch is evaluated against
+        /// them); readers see a batch once it is durable and applied above.
+        var inflight: [Batch] = []
 
         mutating func record(_ call: RuntimeV1.ToolExecutionRecord) {
             toolCalls[call.receiptId] = call
@@ -122,6 +128,17 @@ public final class RuntimeLedger: @unchecked Sendable {
     private let queue = Mutex<[Pending]>([])
     private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
     private let wake = DispatchSemaphore(value: 0)
+    /// Written batches waiting for their sync, in log order, with their answers.
+    private struct Written: @unchecked Sendable {
+        let batch: Batch
+        let pending: [Pending]
+        let outcomes: [Result<Outcome, APIError>]
+    }
+    private let written = Mutex<[Written]>([])
+    private let syncWake = DispatchSemaphore(value: 0)
+    /// Set after a failed write or sync: what reached the file is unknown, so
+    /// the log takes no more writes until a restart recovers it.
+    private let broken = Mutex<APIError?>(nil)
     private var lsn: UInt64 = 0  // writer thread only
     private let fd: Int32
     public let path: String
@@ -130,10 +147,15 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// One fdatasync per intent instead of per batch (to measure what group commit buys).
     public let syncEachAppend: Bool
 
+    /// How the log is made durable: `fdatasync`, or a stand-in that holds or
+    /// fails the sync (tests of the pipeline's rules).
+    let syncFile: @Sendable (Int32) -> Int32
+
     /// Opens the log at `path`, rebuilding state from it as it is decoded.
-    public init(path: String, syncEachAppend: Bool = false) throws {
+    public init(path: String, syncEachAppend: Bool = false, sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
         self.path = path
         self.syncEachAppend = syncEachAppend
+        self.syncFile = sync
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var history = History()
         try LogFile.stream(path: path) { chunk, firstLine in
@@ -153,6 +175,9 @@ public final class RuntimeLedger: @unchecked Sendable {
         let t = Thread { [self] in self.writerLoop() }
         t.name = "event-log-writer"
         t.start()
+        let s = Thread { [self] in self.syncLoop() }
+        s.name = "event-log-sync"
+        s.start()
     }
 
     // MARK: Reading (committed state only)
@@ -221,30 +246,89 @@ public final class RuntimeLedger: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Pipelined group commit, first half: takes every waiting intent as one
+    /// batch, evaluates it against committed state plus the batches still
+    /// syncing, writes it, and hands it to the sync thread without waiting, so
+    /// batch N+1 is written while batch N's fdatasync is in flight.
     private func writerLoop() {
         while true {
             wake.wait()
-            let batch = queue.withLock { q -> [Pending] in let b = q; q.removeAll(keepingCapacity: true); return b }
-            if batch.isEmpty { continue }
+            let taken = queue.withLock { q -> [Pending] in let b = q; q.removeAll(keepingCapacity: true); return b }
+            if taken.isEmpty { continue }
             if syncEachAppend {
-                for p in batch { commit([p]) }
+                for p in taken { write([p]) }
             } else {
-                commit(batch)
+                write(taken)
             }
         }
     }
 
-    private func commit(_ pending: [Pending]) {
+    private func write(_ pending: [Pending]) {
+        if let failure = broken.withLock({ $0 }) {
+            for p in pending { p.done(.failure(failure)) }
+            return
+        }
         var batch = Batch(lsn: lsn, now: RuntimeLedger.timestamp())
         let outcomes = pending.map { evaluate($0.intent, in: &batch) }
         if !batch.lines.isEmpty {
-            if let failure = writeAndSync(batch.lines) {
-                // Nothing of this batch is acknowledged; the next batch rewrites from the same LSN.
-                for p in pending { p.done(.failure(failure)) }
+            guard FileIO.writeAll(fd, batch.lines) else {
+                fail(APIError.unavailable("event log write failed: \(FileIO.lastError()); restart the service to recover the log"))
+                for p in pending { p.done(.failure(broken.withLock { $0 } ?? .internal)) }
                 return
             }
             lsn = batch.lsn
         }
+        // Every batch goes through the sync thread, even one that wrote nothing:
+        // an idempotent replay of an event still syncing is answered after it.
+        committed.withLock { $0.inflight.append(batch) }
+        written.withLock { $0.append(Written(batch: batch, pending: pending, outcomes: outcomes)) }
+        syncWake.signal()
+    }
+
+    /// Pipelined group commit, second half: one fdatasync covers every batch
+    /// written so far; then they become visible, are published and answered,
+    /// in log order. A request waits for at most one sync it did not join.
+    private func syncLoop() {
+        while true {
+            syncWake.wait()
+            let group = written.withLock { w -> [Written] in let g = w; w.removeAll(keepingCapacity: true); return g }
+            if group.isEmpty { continue }
+            var failure = broken.withLock { $0 }
+            if failure == nil {
+                // One sync for the group, or one per batch when measuring what grouping buys.
+                let syncs = syncEachAppend ? group.filter { !$0.batch.lines.isEmpty }.count : (group.contains { !$0.batch.lines.isEmpty } ? 1 : 0)
+                for _ in 0..<syncs where failure == nil {
+                    if syncFile(fd) != 0 {
+                        failure = fail(APIError.unavailable("event log sync failed: \(FileIO.lastError()); restart the service to recover the log"))
+                    }
+                }
+            }
+            for w in group {
+                if let failure {
+                    committed.withLock { store in if !store.inflight.isEmpty { store.inflight.removeFirst() } }
+                    for p in w.pending { p.done(.failure(failure)) }
+                    continue
+                }
+                apply(w.batch)
+                if !w.batch.records.isEmpty {
+                    for s in subscribers.withLock({ $0 }) { s(w.batch.records) }
+                }
+                for (p, o) in zip(w.pending, w.outcomes) { p.done(o) }
+            }
+        }
+    }
+
+    /// Marks the log broken (the first failure wins) and returns the error every write now gets.
+    @discardableResult
+    private func fail(_ error: APIError) -> APIError {
+        broken.withLock { b in
+            if b == nil { b = error }
+            return b ?? error
+        }
+    }
+
+    /// A durable batch becomes committed state, and leaves the in-flight list, in one step.
+    private func apply(_ batch: Batch) {
         committed.withLock { store in
             for (id, staged) in batch.runs {
                 if staged.isNew { store.runs[id] = RunState(run: staged.run) }
@@ -256,18 +340,8 @@ public final class RuntimeLedger: @unchecked Sendable {
             for (id, w) in batch.workers { store.workers[id] = w }
             for (key, c) in batch.comms { store.comms[key] = c }
             for call in batch.toolCalls { store.record(call) }
+            if !store.inflight.isEmpty { store.inflight.removeFirst() }
         }
-        if !batch.records.isEmpty {
-            for s in subscribers.withLock({ $0 }) { s(batch.records) }
-        }
-        for (p, o) in zip(pending, outcomes) { p.done(o) }
-    }
-
-    /// Writes the batch and syncs it; nil on success.
-    private func writeAndSync(_ bytes: [UInt8]) -> APIError? {
-        guard FileIO.writeAll(fd, bytes) else { return APIError.unavailable("event log write failed: \(FileIO.lastError())") }
-        guard fdatasync(fd) == 0 else { return APIError.unavailable("event log sync failed: \(FileIO.lastError())") }
-        return nil
     }
 
     private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, APIError> {
@@ -289,19 +363,41 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     // MARK: Runs
 
+    /// A run as the writer sees it: staged in this batch, in a batch still
+    /// syncing (newest first), or committed.
     func stagedRun(_ id: String, _ batch: inout Batch) -> Batch.StagedRun? {
         if let w = batch.runs[id] { return w }
-        return committed.withLock { $0.runs[id].map { Batch.StagedRun(run: $0.run, isNew: false) } }
+        return committed.withLock { store in
+            for b in store.inflight.reversed() { if let s = b.runs[id] { return Batch.StagedRun(run: s.run, isNew: false) } }
+            return store.runs[id].map { Batch.StagedRun(run: $0.run, isNew: false) }
+        }
     }
 
-    func committedWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
+    /// The writer's view of anything a batch stages: the newest in-flight
+    /// batch that has it, else committed state (one lock, so a batch moving
+    /// from in flight to committed is seen in exactly one place).
+    func writerView<T>(inflight: (Batch) -> T?, committed read: (borrowing Store) -> T?) -> T? {
+        committed.withLock { store in
+            for b in store.inflight.reversed() { if let v = inflight(b) { return v } }
+            return read(store)
+        }
+    }
+
+    func writerWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { writerView(inflight: { $0.workers[id] }, committed: { $0.workers[id] }) }
     /// A read of committed state (extensions of the ledger use this).
     func readCommitted<T>(_ read: (borrowing Store) -> T) -> T { committed.withLock { read($0) } }
 
     /// The event an idempotency key names: staged in this batch, or committed.
     private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
         if let i = staged.newKeys[key] { return staged.newEvents[i] }
-        return committed.withLock { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } }
+        return writerView(inflight: { b in b.runs[id].flatMap { s in s.newKeys[key].map { s.newEvents[$0] } } },
+                          committed: { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } })
+    }
+
+    /// The last event of a run as the writer sees it.
+    func lastEvent(run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
+        if let e = staged.newEvents.last { return e }
+        return writerView(inflight: { $0.runs[id]?.newEvents.last }, committed: { $0.runs[id]?.events.last })
     }
 
     private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, APIError> {
