@@ -34,7 +34,7 @@ let package = Package(
         // The runtime domain without HTTP: runs, state machine, workers, projector,
         // receipts and replay, the event log and ledger, tools, request signing.
         // Throws APIError; knows no status code and no socket.
-        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire"]),
+        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem"]),
         // The runtime service: the generated RuntimeServiceHandler implemented on the core.
         .target(name: "RuntimeService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The product's executable: `openagents serve`.

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Writes a valid event log with N run events over 64 runs (start-up benchmark input).
+"""Writes a valid event log with N run events over RUNS runs (default 64), round robin (start-up benchmark input).
 
 Each line is {"crc":"<8 hex>","record":<record JSON>} with crc = CRC-32 (zlib) of
-the record's exact bytes, as Sources/Service/Storage/LogFile.swift reads it.
-Usage: make_log.py N PATH
+the record's exact bytes, as Sources/RuntimeCore/Storage/LogFile.swift reads it.
+Usage: make_log.py N PATH [RUNS]
 """
 import hashlib, json, sys, zlib
 
 n, path = int(sys.argv[1]), sys.argv[2]
-runs = 64
+runs = int(sys.argv[3]) if len(sys.argv) > 3 else 64
 lsn = 0
 with open(path, "w") as f:
     def write(record):

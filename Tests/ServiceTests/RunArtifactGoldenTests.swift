@@ -37,7 +37,7 @@ final class RunArtifactGoldenTests: XCTestCase {
         do { ledger = try RuntimeLedger(path: tmp + "/log.jsonl") } catch let d as LogFile.Damage {
             return .failure("log: line \(d.line): \(d.problem)")
         } catch { return .failure("log: \(error)") }
-        guard ledger.runIDs.count == 1, let state = ledger.run(ledger.runIDs[0]) else { return .failure("expected one run") }
+        guard ledger.runIDs.count == 1, let state = try? ledger.run(ledger.runIDs[0]) else { return .failure("expected one run") }
         do {
             let (_, receipt) = try Artifacts.receipt(run: state.run, events: state.events)
             let replay = try Artifacts.replay(run: state.run, events: state.events)

@@ -41,7 +41,7 @@ final class RuntimeLedgerTests: XCTestCase {
         _ = try await ledger.createRun(runID: "b")
         for _ in 0..<3 { _ = try await ledger.append(runID: "a", eventType: "text.delta", payload: payload(#"{"delta":"x"}"#)) }
         let b = try await ledger.append(runID: "b", eventType: "text.delta", payload: nil)
-        XCTAssertEqual(ledger.run("a")?.events.map(\.seq), [1, 2, 3, 4])
+        XCTAssertEqual(try ledger.run("a")?.events.map(\.seq), [1, 2, 3, 4])
         XCTAssertEqual(b.event.seq, 2)
     }
 
@@ -53,7 +53,7 @@ final class RuntimeLedgerTests: XCTestCase {
         XCTAssertFalse(first.idempotentReplay)
         XCTAssertTrue(second.idempotentReplay)
         XCTAssertEqual(second.event, first.event)
-        XCTAssertEqual(ledger.run("r")?.events.count, 2)
+        XCTAssertEqual(try ledger.run("r")?.events.count, 2)
     }
 
     func testSameIdempotencyKeyWithDifferentContentConflicts() async throws {
@@ -113,7 +113,7 @@ final class RuntimeLedgerTests: XCTestCase {
             return out
         }
         XCTAssertEqual(Set(seqs.compactMap { $0 }), [2])
-        XCTAssertEqual(ledger.run("r")?.events.count, 2)
+        XCTAssertEqual(try ledger.run("r")?.events.count, 2)
     }
 
     func testConcurrentUniqueAppendsStayContiguous() async throws {
@@ -122,7 +122,7 @@ final class RuntimeLedgerTests: XCTestCase {
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<200 { group.addTask { _ = try? await ledger.append(runID: "r", eventType: "e", payload: nil, idempotencyKey: "k\(i)") } }
         }
-        XCTAssertEqual(ledger.run("r")?.events.map(\.seq), Array(1...201).map(UInt64.init))
+        XCTAssertEqual(try ledger.run("r")?.events.map(\.seq), Array(1...201).map(UInt64.init))
     }
 
     func testRunsAndEventsSurviveARestart() async throws {
@@ -154,7 +154,7 @@ final class RuntimeLedgerTests: XCTestCase {
         handle.write(Data("{\"sum\":\"0011223344556677\",\"record\":{\"lsn\":\"3\",\"runEv".utf8))
         try handle.close()
         let reopened = try RuntimeLedger(path: path)
-        XCTAssertEqual(reopened.run("r")?.run.latestSeq, 1)
+        XCTAssertEqual(try reopened.run("r")?.run.latestSeq, 1)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), good, "the torn tail is truncated")
         _ = try await reopened.append(runID: "r", eventType: "x", payload: nil)
         XCTAssertEqual(try RuntimeLedger(path: path).run("r")?.run.latestSeq, 2)

@@ -1,4 +1,4 @@
-// System headers Swift cannot import through Glibc: epoll, eventfd, TCP options.
+// System headers Swift cannot import through Glibc: epoll, eventfd, TCP options, malloc_trim.
 #ifndef CSYSTEM_H
 #define CSYSTEM_H
 #include <sys/epoll.h>
@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <errno.h>
+#include <malloc.h>
 
 // The epoll_event union is awkward from Swift; these read and write the fd it carries.
 static inline void csystem_event_set_fd(struct epoll_event *e, int fd) { e->data.fd = fd; }

@@ -192,22 +192,22 @@ public final class Projector: @unchecked Sendable {
         }
     }
 
-    /// Catch-up after start-up: each run's recovered events past its checkpoint,
-    /// folded per run (one state lookup per run, not per event), then the
-    /// recovered worker events. The same rule as `apply`, so the same result.
+    /// Catch-up after start-up: each run's events past its checkpoint, read
+    /// back from the log a page at a time and folded per run (one state lookup
+    /// per page, not per event), then each worker's events past its checkpoint.
+    /// The same rule as `apply`, so the same result.
     func catchUp(from ledger: RuntimeLedger) {
         let now = Date()
         for id in ledger.runIDs {
-            guard let events = ledger.run(id)?.events else { continue }
             var f = state.withLock { Fold(topic: Projector.runTopic(id), id: id, in: $0, summaries: \.runSummaries) }
-            // Events are contiguous from 1, so those already applied are a prefix. Only
-            // the first new event can open a gap; after it the fold is a count and the
-            // last status-bearing event, applied once at the end with the last event.
-            let pending = events.dropFirst(Int(min(UInt64(events.count), f.lastSeq)))
-            if let first = pending.first, let last = pending.last {
+            while true {
+                // Events are contiguous from 1, so those already applied are a prefix.
+                guard let page = try? ledger.events(of: id, after: f.lastSeq, limit: 4096), let first = page.events.first, let last = page.events.last else { break }
+                // Only the first new event can open a gap; after it the fold is a count
+                // and the last status-bearing event, applied once at the end with the last event.
                 f.apply(seq: first.seq, eventType: first.eventType, status: Projector.runStatus(first), at: first.emittedAt, now: now)
-                if pending.count > 1 {
-                    let rest = pending.dropFirst()
+                if page.events.count > 1 {
+                    let rest = page.events.dropFirst()
                     var status: String?
                     for e in rest.reversed() {
                         if let s = Projector.runStatus(e) { status = s; break }
@@ -220,13 +220,12 @@ public final class Projector: @unchecked Sendable {
             }
             state.withLock { f.store(into: &$0, summaries: \.runSummaries) }
         }
-        let workers = ledger.takeRecoveredWorkerEvents()
-        state.withLock { s in
-            for e in workers {
-                var f = Fold(topic: Projector.workerTopic(e.workerId), id: e.workerId, in: s, summaries: \.workerSummaries)
-                f.apply(seq: e.seq, eventType: e.eventType, status: Projector.workerStatus(e), at: e.emittedAt, now: now)
-                f.store(into: &s, summaries: \.workerSummaries)
+        for id in ledger.workerIDs {
+            var f = state.withLock { Fold(topic: Projector.workerTopic(id), id: id, in: $0, summaries: \.workerSummaries) }
+            while let events = try? ledger.workerEvents(of: id, after: f.lastSeq, limit: 4096), !events.isEmpty {
+                for e in events { f.apply(seq: e.seq, eventType: e.eventType, status: Projector.workerStatus(e), at: e.emittedAt, now: now) }
             }
+            state.withLock { f.store(into: &$0, summaries: \.workerSummaries) }
         }
     }
 

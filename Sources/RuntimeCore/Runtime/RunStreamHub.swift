@@ -112,7 +112,7 @@ public final class RunStreamHub: Sendable {
         let streams = live.withLock { Array(($0[runID] ?? [:]).values) }
         guard var floor = streams.map(\.sent).min() else { return }
         while true {
-            guard let (run, events) = ledger.events(of: runID, after: floor) else {
+            guard let (run, events) = try? ledger.events(of: runID, after: floor) else {
                 for s in streams { end(s) }
                 return
             }

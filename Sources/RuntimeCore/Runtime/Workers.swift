@@ -108,7 +108,7 @@ extension RuntimeLedger {
             e.payload = JSONValue.object(payload)
             e.emittedAt = batch.now
             e.worker = w
-            batch.log(.workerEvent(e))
+            batch.workerOffsets[w.workerId, default: []].append(batch.log(.workerEvent(e)))
             batch.workers[w.workerId] = w
         }
         switch intent {

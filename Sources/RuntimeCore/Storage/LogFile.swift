@@ -101,7 +101,7 @@ public enum LogFile {
     /// Every record at once (tests, tools); the service uses `stream`.
     public static func load(path: String, truncateTornTail: Bool = true) throws -> [RuntimeV1.RuntimeLogRecord] {
         var records: [RuntimeV1.RuntimeLogRecord] = []
-        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _ in records += chunk }
+        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _, _ in records += chunk }
         return records
     }
 
@@ -111,19 +111,24 @@ public enum LogFile {
     /// rebuilding state overlaps decoding. A bad final line without its newline
     /// is a torn write: it is cut off (the file is truncated). Any other bad
     /// line is `Damage`, thrown after every record before it was consumed.
-    public static func stream(path: String, truncateTornTail: Bool = true,
-                            _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int) throws -> Void) throws {
-        _ = try withMapped(path) { buffer in try stream(buffer, path: path, truncateTornTail: truncateTornTail, consume) }
+    /// `from`: the byte offset to start at (the end of what a snapshot covers),
+    /// whose line is number `firstLine`. Each chunk comes with its records' byte offsets.
+    public static func stream(path: String, from: Int = 0, firstLine: Int = 1, truncateTornTail: Bool = true,
+                            _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int, _ offsets: ArraySlice<Int>) throws -> Void) throws {
+        _ = try withMapped(path) { buffer in
+            guard from <= buffer.count else { throw Damage(path: path, line: firstLine, problem: "the log is shorter (\(buffer.count) bytes) than its snapshot says (\(from))") }
+            try stream(buffer, from: from, firstLine: firstLine, path: path, truncateTornTail: truncateTornTail, consume)
+        }
     }
 
-    private static func stream(_ buffer: UnsafeRawBufferPointer, path: String, truncateTornTail: Bool,
-                               _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int) throws -> Void) throws {
-        guard let map = buffer.baseAddress, buffer.count > 0 else { return }
+    private static func stream(_ buffer: UnsafeRawBufferPointer, from: Int, firstLine: Int, path: String, truncateTornTail: Bool,
+                               _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int, _ offsets: ArraySlice<Int>) throws -> Void) throws {
+        guard let map = buffer.baseAddress, buffer.count > from else { return }
         let size = buffer.count
         // Line boundaries first (memchr), then chunks of lines decoded in parallel.
         var starts: [Int] = []
         var ends: [Int] = []
-        var start = 0
+        var start = from
         while start < size {
             let end = memchr(map + start, 0x0A, size - start).map { UnsafeRawPointer($0) - map } ?? size
             starts.append(start)
@@ -193,14 +198,15 @@ public enum LogFile {
             let records = slot.records
             slot.records = []
             if c + window < chunkCount { slots[c + window].permit.signal() }
-            try consume(records, c * perChunk + 1)
+            let range = (c * perChunk)..<min(count, (c * perChunk) + records.count)
+            try consume(records, firstLine + c * perChunk, starts[range])
             guard let (i, problem) = slot.failure else { continue }
             if i == count - 1 && ends[i] == size {
                 // Torn tail: the last write never completed.
                 if truncateTornTail { truncate(path, Int64(starts[i])) }
                 return
             }
-            throw Damage(path: path, line: i + 1, problem: "\(problem)")
+            throw Damage(path: path, line: firstLine + i, problem: "\(problem)")
         }
     }
 
@@ -213,7 +219,7 @@ public enum LogFile {
             var history = RuntimeLedger.History()
             while start < bytes.count {
                 guard let newline = bytes[start...].firstIndex(of: 0x0A),
-                      let record = try? decode(UnsafeRawBufferPointer(rebasing: bytes[start..<newline])), (try? history.apply(record)) != nil else { break }
+                      let record = try? decode(UnsafeRawBufferPointer(rebasing: bytes[start..<newline])), (try? history.apply(record, at: UInt64(start))) != nil else { break }
                 kept += 1
                 start = newline + 1
             }

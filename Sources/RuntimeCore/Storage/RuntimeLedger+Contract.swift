@@ -19,8 +19,7 @@ extension RuntimeLedger {
     func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, APIError> {
         guard let staged = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         if staged.run.status == .canceling || staged.run.status == .canceled {
-            let last = lastEvent(run: runID, staged: staged) ?? RuntimeV1.RuntimeRunEvent()
-            return .success(Appended(run: staged.run, event: last, idempotentReplay: true))
+            return lastEvent(run: runID, staged: staged).map { Appended(run: staged.run, event: $0 ?? RuntimeV1.RuntimeRunEvent(), idempotentReplay: true) }
         }
         var payload: [String: GoogleProtobuf.Value] = [:]
         if !reason.isEmpty { payload["reason"] = JSONValue.string(reason) }

@@ -1,4 +1,5 @@
 import APIRuntime
+import CSystem
 import Foundation
 import Generated
 import Glibc
@@ -15,17 +16,33 @@ import Synchronization
 /// hands the records to subscribers and answers, batch by batch in log order.
 /// So batch N+1 is written while batch N syncs. Nothing is visible, published
 /// or acknowledged before it is durable.
+///
+/// Memory holds heads and indexes only: each run's record, the byte offset of
+/// each of its events and its idempotency keys as hashes; events themselves are
+/// read back from the log (`LogReader`, with a bounded cache of recent ones).
 public final class RuntimeLedger: @unchecked Sendable {
+    /// A run with its whole event history, read from the log on request.
     public struct RunState: Sendable {
         public var run: RuntimeV1.RuntimeRun
         public var events: [RuntimeV1.RuntimeRunEvent] = []
-        /// idempotency key -> index into `events`.
-        var idempotency: [String: Int] = [:]
+    }
+
+    /// What memory keeps of a run.
+    struct RunHead: Sendable, Equatable {
+        var run: RuntimeV1.RuntimeRun
+        /// Byte offset in the log of the line of event seq `i + 1`.
+        var offsets: [UInt64] = []
+        var keys = IdempotencyIndex()
     }
 
     struct Store {
-        var runs: [String: RunState] = [:]
+        var runs: [String: RunHead] = [:]
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        /// Byte offsets of each worker's lifecycle events, by seq.
+        var workerEvents: [String: [UInt64]] = [:]
+        /// The last committed record and the log's committed length in bytes.
+        var lsn: UInt64 = 0
+        var end: UInt64 = 0
         /// Comms delivery events by `provider::event_id`.
         var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
         /// Tool calls by receipt id, and what each authorization has spent.
@@ -95,25 +112,37 @@ public final class RuntimeLedger: @unchecked Sendable {
             var run: RuntimeV1.RuntimeRun
             var isNew: Bool
             var newEvents: [RuntimeV1.RuntimeRunEvent] = []
+            var newOffsets: [UInt64] = []  // parallel to newEvents
             var newKeys: [String: Int] = [:]  // key -> index into newEvents
         }
         var runs: [String: StagedRun] = [:]
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        var workerOffsets: [String: [UInt64]] = [:]
         var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
         var toolCalls: [RuntimeV1.ToolExecutionRecord] = []
         var records: [RuntimeV1.RuntimeLogRecord] = []
+        var recordOffsets: [UInt64] = []  // parallel to records
         var lines: [UInt8] = []
         var lsn: UInt64
+        /// Where the batch's first line lands in the log.
+        let offset: UInt64
         let now: GoogleProtobuf.Timestamp
 
-        mutating func log(_ entry: RuntimeV1.RuntimeLogRecord.Entry) {
+        var end: UInt64 { offset + UInt64(lines.count) }
+
+        /// Logs a record; returns the byte offset its line will have.
+        @discardableResult
+        mutating func log(_ entry: RuntimeV1.RuntimeLogRecord.Entry) -> UInt64 {
             lsn += 1
             var record = RuntimeV1.RuntimeLogRecord()
             record.lsn = lsn
             record.recordedAt = now
             record.entry = entry
+            let at = end
             lines += LogFile.line(for: record)
             records.append(record)
+            recordOffsets.append(at)
+            return at
         }
     }
 
@@ -123,8 +152,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     private let committed = Mutex<Store>(Store())
-    /// Worker events read at start-up, kept until the projector has caught up with them.
-    private let recoveredWorkerEvents = Mutex<[RuntimeV1.RuntimeWorkerLogEvent]>([])
+    /// Committed records by offset, through a bounded cache.
+    let reader: LogReader
     private let queue = Mutex<[Pending]>([])
     private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
     private let wake = DispatchSemaphore(value: 0)
@@ -140,6 +169,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// the log takes no more writes until a restart recovers it.
     private let broken = Mutex<APIError?>(nil)
     private var lsn: UInt64 = 0  // writer thread only
+    private var end: UInt64 = 0  // writer thread only: bytes written to the log
     private let fd: Int32
     public let path: String
     /// The log position recovered at start-up.
@@ -152,26 +182,29 @@ public final class RuntimeLedger: @unchecked Sendable {
     let syncFile: @Sendable (Int32) -> Int32
 
     /// Opens the log at `path`, rebuilding state from it as it is decoded.
-    public init(path: String, syncEachAppend: Bool = false, sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
+    /// `cacheRecords`: how many recent records stay decoded in memory.
+    public init(path: String, syncEachAppend: Bool = false, cacheRecords: Int = 8192, sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
         self.path = path
         self.syncEachAppend = syncEachAppend
         self.syncFile = sync
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var history = History()
-        try LogFile.stream(path: path) { chunk, firstLine in
-            for (i, r) in chunk.enumerated() {
-                // The log must also make sense as a history, not only as lines: a record that
-                // does not follow from the ones before it is damage, reported with its line.
-                do { try history.apply(r) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
-            }
-        }
-        lsn = history.lsn
-        recoveredLSN = lsn
-        let store = history.store
-        recoveredWorkerEvents.withLock { $0 = history.workerEvents }
-        committed.withLock { $0 = store }
+        try RuntimeLedger.rebuild(path: path, into: &history)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path): \(FileIO.lastError())") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw APIError.internalError("cannot stat event log \(path): \(FileIO.lastError())") }
+        reader = try LogReader(path: path, cacheCapacity: cacheRecords)
+        lsn = history.lsn
+        end = UInt64(st.st_size)
+        recoveredLSN = lsn
+        history.store.lsn = lsn
+        history.store.end = end
+        let store = history.store
+        committed.withLock { $0 = store }
+        history = History()
+        // Decoding the log churned through far more heap than the heads keep: give it back.
+        malloc_trim(0)
         let t = Thread { [self] in self.writerLoop() }
         t.name = "event-log-writer"
         t.start()
@@ -180,33 +213,72 @@ public final class RuntimeLedger: @unchecked Sendable {
         s.start()
     }
 
+    /// Rebuilds state from the whole log, checking it as a history.
+    static func rebuild(path: String, into history: inout History) throws {
+        try LogFile.stream(path: path) { chunk, firstLine, offsets in
+            for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
+                // The log must also make sense as a history, not only as lines: a record that
+                // does not follow from the ones before it is damage, reported with its line.
+                do { try history.apply(r, at: UInt64(offset)) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
+            }
+        }
+    }
+
     // MARK: Reading (committed state only)
 
-    public func run(_ id: String) -> RunState? { committed.withLock { $0.runs[id] } }
-    /// The run record alone (what most readers need; no event history copied).
+    /// A run with every event, read from the log (receipts and replays need the whole history).
+    public func run(_ id: String) throws(APIError) -> RunState? {
+        guard let page = try events(of: id, after: 0, limit: .max) else { return nil }
+        return RunState(run: page.run, events: page.events)
+    }
+    /// The run record alone (what most readers need; no event history read).
     public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0.runs[id]?.run } }
     public var runCount: Int { committed.withLock { $0.runs.count } }
     /// Up to `limit` committed events of a run after `seq`, with the run record
-    /// (events are contiguous from 1, so the slice starts at index `seq`).
-    public func events(of id: String, after seq: UInt64, limit: Int = 512) -> (run: RuntimeV1.RuntimeRun, events: [RuntimeV1.RuntimeRunEvent])? {
-        committed.withLock { store in
-            guard let state = store.runs[id] else { return nil }
-            let start = Int(min(seq, UInt64(state.events.count)))
-            let end = min(state.events.count, start + limit)
-            return (state.run, Array(state.events[start..<end]))
+    /// as it stood when they were taken (events are contiguous from 1, so the
+    /// page starts at index `seq`).
+    public func events(of id: String, after seq: UInt64, limit: Int = 512) throws(APIError) -> (run: RuntimeV1.RuntimeRun, events: [RuntimeV1.RuntimeRunEvent])? {
+        let page = committed.withLock { store -> (RuntimeV1.RuntimeRun, ArraySlice<UInt64>)? in
+            guard let head = store.runs[id] else { return nil }
+            let start = Int(min(seq, UInt64(head.offsets.count)))
+            let end = start + min(head.offsets.count - start, limit)
+            return (head.run, head.offsets[start..<end])
         }
+        guard let (run, offsets) = page else { return nil }
+        var events: [RuntimeV1.RuntimeRunEvent] = []
+        events.reserveCapacity(offsets.count)
+        for record in try reader.records(at: offsets) {
+            guard case .runEvent(let e)? = record.entry, e.runId == id else {
+                throw APIError.internalError("event log \(path): record \(record.lsn) is not an event of run \(id)")
+            }
+            events.append(e)
+        }
+        return (run, events)
     }
     public var runIDs: [String] { committed.withLock { Array($0.runs.keys) }.sorted() }
     public func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { committed.withLock { $0.workers[id] } }
     public var workerCount: Int { committed.withLock { $0.workers.count } }
+    public var workerIDs: [String] { committed.withLock { Array($0.workers.keys) }.sorted() }
     /// Workers whose owner matches, sorted by id.
     public func workers(ownedBy owner: WorkerOwner) -> [RuntimeV1.RuntimeWorker] {
         committed.withLock { $0.workers.values.filter { owner.owns($0) } }.sorted { $0.workerId < $1.workerId }
     }
-
-    public func takeRecoveredWorkerEvents() -> [RuntimeV1.RuntimeWorkerLogEvent] {
-        recoveredWorkerEvents.withLock { let e = $0; $0 = []; return e }
+    /// Up to `limit` committed lifecycle events of a worker after `seq`.
+    public func workerEvents(of id: String, after seq: UInt64, limit: Int = 512) throws(APIError) -> [RuntimeV1.RuntimeWorkerLogEvent] {
+        let offsets = committed.withLock { store -> ArraySlice<UInt64> in
+            let all = store.workerEvents[id] ?? []
+            let start = Int(min(seq, UInt64(all.count)))
+            return all[start..<(start + min(all.count - start, limit))]
+        }
+        return try reader.records(at: offsets).map { record throws(APIError) in
+            guard case .workerEvent(let e)? = record.entry, e.workerId == id else {
+                throw APIError.internalError("event log \(path): record \(record.lsn) is not an event of worker \(id)")
+            }
+            return e
+        }
     }
+    /// The committed log position: the last lsn and the byte length it ends at.
+    public var committedPosition: (lsn: UInt64, end: UInt64) { committed.withLock { ($0.lsn, $0.end) } }
 
     /// `handler` receives every committed batch's records, in log order, on the
     /// writer thread after the batch is durable: it must only hand them off.
@@ -268,7 +340,7 @@ public final class RuntimeLedger: @unchecked Sendable {
             for p in pending { p.done(.failure(failure)) }
             return
         }
-        var batch = Batch(lsn: lsn, now: RuntimeLedger.timestamp())
+        var batch = Batch(lsn: lsn, offset: end, now: RuntimeLedger.timestamp())
         let outcomes = pending.map { evaluate($0.intent, in: &batch) }
         if !batch.lines.isEmpty {
             guard FileIO.writeAll(fd, batch.lines) else {
@@ -277,6 +349,7 @@ public final class RuntimeLedger: @unchecked Sendable {
                 return
             }
             lsn = batch.lsn
+            end = batch.end
         }
         // Every batch goes through the sync thread, even one that wrote nothing:
         // an idempotent replay of an event still syncing is answered after it.
@@ -329,17 +402,22 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     /// A durable batch becomes committed state, and leaves the in-flight list, in one step.
     private func apply(_ batch: Batch) {
+        for (r, o) in zip(batch.records, batch.recordOffsets) { reader.remember(r, at: o) }
         committed.withLock { store in
             for (id, staged) in batch.runs {
-                if staged.isNew { store.runs[id] = RunState(run: staged.run) }
-                let base = store.runs[id]?.events.count ?? 0
+                if staged.isNew { store.runs[id] = RunHead(run: staged.run) }
                 store.runs[id]?.run = staged.run
-                store.runs[id]?.events.append(contentsOf: staged.newEvents)
-                for (k, i) in staged.newKeys { store.runs[id]?.idempotency[k] = base + i }
+                store.runs[id]?.offsets.append(contentsOf: staged.newOffsets)
+                for (k, i) in staged.newKeys { store.runs[id]?.keys.insert(k, seq: staged.newEvents[i].seq) }
             }
             for (id, w) in batch.workers { store.workers[id] = w }
+            for (id, offsets) in batch.workerOffsets { store.workerEvents[id, default: []].append(contentsOf: offsets) }
             for (key, c) in batch.comms { store.comms[key] = c }
             for call in batch.toolCalls { store.record(call) }
+            if !batch.records.isEmpty {
+                store.lsn = batch.lsn
+                store.end = batch.end
+            }
             if !store.inflight.isEmpty { store.inflight.removeFirst() }
         }
     }
@@ -387,17 +465,54 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// A read of committed state (extensions of the ledger use this).
     func readCommitted<T>(_ read: (borrowing Store) -> T) -> T { committed.withLock { read($0) } }
 
-    /// The event an idempotency key names: staged in this batch, or committed.
-    private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
-        if let i = staged.newKeys[key] { return staged.newEvents[i] }
-        return writerView(inflight: { b in b.runs[id].flatMap { s in s.newKeys[key].map { s.newEvents[$0] } } },
-                          committed: { store in store.runs[id].flatMap { s in s.idempotency[key].map { s.events[$0] } } })
+    /// Where the writer finds an event: in memory (staged or still syncing), or
+    /// at a committed offset, to be read back from the log.
+    private enum Located {
+        case staged(RuntimeV1.RuntimeRunEvent)
+        case committed([UInt64])
+    }
+
+    /// The event an idempotency key names: staged in this batch, in a batch
+    /// still syncing, or committed (the index gives candidates; the event read
+    /// back must carry the key).
+    private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
+        if let i = staged.newKeys[key] { return .success(staged.newEvents[i]) }
+        let found: Located? = writerView(inflight: { b in b.runs[id].flatMap { s in s.newKeys[key].map { .staged(s.newEvents[$0]) } } },
+                                         committed: { store in
+                                             store.runs[id].flatMap { h in
+                                                 let c = h.keys.candidates(key).compactMap { seq in seq >= 1 && seq <= UInt64(h.offsets.count) ? h.offsets[Int(seq - 1)] : nil }
+                                                 return c.isEmpty ? nil : .committed(c)
+                                             }
+                                         })
+        switch found {
+        case nil: return .success(nil)
+        case .staged(let e): return .success(e)
+        case .committed(let offsets):
+            do {
+                for record in try reader.records(at: offsets) {
+                    if case .runEvent(let e)? = record.entry, e.runId == id, e.idempotencyKey == key { return .success(e) }
+                }
+                return .success(nil)
+            } catch { return .failure(error) }
+        }
     }
 
     /// The last event of a run as the writer sees it.
-    func lastEvent(run id: String, staged: Batch.StagedRun) -> RuntimeV1.RuntimeRunEvent? {
-        if let e = staged.newEvents.last { return e }
-        return writerView(inflight: { $0.runs[id]?.newEvents.last }, committed: { $0.runs[id]?.events.last })
+    func lastEvent(run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
+        if let e = staged.newEvents.last { return .success(e) }
+        let found: Located? = writerView(inflight: { $0.runs[id]?.newEvents.last.map { .staged($0) } },
+                                         committed: { $0.runs[id]?.offsets.last.map { .committed([$0]) } })
+        switch found {
+        case nil: return .success(nil)
+        case .staged(let e): return .success(e)
+        case .committed(let offsets):
+            do {
+                guard let offset = offsets.first, case .runEvent(let e)? = try reader.record(at: offset).entry, e.runId == id else {
+                    return .failure(.internalError("event log \(path): the last event of run \(id) is not where the index says"))
+                }
+                return .success(e)
+            } catch { return .failure(error) }
+        }
     }
 
     private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, APIError> {
@@ -423,11 +538,18 @@ public final class RuntimeLedger: @unchecked Sendable {
         guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
         guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
         // Idempotency first: the same key with the same content replays; different content conflicts.
-        if !key.isEmpty, let original = event(forKey: key, run: runID, staged: state) {
-            guard original.eventType == eventType, original.payloadJson == payload else {
-                return .failure(.conflict(append.keyConflict ?? "idempotency_key \(key) was used for a different event"))
+        if !key.isEmpty {
+            let original: RuntimeV1.RuntimeRunEvent?
+            switch event(forKey: key, run: runID, staged: state) {
+            case .failure(let error): return .failure(error)
+            case .success(let e): original = e
             }
-            return .success(Appended(run: state.run, event: original, idempotentReplay: true))
+            if let original {
+                guard original.eventType == eventType, original.payloadJson == payload else {
+                    return .failure(.conflict(append.keyConflict ?? "idempotency_key \(key) was used for a different event"))
+                }
+                return .success(Appended(run: state.run, event: original, idempotentReplay: true))
+            }
         }
         if append.requireOpen, [.succeeded, .failed, .canceled].contains(state.run.status) {
             return .failure(.conflict("run \(runID) is \(RunStateMachine.name(state.run.status)) and takes no new input"))
@@ -456,7 +578,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         event.emittedAt = batch.now
         event.payloadJson = payload
         event.idempotencyKey = key
-        batch.log(.runEvent(event))
+        state.newOffsets.append(batch.log(.runEvent(event)))
         if !key.isEmpty { state.newKeys[key] = state.newEvents.count }
         state.newEvents.append(event)
         RuntimeLedger.update(&state.run, with: event, status: newStatus)
@@ -480,23 +602,23 @@ public final class RuntimeLedger: @unchecked Sendable {
     struct History {
         var store = Store()
         var lsn: UInt64 = 0
-        var workerEvents: [RuntimeV1.RuntimeWorkerLogEvent] = []
 
-        mutating func apply(_ record: RuntimeV1.RuntimeLogRecord) throws(LogFile.HistoryProblem) {
+        /// Applies the record whose line starts at byte `offset`.
+        mutating func apply(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) throws(LogFile.HistoryProblem) {
             guard record.lsn == lsn + 1 else { throw .init("lsn \(record.lsn) does not follow \(lsn)") }
             switch record.entry {
             case .runCreated(let run)?:
                 guard store.runs[run.runId] == nil else { throw .init("run \(run.runId) created twice") }
-                store.runs[run.runId] = RunState(run: run)
+                store.runs[run.runId] = RunHead(run: run)
             case .runEvent(let event)?:
-                // One in-place access: the run's event history is never copied.
-                try History.apply(event, to: &store.runs[event.runId])
+                // One in-place access: the run's offsets are never copied.
+                try History.apply(event, at: offset, to: &store.runs[event.runId])
             case .workerEvent(let e)?:
                 let latest = store.workers[e.workerId]?.latestSeq ?? 0
                 guard e.seq == latest + 1 else { throw .init("worker \(e.workerId) seq \(e.seq) does not follow \(latest)") }
                 guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
                 store.workers[e.workerId] = w
-                workerEvents.append(e)
+                store.workerEvents[e.workerId, default: []].append(offset)
             case .commsDelivery(let c)?:
                 store.comms[RuntimeLedger.commsKey(c)] = c
             case .toolExecution(let call)?:
@@ -507,15 +629,15 @@ public final class RuntimeLedger: @unchecked Sendable {
             lsn = record.lsn
         }
 
-        static func apply(_ event: RuntimeV1.RuntimeRunEvent, to slot: inout RunState?) throws(LogFile.HistoryProblem) {
+        static func apply(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64, to slot: inout RunHead?) throws(LogFile.HistoryProblem) {
             guard slot != nil else { throw .init("event for unknown run \(event.runId)") }
             let latest = slot?.run.latestSeq ?? 0
             guard event.seq == latest + 1 else { throw .init("run \(event.runId) seq \(event.seq) does not follow \(latest)") }
             var status = slot?.run.status ?? .created
             if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: event.eventType == "run.finished" ? JSONValue.stringField(event.payloadJson, "status") : nil),
                let to = try? RunStateMachine.apply(t, to: status) { status = to }
-            if !event.idempotencyKey.isEmpty, let count = slot?.events.count { slot?.idempotency[event.idempotencyKey] = count }
-            slot?.events.append(event)
+            if !event.idempotencyKey.isEmpty { slot?.keys.insert(event.idempotencyKey, seq: event.seq) }
+            slot?.offsets.append(offset)
             if var run = slot?.run {
                 RuntimeLedger.update(&run, with: event, status: status)
                 slot?.run = run

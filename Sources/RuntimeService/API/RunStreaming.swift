@@ -50,7 +50,7 @@ enum RunStreaming {
         var sent = start.after
         let deadline = start.tailMs.map { DispatchTime.now().uptimeNanoseconds + $0 * 1_000_000 }
         while true {
-            guard let (run, events) = ledger.events(of: runID, after: sent) else { return }
+            guard let (run, events) = try? ledger.events(of: runID, after: sent) else { return }
             if let last = events.last {
                 var batch: [UInt8] = []
                 for e in events { batch += hub.frame(e) }

@@ -1,0 +1,93 @@
+import APIRuntime
+import Generated
+import Glibc
+import Synchronization
+
+/// Reads committed records back from the log by byte offset (`pread`, so an
+/// old run costs disk or page-cache reads, never resident memory), through a
+/// bounded cache of recently committed or read records. Only offsets of
+/// durable lines are ever asked for, so a read never races the writer.
+final class LogReader: Sendable {
+    private let fd: Int32
+    let path: String
+    private let cache: Mutex<RecordCache>
+
+    init(path: String, cacheCapacity: Int) throws(APIError) {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path) for reading: \(FileIO.lastError())") }
+        cache = Mutex(RecordCache(capacity: cacheCapacity))
+    }
+
+    deinit { close(fd) }
+
+    /// Keeps a just-committed record at hand (the next reads of a live run want it).
+    func remember(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) {
+        cache.withLock { $0.insert(record, at: offset) }
+    }
+
+    /// The records at `offsets`, in that order.
+    func records(at offsets: some Collection<UInt64>) throws(APIError) -> [RuntimeV1.RuntimeLogRecord] {
+        var out: [RuntimeV1.RuntimeLogRecord?] = cache.withLock { c in offsets.map { c.lookup($0) } }
+        var missing = false
+        for (i, offset) in zip(out.indices, offsets) where out[i] == nil {
+            out[i] = try read(at: offset)
+            missing = true
+        }
+        let found = out.compactMap { $0 }
+        if missing { cache.withLock { c in for (r, o) in zip(found, offsets) { c.insert(r, at: o) } } }
+        return found
+    }
+
+    func record(at offset: UInt64) throws(APIError) -> RuntimeV1.RuntimeLogRecord {
+        if let r = cache.withLock({ $0.lookup(offset) }) { return r }
+        let r = try read(at: offset)
+        cache.withLock { $0.insert(r, at: offset) }
+        return r
+    }
+
+    /// One line from the file: read a block, grow it until the newline is in it.
+    private func read(at offset: UInt64) throws(APIError) -> RuntimeV1.RuntimeLogRecord {
+        var size = 4096
+        while true {
+            var buffer = [UInt8](repeating: 0, count: size)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(offset): \(n < 0 ? FileIO.lastError() : "end of file")") }
+            if let newline = buffer[0..<n].firstIndex(of: 0x0A) {
+                do throws(LogFile.LineProblem) { return try LogFile.decode(buffer[0..<newline]) } catch {
+                    throw APIError.internalError("event log \(path) is damaged at byte \(offset): \(error)")
+                }
+            }
+            guard n == size else { throw APIError.internalError("event log \(path) ends inside the line at byte \(offset)") }
+            size *= 4
+        }
+    }
+}
+
+/// At most `capacity` records by offset; the oldest inserted goes first.
+struct RecordCache {
+    let capacity: Int
+    private var records: [UInt64: RuntimeV1.RuntimeLogRecord] = [:]
+    private var order: [UInt64] = []
+    private var next = 0
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+        records.reserveCapacity(self.capacity)
+    }
+
+    func lookup(_ offset: UInt64) -> RuntimeV1.RuntimeLogRecord? { records[offset] }
+
+    mutating func insert(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) {
+        guard capacity > 0, records[offset] == nil else { return }
+        if order.count < capacity {
+            order.append(offset)
+        } else {
+            records[order[next]] = nil
+            order[next] = offset
+            next = (next + 1) % capacity
+        }
+        records[offset] = record
+    }
+}
