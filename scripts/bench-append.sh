@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Durable appends over HTTP: wrk posts run events across 64 runs at 64
 # connections against `openagents serve` (group commit), then the same with
-# one fdatasync per append; then start-up time over a 1,000,000-event log.
+# one fdatasync per append; then start-up time and RSS over 1,000,000- and
+# 5,000,000-event logs, without and with a snapshot, and after reading 1,000
+# random old runs.
 # Signature checks are off (RUNTIME_INTERNAL_AUTH=disabled): wrk cannot mint a
 # fresh single-use token per request, and the anchor has no auth either.
 set -euo pipefail
@@ -38,17 +40,42 @@ echo "# durable appends (fdatasync before every acknowledgement), wrk -t2 -c64 -
 run_mode group-commit 0
 run_mode sync-each-append 1
 
-echo "# start-up over a 1,000,000-event log"
-mkdir -p "$WORK/big"
-python3 Benchmarks/append/make_log.py 1000000 "$WORK/big/runtime-events.jsonl"
-start=$(date +%s.%N)
-RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$WORK/big" > "$WORK/big.log" 2>&1 &
-pid=$!
-until curl -s -o /dev/null "$BASE/healthz"; do kill -0 "$pid" 2>/dev/null || { cat "$WORK/big.log"; exit 1; }; sleep 0.02; done
-serving=$(date +%s.%N)
-# Ready = runs, workers and projections all recovered (/readyz 200).
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; do kill -0 "$pid" 2>/dev/null || { cat "$WORK/big.log"; exit 1; }; sleep 0.02; done
-ready=$(date +%s.%N)
-rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
-echo "startup 1000000 events serving $(awk -v a="$start" -v b="$serving" 'BEGIN {printf "%.2f", b - a}') s ready $(awk -v a="$start" -v b="$ready" 'BEGIN {printf "%.2f", b - a}') s rss $rss kB"
-kill "$pid"; wait "$pid" 2>/dev/null || true
+# Start-up and memory over big logs (make_log.py: N events round robin over N/100 runs).
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+PID=""
+start_big() {  # start_big <dir>: sets PID, SERVING, READY (seconds since start)
+  local t0; t0=$(date +%s.%N)
+  RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --only runtime --runtime-port "$PORT" --data-dir "$1" >> "$1.log" 2>&1 &
+  PID=$!
+  until curl -s -o /dev/null "$BASE/healthz"; do kill -0 "$PID" 2>/dev/null || { cat "$1.log"; exit 1; }; sleep 0.02; done
+  SERVING=$(secs "$t0" "$(date +%s.%N)")
+  # Ready = runs, workers and projections all recovered (/readyz 200).
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; do kill -0 "$PID" 2>/dev/null || { cat "$1.log"; exit 1; }; sleep 0.02; done
+  READY=$(secs "$t0" "$(date +%s.%N)")
+}
+stop_big() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
+
+big() {  # big <events>
+  local n="$1" runs=$(( $1 / 100 )) dir="$WORK/big-$1"
+  mkdir -p "$dir"
+  python3 Benchmarks/append/make_log.py "$n" "$dir/runtime-events.jsonl" "$runs"
+  echo "# start-up over a $n-event log ($runs runs)"
+  start_big "$dir"
+  echo "startup $n events no-snapshot serving $SERVING s ready $READY s rss $(rss_kb "$PID") kB"
+  # The full rebuild leaves a snapshot behind (written in the background); wait for it.
+  for _ in $(seq 1 600); do [ -f "$dir/runtime-events.jsonl.snapshot" ] && break; sleep 0.1; done
+  sleep 1
+  stop_big
+  start_big "$dir"
+  echo "startup $n events snapshot serving $SERVING s ready $READY s rss $(rss_kb "$PID") kB"
+  # Old runs: the replay of 1,000 random runs, every event read back from the log.
+  for i in $(shuf -i 0-$(( runs - 1 )) -n 1000 --random-source=<(yes)); do
+    curl -s -o /dev/null "$BASE/internal/v1/runs/bench-run-$(printf %02d "$i")/replay"
+  done
+  echo "read 1000 random old runs ($n events) rss $(rss_kb "$PID") kB"
+  stop_big
+  rm -rf "$dir"
+}
+big 1000000
+big 5000000

@@ -100,6 +100,71 @@ extension RuntimeV1 {
     }
 }
 
+extension RuntimeV1 {
+    /// The ledger's heads and indexes as of one log record, written atomically
+    /// beside the log (`<log>.snapshot`) so start-up decodes only the log after it.
+    /// Never trusted on its own: the file's CRC must hold and the record it names
+    /// must be in the log where it says, else start-up rebuilds from the whole log.
+    public struct LedgerSnapshot: ProtoMessage {
+        /// The last record covered.
+        public var lsn: UInt64 = 0
+        /// The log's length after that record: start-up reads from here.
+        public var logBytes: UInt64 = 0
+        /// Where the line of record `lsn` starts.
+        public var lastRecordOffset: UInt64 = 0
+        /// The CRC that line states, checked against the log.
+        public var lastRecordCrc: UInt32 = 0
+        /// Every run.
+        public var runs: [RuntimeV1.RunHeadSnapshot] = []
+        /// Every worker.
+        public var workers: [RuntimeV1.WorkerHeadSnapshot] = []
+        /// Ingested delivery events (the dedupe index).
+        public var comms: [RuntimeV1.CommsDeliveryEventRequest] = []
+        /// Recorded tool calls (receipts and budget spent).
+        public var toolCalls: [RuntimeV1.ToolExecutionRecord] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.LedgerSnapshot"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// A run as memory keeps it: the record and where its events are.
+    public struct RunHeadSnapshot: ProtoMessage {
+        /// As of the snapshot.
+        public var run: RuntimeV1.RuntimeRun? = nil
+        /// Byte offset of each event's line, by seq.
+        public var eventOffsets: [UInt64] = []
+        /// Idempotency keys as FNV-1a 64-bit hashes, with the seq that used each
+        /// (parallel lists, in seq order); the key itself is read from the event.
+        public var keyHashes: [UInt64] = []
+        /// Parallel to key_hashes.
+        public var keySeqs: [UInt64] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.RunHeadSnapshot"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// A worker as memory keeps it: the record and where its lifecycle events are.
+    public struct WorkerHeadSnapshot: ProtoMessage {
+        /// As of the snapshot.
+        public var worker: RuntimeV1.RuntimeWorker? = nil
+        /// Byte offset of each lifecycle event's line, by seq.
+        public var eventOffsets: [UInt64] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.WorkerHeadSnapshot"
+
+        public init() {}
+    }
+}
+
 extension RuntimeV1.RuntimeLogRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
@@ -446,5 +511,185 @@ extension RuntimeV1.ToolExecutionRecord {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("receiptId", 0), ("receipt_id", 0), ("userId", 1), ("user_id", 1), ("request", 2), ("result", 3), ("costSats", 4), ("cost_sats", 4), ("authorizationId", 5), ("authorization_id", 5)])
+}
+
+extension RuntimeV1.LedgerSnapshot {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: lsn = try r.readUInt64()
+            case 16: logBytes = try r.readUInt64()
+            case 24: lastRecordOffset = try r.readUInt64()
+            case 32: lastRecordCrc = try r.readUInt32()
+            case 42:
+                var v = RuntimeV1.RunHeadSnapshot()
+                try r.readMessage(into: &v)
+                runs.append(v)
+            case 50:
+                var v = RuntimeV1.WorkerHeadSnapshot()
+                try r.readMessage(into: &v)
+                workers.append(v)
+            case 58:
+                var v = RuntimeV1.CommsDeliveryEventRequest()
+                try r.readMessage(into: &v)
+                comms.append(v)
+            case 66:
+                var v = RuntimeV1.ToolExecutionRecord()
+                try r.readMessage(into: &v)
+                toolCalls.append(v)
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        for v in toolCalls.reversed() { w.writeMessage(v); w.writeTag(66) }
+        for v in comms.reversed() { w.writeMessage(v); w.writeTag(58) }
+        for v in workers.reversed() { w.writeMessage(v); w.writeTag(50) }
+        for v in runs.reversed() { w.writeMessage(v); w.writeTag(42) }
+        if lastRecordCrc != 0 { w.writeUInt32(lastRecordCrc); w.writeTag(32) }
+        if lastRecordOffset != 0 { w.writeUInt64(lastRecordOffset); w.writeTag(24) }
+        if logBytes != 0 { w.writeUInt64(logBytes); w.writeTag(16) }
+        if lsn != 0 { w.writeUInt64(lsn); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if lsn != 0 || w.emitDefaults { w.key("\"lsn\":", "\"lsn\":"); w.writeUInt64(lsn) }
+        if logBytes != 0 || w.emitDefaults { w.key("\"logBytes\":", "\"log_bytes\":"); w.writeUInt64(logBytes) }
+        if lastRecordOffset != 0 || w.emitDefaults { w.key("\"lastRecordOffset\":", "\"last_record_offset\":"); w.writeUInt64(lastRecordOffset) }
+        if lastRecordCrc != 0 || w.emitDefaults { w.key("\"lastRecordCrc\":", "\"last_record_crc\":"); w.writeUInt32(lastRecordCrc) }
+        if !runs.isEmpty || w.emitDefaults { w.key("\"runs\":", "\"runs\":"); w.beginArray(); for v in runs { v.encodeJSON(to: &w) }; w.endArray() }
+        if !workers.isEmpty || w.emitDefaults { w.key("\"workers\":", "\"workers\":"); w.beginArray(); for v in workers { v.encodeJSON(to: &w) }; w.endArray() }
+        if !comms.isEmpty || w.emitDefaults { w.key("\"comms\":", "\"comms\":"); w.beginArray(); for v in comms { v.encodeJSON(to: &w) }; w.endArray() }
+        if !toolCalls.isEmpty || w.emitDefaults { w.key("\"toolCalls\":", "\"tool_calls\":"); w.beginArray(); for v in toolCalls { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { lsn = 0 } else { lsn = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { logBytes = 0 } else { logBytes = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastRecordOffset = 0 } else { lastRecordOffset = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastRecordCrc = 0 } else { lastRecordCrc = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RunHeadSnapshot(); try r.readMessage(into: &v); runs.append(v) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerHeadSnapshot(); try r.readMessage(into: &v); workers.append(v) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { comms = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); comms.append(v) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); toolCalls.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("logBytes", 1), ("log_bytes", 1), ("lastRecordOffset", 2), ("last_record_offset", 2), ("lastRecordCrc", 3), ("last_record_crc", 3), ("runs", 4), ("workers", 5), ("comms", 6), ("toolCalls", 7), ("tool_calls", 7)])
+}
+
+extension RuntimeV1.RunHeadSnapshot {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: try r.readMessage(into: &run)
+            case 16: eventOffsets.append(try r.readUInt64())
+            case 18: try r.readPacked(into: &eventOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 25: keyHashes.append(try r.readFixed64())
+            case 26: try r.readPacked(into: &keyHashes) { r throws(WireDecodingError) in try r.readFixed64() }
+            case 32: keySeqs.append(try r.readUInt64())
+            case 34: try r.readPacked(into: &keySeqs) { r throws(WireDecodingError) in try r.readUInt64() }
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !keySeqs.isEmpty { w.writePacked(keySeqs) { w, v in w.writeUInt64(v) }; w.writeTag(34) }
+        if !keyHashes.isEmpty { w.writePacked(keyHashes) { w, v in w.writeFixed64(v) }; w.writeTag(26) }
+        if !eventOffsets.isEmpty { w.writePacked(eventOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(18) }
+        if let v = run { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = run { w.key("\"run\":", "\"run\":"); v.encodeJSON(to: &w) }
+        if !eventOffsets.isEmpty || w.emitDefaults { w.key("\"eventOffsets\":", "\"event_offsets\":"); w.beginArray(); for v in eventOffsets { w.writeUInt64(v) }; w.endArray() }
+        if !keyHashes.isEmpty || w.emitDefaults { w.key("\"keyHashes\":", "\"key_hashes\":"); w.beginArray(); for v in keyHashes { w.writeUInt64(v) }; w.endArray() }
+        if !keySeqs.isEmpty || w.emitDefaults { w.key("\"keySeqs\":", "\"key_seqs\":"); w.beginArray(); for v in keySeqs { w.writeUInt64(v) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { keyHashes = [] } else { try r.readArray { r throws(JSONDecodingError) in keyHashes.append(try r.readUInt64()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { keySeqs = [] } else { try r.readArray { r throws(JSONDecodingError) in keySeqs.append(try r.readUInt64()) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyHashes", 2), ("key_hashes", 2), ("keySeqs", 3), ("key_seqs", 3)])
+}
+
+extension RuntimeV1.WorkerHeadSnapshot {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: try r.readMessage(into: &worker)
+            case 16: eventOffsets.append(try r.readUInt64())
+            case 18: try r.readPacked(into: &eventOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
+            default:
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !eventOffsets.isEmpty { w.writePacked(eventOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(18) }
+        if let v = worker { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
+        if !eventOffsets.isEmpty || w.emitDefaults { w.key("\"eventOffsets\":", "\"event_offsets\":"); w.beginArray(); for v in eventOffsets { w.writeUInt64(v) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("eventOffsets", 1), ("event_offsets", 1)])
 }
 

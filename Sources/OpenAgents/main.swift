@@ -80,8 +80,9 @@ case "serve":
                 logger.log(.warn, "RUNTIME_INTERNAL_AUTH=disabled: /internal/v1 requests are not authenticated")
             }
             if let problem = runtime.projector.loadProblem { logger.log(.warn, problem) }
+            if let problem = runtime.ledger.snapshotProblem { logger.log(.warn, problem) }
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(runtime.ledger.runCount)", "workers": "\(runtime.ledger.workerCount)", "lsn": "\(runtime.ledger.recoveredLSN)",
-                                                        "seconds": String(format: "%.2f", runtime.recoverySeconds)])
+                                                        "from": runtime.ledger.recoveredFrom.rawValue, "seconds": String(format: "%.2f", runtime.recoverySeconds)])
         }
         for service in Services.served(config: config, core: core, signature: signature) {
             let server = HTTPServer(config: serverConfig(port: service.port, name: service.name), router: service.router, logger: logger,
@@ -95,8 +96,21 @@ case "serve":
     logger.log(.info, "serving", ["data_dir": config.dataDirectory, "runtime": config.startRuntime ? "\(config.host):\(config.runtimePort)" : "off", "control": config.startControl ? "\(config.host):\(config.controlPort)" : "off"])
     dispatchMain()
 case "repair":
+    let rest = Array(args.dropFirst())
+    let verify = rest.contains("--verify")
     let config: ServiceConfig
-    do { config = try ServiceConfig.parse(Array(args.dropFirst()), environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    do { config = try ServiceConfig.parse(rest.filter { $0 != "--verify" }, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    if verify {
+        do {
+            let (source, differences) = try RuntimeLedger.verify(path: config.eventLog)
+            if differences.isEmpty {
+                print("\(config.eventLog): start-up from \(source == .snapshot ? "the snapshot and the log after it" : "the whole log") equals a full rebuild")
+                exit(0)
+            }
+            for d in differences { print(d) }
+            exit(1)
+        } catch { fail("\(error)") }
+    }
     do {
         let (kept, backup) = try LogFile.repair(path: config.eventLog)
         if let backup { print("kept \(kept) records of \(config.eventLog); backup at \(backup)") } else { print("\(config.eventLog) is intact (\(kept) records)") }

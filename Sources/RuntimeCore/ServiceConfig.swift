@@ -26,6 +26,10 @@ public struct ServiceConfig: Sendable {
     public var streamHeartbeatMs: UInt64 = 15_000
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
     public var syncEachAppend = false
+    /// RUNTIME_SNAPSHOT_EVERY_RECORDS: a ledger snapshot after this many records (0: never).
+    public var snapshotEveryRecords = 100_000
+    /// RUNTIME_EVENT_CACHE_RECORDS: how many recent log records stay decoded in memory.
+    public var eventCacheRecords = 8192
 
     public static let help = """
     usage: openagents serve [options]
@@ -48,13 +52,18 @@ public struct ServiceConfig: Sendable {
     OA_RUNTIME_SIGNATURE_SECRET (default: created once in <data dir>/runtime-signature.secret),
     RUNTIME_INTERNAL_AUTH=enabled|disabled (default enabled; disabled is for benchmarks),
     RUNTIME_STREAM_RETENTION_EVENTS (default 0: every event resumable),
-    RUNTIME_STREAM_HEARTBEAT_MS (default 15000).
+    RUNTIME_STREAM_HEARTBEAT_MS (default 15000),
+    RUNTIME_SNAPSHOT_EVERY_RECORDS (default 100000; 0: no snapshots),
+    RUNTIME_EVENT_CACHE_RECORDS (default 8192).
 
     Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
     openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl S]
 
     openagents repair [--data-dir DIR]   keep a backup of a damaged event log and
                                          truncate it at the first bad line
+    openagents repair --verify [--data-dir DIR]
+                                         rebuild from the whole log and compare
+                                         with what the snapshot gives (exit 1 if not equal)
     openagents replay validate FILE      check a REPLAY.jsonl v1 file
     openagents sign [claims options]     print a signature token (one request each)
 
@@ -92,6 +101,14 @@ public struct ServiceConfig: Sendable {
             c.streamHeartbeatMs = n
         }
         c.syncEachAppend = env["RUNTIME_SYNC_EACH_APPEND"] == "1"
+        if let v = env["RUNTIME_SNAPSHOT_EVERY_RECORDS"] {
+            guard let n = Int(v), n >= 0 else { throw ConfigError.bad("RUNTIME_SNAPSHOT_EVERY_RECORDS must be a whole number") }
+            c.snapshotEveryRecords = n
+        }
+        if let v = env["RUNTIME_EVENT_CACHE_RECORDS"] {
+            guard let n = Int(v), n >= 0 else { throw ConfigError.bad("RUNTIME_EVENT_CACHE_RECORDS must be a whole number") }
+            c.eventCacheRecords = n
+        }
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }
             c.authorityWriteMode = v

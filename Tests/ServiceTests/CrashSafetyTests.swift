@@ -22,13 +22,13 @@ final class CrashSafetyTests: XCTestCase {
     }
 
     /// Starts `serve` on a free random port (another one if that port turns out taken).
-    func start(dataDir: String) throws -> (Process, Int) {
+    func start(dataDir: String, environment: [String: String] = [:]) throws -> (Process, Int) {
         for _ in 0..<5 {
             let port = 20_000 + Int.random(in: 0..<12_000)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
-            p.environment = ProcessInfo.processInfo.environment.merging(["OA_RUNTIME_SIGNATURE_SECRET": Self.secret]) { $1 }
+            p.environment = ProcessInfo.processInfo.environment.merging(["OA_RUNTIME_SIGNATURE_SECRET": Self.secret]) { $1 }.merging(environment) { $1 }
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -44,10 +44,27 @@ final class CrashSafetyTests: XCTestCase {
     }
 
     func testEveryAcknowledgedEventSurvivesKillDashNine() throws {
+        try crashAndRestart(environment: ["RUNTIME_SNAPSHOT_EVERY_RECORDS": "0"])
+    }
+
+    /// The same, with a snapshot written every 25 records, so `kill -9` lands
+    /// during or between snapshot writes; the restart starts from the newest
+    /// whole snapshot and the log after it, and equals a full rebuild.
+    func testEveryAcknowledgedEventSurvivesKillDashNineDuringSnapshotWrites() throws {
+        let dir = try crashAndRestart(environment: ["RUNTIME_SNAPSHOT_EVERY_RECORDS": "25"])
+        let log = dir + "/runtime-events.jsonl"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: log + ".snapshot"), "snapshots were written")
+        let (source, differences) = try RuntimeLedger.verify(path: log)
+        XCTAssertEqual(source, .snapshot)
+        XCTAssertEqual(differences, [])
+    }
+
+    @discardableResult
+    func crashAndRestart(environment: [String: String]) throws -> String {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crash-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var (server, port) = try start(dataDir: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        var (server, port) = try start(dataDir: dir, environment: environment)
         let firstPort = port
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"crash"}"#, headers: CrashSafetyTests.signed())?.status, 201)
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/workers", json: #"{"worker_id":"w","owner_user_id":"u"}"#, headers: CrashSafetyTests.signed())?.status, 201)
@@ -79,11 +96,11 @@ final class CrashSafetyTests: XCTestCase {
         print("# crash test: \(acknowledged.count) appends acknowledged before kill -9")
 
         // Restart: the run and every acknowledged event are there, exactly once, in contiguous order.
-        (server, port) = try start(dataDir: dir)
+        (server, port) = try start(dataDir: dir, environment: environment)
         defer { server.terminate(); server.waitUntilExit() }
         let run = RawClient.get(port: port, path: "/internal/v1/runs/crash", headers: CrashSafetyTests.signed())
         XCTAssertEqual(run?.status, 200)
-        let ledger = try RuntimeLedger(path: dir + "/runtime-events.jsonl")
+        let ledger = try RuntimeLedger(path: dir + "/runtime-events.jsonl", snapshotEvery: 0)
         let state = try XCTUnwrap(ledger.run("crash"))
         let keys = state.events.map(\.idempotencyKey).filter { !$0.isEmpty }
         XCTAssertEqual(Set(keys).count, keys.count, "no event recorded twice")
@@ -109,5 +126,6 @@ final class CrashSafetyTests: XCTestCase {
             let again = RawClient.post(port: port, path: "/internal/v1/runs/crash/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"\#(key)"}"#, headers: CrashSafetyTests.signed())
             XCTAssertTrue(again?.text.contains("\"idempotentReplay\":true") ?? false, again?.text ?? "")
         }
+        return dir
     }
 }

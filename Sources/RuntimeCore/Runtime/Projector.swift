@@ -255,26 +255,8 @@ public final class Projector: @unchecked Sendable {
     func persist() {
         guard let path else { return }
         let bytes = (try? snapshot.jsonBytes(options: JSONEncodingOptions(int64AsNumbers: true, deterministic: true))) ?? []
-        do { try Projector.writeAtomically(bytes, to: path) } catch {
+        do { try FileIO.writeAtomically(bytes, to: path) } catch {
             FileHandle.standardError.write(Data("projector: cannot persist \(path): \(error)\n".utf8))
         }
-    }
-
-    public struct PersistError: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PersistError(description: "open \(tmp): \(FileIO.lastError())") }
-        guard FileIO.writeAll(fd, bytes) else { close(fd); throw PersistError(description: "write \(tmp): \(FileIO.lastError())") }
-        guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(FileIO.lastError())") }
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(FileIO.lastError())") }
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

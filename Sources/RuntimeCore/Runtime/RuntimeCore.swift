@@ -17,9 +17,9 @@ public final class RuntimeCore: Sendable {
     /// Recovers from the event log and the checkpoint file; the projector
     /// catches up on its own thread (`/readyz` reports when it has).
     public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, streamHeartbeatMs: UInt64 = 15_000,
-                codingProvider: any CodingProvider = FakeCodingProvider()) throws {
+                snapshotEvery: Int = 100_000, cacheRecords: Int = 8192, codingProvider: any CodingProvider = FakeCodingProvider()) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend)
+        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery)
         let projector = Projector(path: checkpointPath)
         // Subscribed before the catch-up starts and before any request can
         // arrive, so no batch is missed (one the catch-up covered is a no-op).
@@ -35,6 +35,6 @@ public final class RuntimeCore: Sendable {
 
     public convenience init(config: ServiceConfig) throws {
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
-                      streamHeartbeatMs: config.streamHeartbeatMs)
+                      streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords)
     }
 }

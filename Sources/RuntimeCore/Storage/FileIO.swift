@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// Low-level file writing shared by the event log, the checkpoint file and the secret.
@@ -21,5 +22,27 @@ enum FileIO {
     static func lastError() -> String {
         guard let message = strerror(errno) else { return "error \(errno)" }
         return String(decoding: UnsafeRawBufferPointer(start: message, count: strlen(message)), as: UTF8.self)
+    }
+
+    public struct PersistError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Write temp, fsync, rename, fsync the directory: the file is always one
+    /// whole state, the old one or the new one, across a crash at any point.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(PersistError) {
+        let dir = (path as NSString).deletingLastPathComponent
+        do { try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true) } catch {
+            throw PersistError(description: "create \(dir): \(error)")
+        }
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PersistError(description: "open \(tmp): \(lastError())") }
+        guard writeAll(fd, bytes) else { close(fd); throw PersistError(description: "write \(tmp): \(lastError())") }
+        guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(lastError())") }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(lastError())") }
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

@@ -46,19 +46,23 @@ final class LogReader: Sendable {
         return r
     }
 
-    /// One line from the file: read a block, grow it until the newline is in it.
     private func read(at offset: UInt64) throws(APIError) -> RuntimeV1.RuntimeLogRecord {
+        let bytes = try line(at: offset)
+        do throws(LogFile.LineProblem) { return try LogFile.decode(bytes[...]) } catch {
+            throw APIError.internalError("event log \(path) is damaged at byte \(offset): \(error)")
+        }
+    }
+
+    /// The bytes of the line at `offset`, without its newline: read a block,
+    /// grow it until the newline is in it.
+    func line(at offset: UInt64) throws(APIError) -> [UInt8] {
         var size = 4096
         while true {
             var buffer = [UInt8](repeating: 0, count: size)
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(offset): \(n < 0 ? FileIO.lastError() : "end of file")") }
-            if let newline = buffer[0..<n].firstIndex(of: 0x0A) {
-                do throws(LogFile.LineProblem) { return try LogFile.decode(buffer[0..<newline]) } catch {
-                    throw APIError.internalError("event log \(path) is damaged at byte \(offset): \(error)")
-                }
-            }
+            if let newline = buffer[0..<n].firstIndex(of: 0x0A) { return Array(buffer[0..<newline]) }
             guard n == size else { throw APIError.internalError("event log \(path) ends inside the line at byte \(offset)") }
             size *= 4
         }

@@ -40,8 +40,10 @@ public final class RuntimeLedger: @unchecked Sendable {
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
         /// Byte offsets of each worker's lifecycle events, by seq.
         var workerEvents: [String: [UInt64]] = [:]
-        /// The last committed record and the log's committed length in bytes.
+        /// The last committed record, where its line starts, and the log's
+        /// committed length in bytes (where that line ends).
         var lsn: UInt64 = 0
+        var lastOffset: UInt64 = 0
         var end: UInt64 = 0
         /// Comms delivery events by `provider::event_id`.
         var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
@@ -176,33 +178,50 @@ public final class RuntimeLedger: @unchecked Sendable {
     public let recoveredLSN: UInt64
     /// One fdatasync per intent instead of per batch (to measure what group commit buys).
     public let syncEachAppend: Bool
+    /// Where start-up found its state, and why a snapshot was not used (nil: it was, or there was none).
+    public let recoveredFrom: RecoverySource
+    public let snapshotProblem: String?
+    public let snapshotPath: String
+    let snapshotEvery: UInt64
+    /// The lsn the newest snapshot covers.
+    let snapshotLSN = Mutex<UInt64>(0)
+    let snapshotWake = DispatchSemaphore(value: 0)
 
     /// How the log is made durable: `fdatasync`, or a stand-in that holds or
     /// fails the sync (tests of the pipeline's rules).
     let syncFile: @Sendable (Int32) -> Int32
 
-    /// Opens the log at `path`, rebuilding state from it as it is decoded.
-    /// `cacheRecords`: how many recent records stay decoded in memory.
-    public init(path: String, syncEachAppend: Bool = false, cacheRecords: Int = 8192, sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
+    /// Opens the log at `path`: from its snapshot (`path + ".snapshot"`) and
+    /// the log after it when the snapshot is whole and agrees with the log,
+    /// else by rebuilding from the whole log. `cacheRecords`: how many recent
+    /// records stay decoded in memory. `snapshotEvery`: a new snapshot is
+    /// written in the background after this many records (0: never).
+    public init(path: String, syncEachAppend: Bool = false, cacheRecords: Int = 8192, snapshotEvery: Int = 100_000,
+                sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
         self.path = path
         self.syncEachAppend = syncEachAppend
         self.syncFile = sync
+        snapshotPath = path + ".snapshot"
+        self.snapshotEvery = UInt64(max(0, snapshotEvery))
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var history = History()
-        try RuntimeLedger.rebuild(path: path, into: &history)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path): \(FileIO.lastError())") }
+        reader = try LogReader(path: path, cacheCapacity: cacheRecords)
+        var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader)
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw APIError.internalError("cannot stat event log \(path): \(FileIO.lastError())") }
-        reader = try LogReader(path: path, cacheCapacity: cacheRecords)
-        lsn = history.lsn
+        lsn = recovery.history.lsn
         end = UInt64(st.st_size)
         recoveredLSN = lsn
-        history.store.lsn = lsn
-        history.store.end = end
-        let store = history.store
+        recoveredFrom = recovery.from
+        recovery.history.store.lsn = lsn
+        recovery.history.store.end = end
+        let store = recovery.history.store
         committed.withLock { $0 = store }
-        history = History()
+        let fromSnapshot = recovery.snapshotLSN
+        snapshotLSN.withLock { $0 = fromSnapshot }
+        snapshotProblem = recovery.problem
+        recovery = Recovery(history: History(), from: .log, snapshotLSN: 0)
         // Decoding the log churned through far more heap than the heads keep: give it back.
         malloc_trim(0)
         let t = Thread { [self] in self.writerLoop() }
@@ -211,6 +230,13 @@ public final class RuntimeLedger: @unchecked Sendable {
         let s = Thread { [self] in self.syncLoop() }
         s.name = "event-log-sync"
         s.start()
+        if self.snapshotEvery > 0 {
+            let w = Thread { [self] in self.snapshotLoop() }
+            w.name = "event-log-snapshot"
+            w.start()
+            // A long tail read at start-up is what the next start-up would read again.
+            if lsn - fromSnapshot >= min(self.snapshotEvery, 10_000) { snapshotWake.signal() }
+        }
     }
 
     /// Rebuilds state from the whole log, checking it as a history.
@@ -383,6 +409,7 @@ public final class RuntimeLedger: @unchecked Sendable {
                     continue
                 }
                 apply(w.batch)
+                if snapshotEvery > 0, !w.batch.records.isEmpty, w.batch.lsn - snapshotLSN.withLock({ $0 }) >= snapshotEvery { snapshotWake.signal() }
                 if !w.batch.records.isEmpty {
                     for s in subscribers.withLock({ $0 }) { s(w.batch.records) }
                 }
@@ -414,8 +441,9 @@ public final class RuntimeLedger: @unchecked Sendable {
             for (id, offsets) in batch.workerOffsets { store.workerEvents[id, default: []].append(contentsOf: offsets) }
             for (key, c) in batch.comms { store.comms[key] = c }
             for call in batch.toolCalls { store.record(call) }
-            if !batch.records.isEmpty {
+            if let last = batch.recordOffsets.last {
                 store.lsn = batch.lsn
+                store.lastOffset = last
                 store.end = batch.end
             }
             if !store.inflight.isEmpty { store.inflight.removeFirst() }
@@ -627,6 +655,8 @@ public final class RuntimeLedger: @unchecked Sendable {
                 throw .init("record \(record.lsn) has no entry")
             }
             lsn = record.lsn
+            store.lsn = record.lsn
+            store.lastOffset = offset
         }
 
         static func apply(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64, to slot: inout RunHead?) throws(LogFile.HistoryProblem) {

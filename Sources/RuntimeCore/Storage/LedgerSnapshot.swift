@@ -1,0 +1,213 @@
+import APIRuntime
+import CSystem
+import Foundation
+import Generated
+import Glibc
+import ProtoWire
+
+/// Where start-up found the ledger's state.
+public enum RecoverySource: String, Sendable {
+    /// The whole log was decoded.
+    case log
+    /// A snapshot, then the log after it.
+    case snapshot
+}
+
+/// The snapshot file: `OASNAP01`, the CRC-32 of the payload (8 hex digits), a
+/// newline, then the payload, a binary `RuntimeV1.LedgerSnapshot`. Written
+/// atomically (temp, fsync, rename), so it is one whole snapshot or the old one.
+enum SnapshotFile {
+    static let magic = Array("OASNAP01".utf8)
+
+    static func encode(_ snapshot: RuntimeV1.LedgerSnapshot) -> [UInt8] {
+        let payload = snapshot.serializedBytes()
+        return magic + LogFile.crcHex(CRC32.checksum(payload)) + [0x0A] + payload
+    }
+
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// The snapshot at `path`, nil when there is none; a file that is not one
+    /// whole snapshot is a `Problem`.
+    static func read(_ path: String) throws(Problem) -> RuntimeV1.LedgerSnapshot? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Problem("cannot read \(path)") }
+        let bytes = [UInt8](data)
+        let header = magic.count + 9
+        guard bytes.count >= header, bytes.starts(with: magic), bytes[header - 1] == 0x0A else { throw Problem("\(path) is not a ledger snapshot") }
+        let payload = bytes[header...]
+        let crc = payload.withUnsafeBytes { CRC32.checksum($0) }
+        guard Array(bytes[magic.count..<(header - 1)]) == LogFile.crcHex(crc) else { throw Problem("\(path) fails its checksum") }
+        do { return try RuntimeV1.LedgerSnapshot(serializedBytes: Array(payload)) } catch { throw Problem("\(path) does not decode: \(error)") }
+    }
+}
+
+extension RuntimeLedger {
+    struct Recovery {
+        var history: History
+        var from: RecoverySource
+        /// The lsn the snapshot used covers (0: none).
+        var snapshotLSN: UInt64
+        var problem: String?
+    }
+
+    /// The snapshot, if it is whole and the log agrees with it, then the log
+    /// after it; otherwise (or if the tail does not follow from it) the whole log.
+    static func recover(path: String, snapshotPath: String, reader: LogReader) throws -> Recovery {
+        var problem: String?
+        do {
+            if let snapshot = try SnapshotFile.read(snapshotPath) {
+                try check(snapshot, against: reader)
+                var history = History()
+                history.store = store(from: snapshot)
+                history.lsn = snapshot.lsn
+                do {
+                    try LogFile.stream(path: path, from: Int(snapshot.logBytes), firstLine: Int(snapshot.lsn) + 1) { chunk, firstLine, offsets in
+                        for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
+                            do { try history.apply(r, at: UInt64(offset)) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
+                        }
+                    }
+                    return Recovery(history: history, from: .snapshot, snapshotLSN: snapshot.lsn)
+                } catch let damage as LogFile.Damage {
+                    // The full rebuild below decides whether the log or the snapshot is at fault.
+                    problem = "the log after \(snapshotPath) does not follow from it (\(damage.problem))"
+                }
+            }
+        } catch let p as SnapshotFile.Problem {
+            problem = p.description
+        } catch let e as APIError {
+            problem = "\(snapshotPath) does not match the log: \(e.message)"
+        }
+        var history = History()
+        try rebuild(path: path, into: &history)
+        return Recovery(history: history, from: .log, snapshotLSN: 0, problem: problem.map { "snapshot ignored, state rebuilt from the whole log: \($0)" })
+    }
+
+    /// The record a snapshot names must be in the log, whole, where it says.
+    static func check(_ snapshot: RuntimeV1.LedgerSnapshot, against reader: LogReader) throws {
+        if snapshot.lsn == 0 { return }
+        let line = try reader.line(at: snapshot.lastRecordOffset)
+        guard CRC32.checksum(line) == snapshot.lastRecordCrc, snapshot.lastRecordOffset + UInt64(line.count) + 1 == snapshot.logBytes else {
+            throw SnapshotFile.Problem("record \(snapshot.lsn) is not at byte \(snapshot.lastRecordOffset) of the log")
+        }
+        guard (try? LogFile.decode(line[...]))?.lsn == snapshot.lsn else { throw SnapshotFile.Problem("the record at byte \(snapshot.lastRecordOffset) is not lsn \(snapshot.lsn)") }
+    }
+
+    static func store(from s: RuntimeV1.LedgerSnapshot) -> Store {
+        var store = Store()
+        store.runs.reserveCapacity(s.runs.count)
+        for r in s.runs {
+            let run = r.run ?? RuntimeV1.RuntimeRun()
+            let keys = IdempotencyIndex(entries: zip(r.keyHashes, r.keySeqs).map { (hash: $0, seq: $1) })
+            store.runs[run.runId] = RunHead(run: run, offsets: r.eventOffsets, keys: keys)
+        }
+        for w in s.workers {
+            let worker = w.worker ?? RuntimeV1.RuntimeWorker()
+            store.workers[worker.workerId] = worker
+            store.workerEvents[worker.workerId] = w.eventOffsets
+        }
+        for c in s.comms { store.comms[commsKey(c)] = c }
+        for call in s.toolCalls { store.record(call) }
+        store.lsn = s.lsn
+        store.lastOffset = s.lastRecordOffset
+        store.end = s.logBytes
+        return store
+    }
+
+    static func snapshot(of store: Store, lastRecordCRC: UInt32) -> RuntimeV1.LedgerSnapshot {
+        var s = RuntimeV1.LedgerSnapshot()
+        s.lsn = store.lsn
+        s.logBytes = store.end
+        s.lastRecordOffset = store.lastOffset
+        s.lastRecordCrc = lastRecordCRC
+        // Sorted, so the same state always gives the same bytes.
+        s.runs = store.runs.keys.sorted().compactMap { id in
+            guard let head = store.runs[id] else { return nil }
+            var r = RuntimeV1.RunHeadSnapshot()
+            r.run = head.run
+            r.eventOffsets = head.offsets
+            let entries = head.keys.entries
+            r.keyHashes = entries.map(\.hash)
+            r.keySeqs = entries.map(\.seq)
+            return r
+        }
+        s.workers = store.workers.keys.sorted().compactMap { id in
+            guard let worker = store.workers[id] else { return nil }
+            var w = RuntimeV1.WorkerHeadSnapshot()
+            w.worker = worker
+            w.eventOffsets = store.workerEvents[id] ?? []
+            return w
+        }
+        s.comms = store.comms.keys.sorted().compactMap { store.comms[$0] }
+        s.toolCalls = store.toolCalls.keys.sorted().compactMap { store.toolCalls[$0] }
+        return s
+    }
+
+    /// Writes a snapshot of committed state now (the background thread's work;
+    /// also tests and tools). Returns the lsn it covers.
+    @discardableResult
+    public func writeSnapshot() throws -> UInt64 {
+        let store = readCommitted { Store(copying: $0) }
+        let crc = store.lsn == 0 ? 0 : CRC32.checksum(try reader.line(at: store.lastOffset))
+        let bytes = SnapshotFile.encode(RuntimeLedger.snapshot(of: store, lastRecordCRC: crc))
+        try FileIO.writeAtomically(bytes, to: snapshotPath)
+        snapshotLSN.withLock { $0 = max($0, store.lsn) }
+        return store.lsn
+    }
+
+    func snapshotLoop() {
+        while true {
+            snapshotWake.wait()
+            let (lsn, _) = committedPosition
+            if lsn == 0 || lsn <= snapshotLSN.withLock({ $0 }) { continue }
+            do { try writeSnapshot() } catch {
+                FileHandle.standardError.write(Data("event log: cannot write snapshot \(snapshotPath): \(error)\n".utf8))
+            }
+            // Encoding the snapshot is the biggest transient allocation after start-up.
+            malloc_trim(0)
+        }
+    }
+
+    /// `repair --verify`: the state a start-up would use (snapshot and tail)
+    /// against a rebuild from the whole log. Returns the differences (empty: they agree).
+    public static func verify(path: String) throws -> (source: RecoverySource, differences: [String]) {
+        let reader = try LogReader(path: path, cacheCapacity: 0)
+        let used = try recover(path: path, snapshotPath: path + ".snapshot", reader: reader)
+        var full = History()
+        try rebuild(path: path, into: &full)
+        return (used.from, used.history.store.differences(from: full.store) + (used.problem.map { [$0] } ?? []))
+    }
+}
+
+extension RuntimeLedger.Store {
+    /// Committed state without the writer's in-flight batches.
+    init(copying s: borrowing RuntimeLedger.Store) {
+        self.init()
+        runs = s.runs
+        workers = s.workers
+        workerEvents = s.workerEvents
+        comms = s.comms
+        toolCalls = s.toolCalls
+        budgetSpent = s.budgetSpent
+        lsn = s.lsn
+        lastOffset = s.lastOffset
+        end = s.end
+    }
+
+    /// What differs between two states, named (lsn and byte positions of the log excepted where `end` is unknown).
+    func differences(from other: RuntimeLedger.Store) -> [String] {
+        var out: [String] = []
+        if lsn != other.lsn { out.append("lsn \(lsn) vs \(other.lsn)") }
+        for id in Set(runs.keys).union(other.runs.keys).sorted() where runs[id] != other.runs[id] {
+            out.append("run \(id) differs")
+        }
+        for id in Set(workers.keys).union(other.workers.keys).sorted() where workers[id] != other.workers[id] || workerEvents[id] != other.workerEvents[id] {
+            out.append("worker \(id) differs")
+        }
+        if comms != other.comms { out.append("comms delivery events differ") }
+        if toolCalls != other.toolCalls || budgetSpent != other.budgetSpent { out.append("tool calls differ") }
+        return out
+    }
+}
