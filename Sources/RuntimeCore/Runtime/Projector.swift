@@ -41,7 +41,7 @@ public final class Projector: @unchecked Sendable {
     /// recovered at start-up, persists, reports ready, then follows `enqueue`d
     /// batches (subscribe before starting, so no batch is missed; a batch the
     /// catch-up already covered is a no-op).
-    public func start(catchingUpWith ledger: RuntimeLedger) {
+    public func start(catchingUpWith ledger: any RuntimeStore) {
         let t = Thread { [self] in
             self.catchUp(from: ledger)
             self.persist()
@@ -196,7 +196,7 @@ public final class Projector: @unchecked Sendable {
     /// back from the log a page at a time and folded per run (one state lookup
     /// per page, not per event), then each worker's events past its checkpoint.
     /// The same rule as `apply`, so the same result.
-    func catchUp(from ledger: RuntimeLedger) {
+    func catchUp(from ledger: any RuntimeStore) {
         let now = Date()
         for id in ledger.runIDs {
             var f = state.withLock { Fold(topic: Projector.runTopic(id), id: id, in: $0, summaries: \.runSummaries) }

@@ -38,11 +38,11 @@ public final class RunStreamHub: Sendable {
     private let frames = Mutex<[String: [UInt64: [UInt8]]]>([:])
     static let framesKept = 256
     private let heartbeatNs: UInt64
-    private let ledger: RuntimeLedger
+    private let ledger: any RuntimeStore
     static let doneFrame = Array("data: [DONE]\n\n".utf8)
     static let keepAlive = Array(": keep-alive\n\n".utf8)
 
-    public init(ledger: RuntimeLedger, heartbeatMs: UInt64) {
+    public init(ledger: any RuntimeStore, heartbeatMs: UInt64) {
         self.ledger = ledger
         heartbeatNs = heartbeatMs * 1_000_000
         let t = Thread { [self] in self.run() }
@@ -112,7 +112,7 @@ public final class RunStreamHub: Sendable {
         let streams = live.withLock { Array(($0[runID] ?? [:]).values) }
         guard var floor = streams.map(\.sent).min() else { return }
         while true {
-            guard let (run, events) = try? ledger.events(of: runID, after: floor) else {
+            guard let (run, events) = try? ledger.events(of: runID, after: floor, limit: 512) else {
                 for s in streams { end(s) }
                 return
             }

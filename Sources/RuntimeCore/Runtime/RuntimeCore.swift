@@ -5,7 +5,10 @@ import Generated
 /// The runtime's durable core wired together: the ledger (authority over runs,
 /// events and workers) and the projector that follows its committed records.
 public final class RuntimeCore: Sendable {
+    /// The embedded backend (its recovery facts, snapshots).
     public let ledger: RuntimeLedger
+    /// What everything above storage uses.
+    public var store: any RuntimeStore { ledger }
     public let projector: Projector
     /// Wakes SSE readers on committed run events.
     public let streams: RunStreamHub

@@ -53,6 +53,23 @@ final class LogReader: Sendable {
         }
     }
 
+    /// Up to `count` bytes at `offset` (fewer only at the end of the file).
+    func bytes(at offset: UInt64, count: Int) throws(APIError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = buffer.withUnsafeMutableBytes { b -> Int in
+                guard let base = b.baseAddress else { return 0 }
+                return pread(fd, base + filled, count - filled, off_t(offset) + off_t(filled))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(offset): \(FileIO.lastError())") }
+            if n == 0 { break }
+            filled += n
+        }
+        return filled == count ? buffer : Array(buffer[0..<filled])
+    }
+
     /// The bytes of the line at `offset`, without its newline: read a block,
     /// grow it until the newline is in it.
     func line(at offset: UInt64) throws(APIError) -> [UInt8] {

@@ -252,11 +252,6 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     // MARK: Reading (committed state only)
 
-    /// A run with every event, read from the log (receipts and replays need the whole history).
-    public func run(_ id: String) throws(APIError) -> RunState? {
-        guard let page = try events(of: id, after: 0, limit: .max) else { return nil }
-        return RunState(run: page.run, events: page.events)
-    }
     /// The run record alone (what most readers need; no event history read).
     public func runRecord(_ id: String) -> RuntimeV1.RuntimeRun? { committed.withLock { $0.runs[id]?.run } }
     public var runCount: Int { committed.withLock { $0.runs.count } }

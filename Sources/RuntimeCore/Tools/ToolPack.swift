@@ -121,11 +121,11 @@ public enum ToolPack {
 /// Runs tool calls: one at a time per call and per authorization (so a call is
 /// never performed twice and a budget never overspent), recorded durably.
 public final class ToolExecutor: Sendable {
-    let ledger: RuntimeLedger
+    let ledger: any RuntimeStore
     let provider: any CodingProvider
     private let locks = KeyedAsyncLock()
 
-    public init(ledger: RuntimeLedger, provider: any CodingProvider) {
+    public init(ledger: any RuntimeStore, provider: any CodingProvider) {
         self.ledger = ledger
         self.provider = provider
     }

@@ -46,11 +46,11 @@ enum RunStreaming {
     /// stream to the hub, which delivers new events as they commit, keep-alive
     /// comments when idle, `data: [DONE]` after the terminal event, and ends the
     /// response when `tail_ms` runs out.
-    static func stream(runID: String, from start: Start, ledger: RuntimeLedger, hub: RunStreamHub, to w: any StreamSink) async {
+    static func stream(runID: String, from start: Start, ledger: any RuntimeStore, hub: RunStreamHub, to w: any StreamSink) async {
         var sent = start.after
         let deadline = start.tailMs.map { DispatchTime.now().uptimeNanoseconds + $0 * 1_000_000 }
         while true {
-            guard let (run, events) = try? ledger.events(of: runID, after: sent) else { return }
+            guard let (run, events) = try? ledger.events(of: runID, after: sent, limit: 512) else { return }
             if let last = events.last {
                 var batch: [UInt8] = []
                 for e in events { batch += hub.frame(e) }

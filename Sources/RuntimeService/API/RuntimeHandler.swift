@@ -87,14 +87,14 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     func createRun(_ request: RuntimeV1.CreateRunRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunResponse> {
         // The owner is the principal making the request, from its headers.
         let owner = RuntimeLedger.RunOwner(userID: context.principal.userID, guestScope: context.principal.guestScope)
-        let created = try await core.ledger.createRun(runID: request.runId, threadID: request.threadId, workerID: request.workerId, metadata: request.metadata, owner: owner)
+        let created = try await core.store.createRun(runID: request.runId, threadID: request.threadId, workerID: request.workerId, metadata: request.metadata, owner: owner)
         var out = RuntimeV1.RunResponse()
         out.run = created.run
         return APIResponse(out)
     }
 
     func getRun(_ request: RuntimeV1.GetRunRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunResponse> {
-        guard let run = try core.ledger.runRecord(request.runId) else { throw ServiceError.notFound("run \(request.runId) not found") }
+        guard let run = try core.store.runRecord(request.runId) else { throw ServiceError.notFound("run \(request.runId) not found") }
         var out = RuntimeV1.RunResponse()
         out.run = run
         return APIResponse(out)
@@ -102,8 +102,9 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
 
     func appendRunEvent(_ request: RuntimeV1.AppendRunEventRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunResponse> {
         try Self.validate(request)
-        let appended = try await core.ledger.append(runID: request.runId, eventType: request.eventType, payload: request.payload,
-                                                    idempotencyKey: request.idempotencyKey, expectedPreviousSeq: request.expectedPreviousSeq)
+        let appended = try await core.store.append(runID: request.runId, eventType: request.eventType, payload: request.payload,
+                                                    idempotencyKey: request.idempotencyKey, expectedPreviousSeq: request.expectedPreviousSeq,
+                                                   requireOpen: false, keyConflict: nil)
         var out = RuntimeV1.RunResponse()
         out.run = appended.run
         out.event = appended.event
@@ -125,7 +126,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     }
 
     func runState(_ id: String) throws -> RuntimeLedger.RunState {
-        guard let state = try core.ledger.run(id) else { throw ServiceError.notFound("run \(id) not found") }
+        guard let state = try core.store.run(id) else { throw ServiceError.notFound("run \(id) not found") }
         return state
     }
 
@@ -156,7 +157,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     /// (when the run has one) and a principal, when given, must be the run's
     /// owner (when it has one). 404 for an unknown run, 403 otherwise.
     func ownedRun(_ id: String, threadID: String, principal: RequestPrincipal) throws -> RuntimeV1.RuntimeRun {
-        guard let run = try core.ledger.runRecord(id) else { throw ServiceError.notFound("run \(id) not found") }
+        guard let run = try core.store.runRecord(id) else { throw ServiceError.notFound("run \(id) not found") }
         if !run.threadId.isEmpty, run.threadId != threadID {
             throw ServiceError(403, "forbidden", "run \(id) does not belong to thread \(threadID)")
         }
@@ -172,7 +173,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         let run = try ownedRun(request.runId, threadID: request.threadId, principal: context.principal)
         let payload = JSONValue.object(["frame_id": JSONValue.string(request.frameId), "type": JSONValue.string(request.type),
                                         "thread_id": JSONValue.string(request.threadId), "payload": request.payload ?? JSONValue.null])
-        let appended = try await core.ledger.append(runID: run.runId, eventType: "run.frame", payload: payload, idempotencyKey: "frame:" + request.frameId, requireOpen: true,
+        let appended = try await core.store.append(runID: run.runId, eventType: "run.frame", payload: payload, idempotencyKey: "frame:" + request.frameId, expectedPreviousSeq: nil, requireOpen: true,
                                                     keyConflict: "frame_id \(request.frameId) was already used with a different type or payload")
         var out = RuntimeV1.AppendFrameResponse()
         out.runId = run.runId
@@ -184,7 +185,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
 
     func cancelRun(_ request: RuntimeV1.CancelRunRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.CancelRunResponse> {
         let run = try ownedRun(request.runId, threadID: request.threadId, principal: context.principal)
-        let canceled = try await core.ledger.cancel(runID: run.runId, reason: request.reason)
+        let canceled = try await core.store.cancel(runID: run.runId, reason: request.reason)
         var out = RuntimeV1.CancelRunResponse()
         out.runId = run.runId
         out.status = RunStateMachine.name(canceled.run.status)
@@ -210,14 +211,14 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         let start = try RunStreaming.resolve(lastEventID: context.header("last-event-id"), cursor: request.cursor, tailMs: request.tailMs,
                                              latest: run.latestSeq, retention: config.streamRetentionEvents)
         let runID = run.runId
-        let ledger = core.ledger, hub = core.streams
+        let ledger = core.store, hub = core.streams
         return ServerStream(headers: [("cache-control", "no-store")]) { sink in
             await RunStreaming.stream(runID: runID, from: start, ledger: ledger, hub: hub, to: sink)
         }
     }
 
     func ingestCommsDeliveryEvent(_ request: RuntimeV1.CommsDeliveryEventRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.CommsDeliveryEventResponse> {
-        let replay = try await core.ledger.ingestComms(request)
+        let replay = try await core.store.ingestComms(request)
         var out = RuntimeV1.CommsDeliveryEventResponse()
         out.eventId = request.eventId
         out.status = "accepted"
@@ -242,7 +243,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
 
     func registerWorker(_ request: RuntimeV1.RegisterWorkerRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
         let owner = try WorkerOwner(userID: request.ownerUserId, guestScope: request.ownerGuestScope)
-        let w = try await core.ledger.registerWorker(id: request.workerId, owner: owner, workspaceRef: request.workspaceRef, codexHomeRef: request.codexHomeRef,
+        let w = try await core.store.registerWorker(id: request.workerId, owner: owner, workspaceRef: request.workspaceRef, codexHomeRef: request.codexHomeRef,
                                                      adapter: request.adapter, metadata: request.metadata)
         return APIResponse(workerResponse(w))
     }
@@ -250,20 +251,20 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     func listWorkers(_ request: RuntimeV1.ListWorkersRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.WorkerListResponse> {
         let owner = try WorkerOwner(userID: request.ownerUserId, guestScope: request.ownerGuestScope)
         var out = RuntimeV1.WorkerListResponse()
-        out.workers = try core.ledger.workers(ownedBy: owner).map { WorkerRules.view($0) }
+        out.workers = try core.store.workers(ownedBy: owner).map { WorkerRules.view($0) }
         return APIResponse(out)
     }
 
     func getWorker(_ request: RuntimeV1.GetWorkerRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
         let owner = try WorkerOwner(userID: request.ownerUserId, guestScope: request.ownerGuestScope)
-        guard let w = try core.ledger.worker(request.workerId) else { throw ServiceError.notFound("worker \(request.workerId) not found") }
+        guard let w = try core.store.worker(request.workerId) else { throw ServiceError.notFound("worker \(request.workerId) not found") }
         guard owner.owns(w) else { throw ServiceError(403, "forbidden", "worker \(request.workerId) belongs to another owner") }
         return APIResponse(workerResponse(w))
     }
 
     func heartbeatWorker(_ request: RuntimeV1.WorkerHeartbeatRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
         let owner = try WorkerOwner(userID: request.ownerUserId, guestScope: request.ownerGuestScope)
-        return APIResponse(workerResponse(try await core.ledger.heartbeat(workerID: request.workerId, owner: owner, metadataPatch: request.metadataPatch)))
+        return APIResponse(workerResponse(try await core.store.heartbeat(workerID: request.workerId, owner: owner, metadataPatch: request.metadataPatch)))
     }
 
     func setWorkerStatus(_ request: RuntimeV1.WorkerStatusRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
@@ -271,7 +272,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         guard let status = WorkerRules.status(named: request.status) else {
             throw ServiceError.invalidRequest("status must be one of \(WorkerRules.names.map(\.0).joined(separator: ", "))")
         }
-        return APIResponse(workerResponse(try await core.ledger.setWorkerStatus(workerID: request.workerId, owner: owner, status: status, reason: request.reason)))
+        return APIResponse(workerResponse(try await core.store.setWorkerStatus(workerID: request.workerId, owner: owner, status: status, reason: request.reason)))
     }
 
     // MARK: Projectors

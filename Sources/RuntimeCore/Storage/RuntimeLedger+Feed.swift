@@ -1,0 +1,57 @@
+import APIRuntime
+import Generated
+
+/// The embedded backend's change feed: committed records read back from the
+/// log in order, from the byte offset the cursor carries.
+extension RuntimeLedger: RuntimeStore {
+    public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        let (lsn, end) = committedPosition
+        guard cursor.lsn <= lsn, cursor.position <= end, (cursor.lsn == 0) == (cursor.position == 0) else {
+            throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log")
+        }
+        if cursor.lsn == lsn || limit <= 0 { return ([], cursor) }
+        var records: [RuntimeV1.RuntimeLogRecord] = []
+        var position = cursor.position
+        var expected = cursor.lsn + 1
+        for (offset, line) in try reader.lines(from: cursor.position, before: end, limit: limit) {
+            let record: RuntimeV1.RuntimeLogRecord
+            do throws(LogFile.LineProblem) { record = try LogFile.decode(line[...]) } catch {
+                throw APIError.internalError("event log \(path) is damaged at byte \(offset): \(error)")
+            }
+            // A cursor that does not sit on a record boundary of this log shows here.
+            guard record.lsn == expected else { throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log") }
+            records.append(record)
+            expected += 1
+            position = offset + UInt64(line.count) + 1
+        }
+        return (records, ChangeCursor(lsn: expected - 1, position: position))
+    }
+}
+
+extension LogReader {
+    /// Up to `limit` whole lines starting at byte `from`, none reaching past
+    /// `before` (the committed end), each with its offset; read in large blocks.
+    func lines(from: UInt64, before end: UInt64, limit: Int) throws(APIError) -> [(UInt64, [UInt8])] {
+        var out: [(UInt64, [UInt8])] = []
+        var position = from
+        var block = 1 << 20
+        while position < end && out.count < limit {
+            let chunk = try bytes(at: position, count: Int(min(UInt64(block), end - position)))
+            var start = 0
+            var took = false
+            while out.count < limit, let newline = chunk[start...].firstIndex(of: 0x0A) {
+                out.append((position + UInt64(start), Array(chunk[start..<newline])))
+                start = newline + 1
+                took = true
+            }
+            if !took {
+                // One line longer than the block: read more at once.
+                guard UInt64(chunk.count) < end - position else { throw APIError.internalError("event log \(path) ends inside the line at byte \(position)") }
+                block *= 4
+                continue
+            }
+            position += UInt64(start)
+        }
+        return out
+    }
+}
