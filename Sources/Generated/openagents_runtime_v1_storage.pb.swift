@@ -137,10 +137,11 @@ extension RuntimeV1 {
         public var run: RuntimeV1.RuntimeRun? = nil
         /// Byte offset of each event's line, by seq.
         public var eventOffsets: [UInt64] = []
-        /// Idempotency keys as FNV-1a 64-bit hashes, with the seq that used each
-        /// (parallel lists, in seq order); the key itself is read from the event.
-        public var keyHashes: [UInt64] = []
-        /// Parallel to key_hashes.
+        /// Idempotency keys as 32-bit tags (FNV-1a 64 of the key, halves xored),
+        /// with the seq that used each (parallel lists, in seq order); the key itself
+        /// is read back from the event.
+        public var keyTags: [UInt32] = []
+        /// Parallel to key_tags.
         public var keySeqs: [UInt64] = []
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
@@ -600,8 +601,8 @@ extension RuntimeV1.RunHeadSnapshot {
             case 10: try r.readMessage(into: &run)
             case 16: eventOffsets.append(try r.readUInt64())
             case 18: try r.readPacked(into: &eventOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
-            case 25: keyHashes.append(try r.readFixed64())
-            case 26: try r.readPacked(into: &keyHashes) { r throws(WireDecodingError) in try r.readFixed64() }
+            case 29: keyTags.append(try r.readFixed32())
+            case 26: try r.readPacked(into: &keyTags) { r throws(WireDecodingError) in try r.readFixed32() }
             case 32: keySeqs.append(try r.readUInt64())
             case 34: try r.readPacked(into: &keySeqs) { r throws(WireDecodingError) in try r.readUInt64() }
             default:
@@ -616,7 +617,7 @@ extension RuntimeV1.RunHeadSnapshot {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
         if !keySeqs.isEmpty { w.writePacked(keySeqs) { w, v in w.writeUInt64(v) }; w.writeTag(34) }
-        if !keyHashes.isEmpty { w.writePacked(keyHashes) { w, v in w.writeFixed64(v) }; w.writeTag(26) }
+        if !keyTags.isEmpty { w.writePacked(keyTags) { w, v in w.writeFixed32(v) }; w.writeTag(26) }
         if !eventOffsets.isEmpty { w.writePacked(eventOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(18) }
         if let v = run { w.writeMessage(v); w.writeTag(10) }
     }
@@ -624,7 +625,7 @@ extension RuntimeV1.RunHeadSnapshot {
     public func encodeJSONFields(to w: inout JSONWriter) {
         if let v = run { w.key("\"run\":", "\"run\":"); v.encodeJSON(to: &w) }
         if !eventOffsets.isEmpty || w.emitDefaults { w.key("\"eventOffsets\":", "\"event_offsets\":"); w.beginArray(); for v in eventOffsets { w.writeUInt64(v) }; w.endArray() }
-        if !keyHashes.isEmpty || w.emitDefaults { w.key("\"keyHashes\":", "\"key_hashes\":"); w.beginArray(); for v in keyHashes { w.writeUInt64(v) }; w.endArray() }
+        if !keyTags.isEmpty || w.emitDefaults { w.key("\"keyTags\":", "\"key_tags\":"); w.beginArray(); for v in keyTags { w.writeUInt32(v) }; w.endArray() }
         if !keySeqs.isEmpty || w.emitDefaults { w.key("\"keySeqs\":", "\"key_seqs\":"); w.beginArray(); for v in keySeqs { w.writeUInt64(v) }; w.endArray() }
     }
 
@@ -637,7 +638,7 @@ extension RuntimeV1.RunHeadSnapshot {
             switch names.slot(key) {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
             case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { keyHashes = [] } else { try r.readArray { r throws(JSONDecodingError) in keyHashes.append(try r.readUInt64()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { keyTags = [] } else { try r.readArray { r throws(JSONDecodingError) in keyTags.append(try r.readUInt32()) } }
             case 3: try r.claim(&seen, 3); if r.consumeNull() { keySeqs = [] } else { try r.readArray { r throws(JSONDecodingError) in keySeqs.append(try r.readUInt64()) } }
             default: try r.unknownField(key)
             }
@@ -645,7 +646,7 @@ extension RuntimeV1.RunHeadSnapshot {
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyHashes", 2), ("key_hashes", 2), ("keySeqs", 3), ("key_seqs", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyTags", 2), ("key_tags", 2), ("keySeqs", 3), ("key_seqs", 3)])
 }
 
 extension RuntimeV1.WorkerHeadSnapshot {

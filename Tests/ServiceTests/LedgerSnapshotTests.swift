@@ -206,6 +206,12 @@ final class LedgerSnapshotTests: XCTestCase {
         XCTAssertEqual(index.candidates("c"), [])
         XCTAssertEqual(IdempotencyIndex(entries: index.entries), index)
         XCTAssertEqual(IdempotencyIndex.hash("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a 64 test vector")
+        // Past several growths, every key is still found, with nothing else.
+        var big = IdempotencyIndex()
+        for i in 1...5_000 { big.insert("key-\(i)", seq: UInt64(i)) }
+        for i in stride(from: 1, through: 5_000, by: 97) { XCTAssertTrue(big.candidates("key-\(i)").contains(UInt64(i))) }
+        XCTAssertEqual(big.count, 5_000)
+        XCTAssertEqual(IdempotencyIndex(entries: big.entries), big)
     }
 }
 

@@ -100,7 +100,7 @@ extension RuntimeLedger {
         store.runs.reserveCapacity(s.runs.count)
         for r in s.runs {
             let run = r.run ?? RuntimeV1.RuntimeRun()
-            let keys = IdempotencyIndex(entries: zip(r.keyHashes, r.keySeqs).map { (hash: $0, seq: $1) })
+            let keys = IdempotencyIndex(entries: zip(r.keyTags, r.keySeqs).map { (tag: $0, seq: $1) })
             store.runs[run.runId] = RunHead(run: run, offsets: r.eventOffsets, keys: keys)
         }
         for w in s.workers {
@@ -129,7 +129,7 @@ extension RuntimeLedger {
             r.run = head.run
             r.eventOffsets = head.offsets
             let entries = head.keys.entries
-            r.keyHashes = entries.map(\.hash)
+            r.keyTags = entries.map(\.tag)
             r.keySeqs = entries.map(\.seq)
             return r
         }

@@ -9,6 +9,10 @@ extension RuntimeLedger: RuntimeStore {
         guard cursor.lsn <= lsn, cursor.position <= end, (cursor.lsn == 0) == (cursor.position == 0) else {
             throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log")
         }
+        // A position that is not just after a newline is no record boundary of this log.
+        if cursor.position > 0, try reader.bytes(at: cursor.position - 1, count: 1) != [0x0A] {
+            throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log")
+        }
         if cursor.lsn == lsn || limit <= 0 { return ([], cursor) }
         var records: [RuntimeV1.RuntimeLogRecord] = []
         var position = cursor.position
