@@ -46,7 +46,8 @@ public final class Projector: @unchecked Sendable {
             self.catchUp(from: ledger)
             self.persist()
             self.ready.store(true, ordering: .releasing)
-            // Under load the file is rewritten at most every 100 ms; the log is the
+            // Under load the file is rewritten at most once a second (each rewrite is an
+            // fsync competing with the log's fdatasync); the log is the
             // durable truth and start-up re-applies whatever the file missed.
             var dirty = false
             var lastPersist = DispatchTime.now()
@@ -57,7 +58,7 @@ public final class Projector: @unchecked Sendable {
                     self.apply(batch)
                     dirty = true
                 }
-                if dirty, DispatchTime.now().uptimeNanoseconds - lastPersist.uptimeNanoseconds >= 100_000_000 {
+                if dirty, DispatchTime.now().uptimeNanoseconds - lastPersist.uptimeNanoseconds >= 1_000_000_000 {
                     self.persist()
                     dirty = false
                     lastPersist = DispatchTime.now()

@@ -165,8 +165,8 @@ extension RuntimeLedger {
             do { try writeSnapshot() } catch {
                 FileHandle.standardError.write(Data("event log: cannot write snapshot \(snapshotPath): \(error)\n".utf8))
             }
-            // Encoding the snapshot is the biggest transient allocation after start-up.
-            malloc_trim(0)
+            // No malloc_trim here: it holds the allocator's locks while it walks the
+            // heap, which stalled every request thread for tens of milliseconds.
         }
     }
 
