@@ -30,6 +30,8 @@ public struct ServiceConfig: Sendable {
     public var snapshotEveryRecords = 100_000
     /// RUNTIME_EVENT_CACHE_RECORDS: how many recent log records stay decoded in memory.
     public var eventCacheRecords = 8192
+    /// RUNTIME_SEGMENT_BYTES: the log starts a new segment file once the current one is this big.
+    public var segmentBytes: UInt64 = 256 << 20
 
     public static let help = """
     usage: openagents serve [options]
@@ -54,7 +56,8 @@ public struct ServiceConfig: Sendable {
     RUNTIME_STREAM_RETENTION_EVENTS (default 0: every event resumable),
     RUNTIME_STREAM_HEARTBEAT_MS (default 15000),
     RUNTIME_SNAPSHOT_EVERY_RECORDS (default 100000; 0: no snapshots),
-    RUNTIME_EVENT_CACHE_RECORDS (default 8192).
+    RUNTIME_EVENT_CACHE_RECORDS (default 8192),
+    RUNTIME_SEGMENT_BYTES (default 268435456: the log's segment file size).
 
     Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
     openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl S]
@@ -104,6 +107,10 @@ public struct ServiceConfig: Sendable {
         if let v = env["RUNTIME_SNAPSHOT_EVERY_RECORDS"] {
             guard let n = Int(v), n >= 0 else { throw ConfigError.bad("RUNTIME_SNAPSHOT_EVERY_RECORDS must be a whole number") }
             c.snapshotEveryRecords = n
+        }
+        if let v = env["RUNTIME_SEGMENT_BYTES"] {
+            guard let n = UInt64(v), n >= 4096 else { throw ConfigError.bad("RUNTIME_SEGMENT_BYTES must be a whole number of at least 4096") }
+            c.segmentBytes = n
         }
         if let v = env["RUNTIME_EVENT_CACHE_RECORDS"] {
             guard let n = Int(v), n >= 0 else { throw ConfigError.bad("RUNTIME_EVENT_CACHE_RECORDS must be a whole number") }

@@ -47,11 +47,13 @@ final class CrashSafetyTests: XCTestCase {
         try crashAndRestart(environment: ["RUNTIME_SNAPSHOT_EVERY_RECORDS": "0"])
     }
 
-    /// The same, with a snapshot written every 25 records, so `kill -9` lands
-    /// during or between snapshot writes; the restart starts from the newest
-    /// whole snapshot and the log after it, and equals a full rebuild.
+    /// The same, with a snapshot written every 25 records and a new segment
+    /// every 8 KiB, so `kill -9` lands during or between snapshot writes and
+    /// segment rolls; the restart starts from the newest whole snapshot and the
+    /// log after it, and equals a full rebuild.
     func testEveryAcknowledgedEventSurvivesKillDashNineDuringSnapshotWrites() throws {
-        let dir = try crashAndRestart(environment: ["RUNTIME_SNAPSHOT_EVERY_RECORDS": "25"])
+        let dir = try crashAndRestart(environment: ["RUNTIME_SNAPSHOT_EVERY_RECORDS": "25", "RUNTIME_SEGMENT_BYTES": "8192"])
+        XCTAssertGreaterThan(LogSegments.list(dir + "/runtime-events.jsonl").count, 3, "the log rolled into segments")
         let log = dir + "/runtime-events.jsonl"
         XCTAssertTrue(FileManager.default.fileExists(atPath: log + ".snapshot"), "snapshots were written")
         let (source, differences) = try RuntimeLedger.verify(path: log)

@@ -20,9 +20,11 @@ public final class RuntimeCore: Sendable {
     /// Recovers from the event log and the checkpoint file; the projector
     /// catches up on its own thread (`/readyz` reports when it has).
     public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, streamHeartbeatMs: UInt64 = 15_000,
-                snapshotEvery: Int = 100_000, cacheRecords: Int = 8192, codingProvider: any CodingProvider = FakeCodingProvider()) throws {
+                snapshotEvery: Int = 100_000, cacheRecords: Int = 8192, segmentBytes: UInt64 = 256 << 20,
+                codingProvider: any CodingProvider = FakeCodingProvider()) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery)
+        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery,
+                                   segmentBytes: segmentBytes)
         let projector = Projector(path: checkpointPath)
         // Subscribed before the catch-up starts and before any request can
         // arrive, so no batch is missed (one the catch-up covered is a no-op).
@@ -38,6 +40,7 @@ public final class RuntimeCore: Sendable {
 
     public convenience init(config: ServiceConfig) throws {
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
-                      streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords)
+                      streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,
+                      segmentBytes: config.segmentBytes)
     }
 }

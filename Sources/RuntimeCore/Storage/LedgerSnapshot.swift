@@ -64,11 +64,7 @@ extension RuntimeLedger {
                 history.store = store(from: snapshot)
                 history.lsn = snapshot.lsn
                 do {
-                    try LogFile.stream(path: path, from: Int(snapshot.logBytes), firstLine: Int(snapshot.lsn) + 1) { chunk, firstLine, offsets in
-                        for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
-                            do { try history.apply(r, at: UInt64(offset)) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
-                        }
-                    }
+                    try streamSegments(path: path, from: snapshot.logBytes, into: &history)
                     return Recovery(history: history, from: .snapshot, snapshotLSN: snapshot.lsn)
                 } catch let damage as LogFile.Damage {
                     // The full rebuild below decides whether the log or the snapshot is at fault.

@@ -112,11 +112,20 @@ public enum LogFile {
     /// is a torn write: it is cut off (the file is truncated). Any other bad
     /// line is `Damage`, thrown after every record before it was consumed.
     /// `from`: the byte offset to start at (the end of what a snapshot covers),
-    /// whose line is number `firstLine`. Each chunk comes with its records' byte offsets.
-    public static func stream(path: String, from: Int = 0, firstLine: Int = 1, truncateTornTail: Bool = true,
+    /// whose line number is counted. Each chunk comes with its records' byte offsets in the file.
+    public static func stream(path: String, from: Int = 0, truncateTornTail: Bool = true,
                             _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int, _ offsets: ArraySlice<Int>) throws -> Void) throws {
         _ = try withMapped(path) { buffer in
-            guard from <= buffer.count else { throw Damage(path: path, line: firstLine, problem: "the log is shorter (\(buffer.count) bytes) than its snapshot says (\(from))") }
+            guard from <= buffer.count else { throw Damage(path: path, line: 0, problem: "the file is shorter (\(buffer.count) bytes) than its snapshot says (\(from))") }
+            var firstLine = 1
+            if from > 0, let base = buffer.baseAddress {
+                // Line numbers name lines of this file, so damage can be found with any editor.
+                var p = 0
+                while p < from, let nl = memchr(base + p, 0x0A, from - p) {
+                    firstLine += 1
+                    p = UnsafeRawPointer(nl) - base + 1
+                }
+            }
             try stream(buffer, from: from, firstLine: firstLine, path: path, truncateTornTail: truncateTornTail, consume)
         }
     }
@@ -211,26 +220,34 @@ public enum LogFile {
     }
 
     /// `repair`: keeps a backup and truncates at the first line that is bad or
-    /// does not follow from the ones before it. Returns the number of records kept.
+    /// does not follow from the ones before it, in whichever segment it is;
+    /// later segments are moved aside too (they cannot follow a cut). Returns
+    /// the number of records kept and where the backups are.
     public static func repair(path: String) throws -> (kept: Int, backup: String?) {
-        let scan = try withMapped(path) { bytes -> (kept: Int, goodBytes: Int, size: Int) in
-            var start = 0
-            var kept = 0
-            var history = RuntimeLedger.History()
-            while start < bytes.count {
-                guard let newline = bytes[start...].firstIndex(of: 0x0A),
-                      let record = try? decode(UnsafeRawBufferPointer(rebasing: bytes[start..<newline])), (try? history.apply(record, at: UInt64(start))) != nil else { break }
-                kept += 1
-                start = newline + 1
+        var history = RuntimeLedger.History()
+        var kept = 0
+        let segments = LogSegments.list(path)
+        for (k, segment) in segments.enumerated() {
+            let scan = try withMapped(segment.path) { bytes -> (goodBytes: Int, size: Int) in
+                var start = 0
+                while start < bytes.count {
+                    guard let newline = bytes[start...].firstIndex(of: 0x0A),
+                          let record = try? decode(UnsafeRawBufferPointer(rebasing: bytes[start..<newline])),
+                          (try? history.apply(record, at: segment.base + UInt64(start))) != nil else { break }
+                    kept += 1
+                    start = newline + 1
+                }
+                return (start, bytes.count)
             }
-            return (kept, start, bytes.count)
+            guard let (start, size) = scan, start < size else { continue }
+            let stamp = "\(Int(Date().timeIntervalSince1970))"
+            let backup = segment.path + ".bak-" + stamp
+            try FileManager.default.copyItem(atPath: segment.path, toPath: backup)
+            truncate(segment.path, Int64(start))
+            for later in segments[(k + 1)...] { try FileManager.default.moveItem(atPath: later.path, toPath: later.path + ".bak-" + stamp) }
+            return (kept, backup)
         }
-        guard let (kept, start, size) = scan else { return (0, nil) }
-        if start >= size { return (kept, nil) }
-        let backup = path + ".bak-\(Int(Date().timeIntervalSince1970))"
-        try FileManager.default.copyItem(atPath: path, toPath: backup)
-        truncate(path, Int64(start))
-        return (kept, backup)
+        return (kept, nil)
     }
 
     static func truncate(_ path: String, _ length: Int64) {

@@ -3,23 +3,59 @@ import Generated
 import Glibc
 import Synchronization
 
-/// Reads committed records back from the log by byte offset (`pread`, so an
-/// old run costs disk or page-cache reads, never resident memory), through a
-/// bounded cache of recently committed or read records. Only offsets of
-/// durable lines are ever asked for, so a read never races the writer.
+/// Reads committed records back from the log by global byte offset (`pread`
+/// on the segment that holds it, so an old run costs disk or page-cache
+/// reads, never resident memory), through a bounded cache of recently
+/// committed or read records. Only offsets of durable lines are ever asked
+/// for, so a read never races the writer.
 final class LogReader: Sendable {
-    private let fd: Int32
     let path: String
     private let cache: Mutex<RecordCache>
+    /// By base offset.
+    private let segments: Mutex<[SegmentFile]>
 
+    /// Opens every segment of the log at `path` (the first is created if missing).
     init(path: String, cacheCapacity: Int) throws(APIError) {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path) for reading: \(FileIO.lastError())") }
+        var open: [SegmentFile] = []
+        for s in LogSegments.list(path) { open.append(try SegmentFile(base: s.base, path: s.path)) }
+        segments = Mutex(open)
         cache = Mutex(RecordCache(capacity: cacheCapacity))
     }
 
-    deinit { close(fd) }
+    /// A segment the writer just created.
+    func add(_ segment: SegmentFile) {
+        segments.withLock { s in
+            s.append(segment)
+            s.sort { $0.base < $1.base }
+        }
+    }
+
+    /// Forgets segments below `base` (compaction dropped them).
+    func drop(below base: UInt64) {
+        segments.withLock { $0.removeAll { $0.base < base } }
+    }
+
+    var segmentBases: [UInt64] { segments.withLock { $0.map(\.base) } }
+
+    /// The segment holding `offset`: the last one whose base is not above it.
+    private func segment(for offset: UInt64) throws(APIError) -> SegmentFile {
+        let found = segments.withLock { s -> SegmentFile? in
+            var lo = 0, hi = s.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if s[mid].base <= offset { lo = mid + 1 } else { hi = mid }
+            }
+            return lo == 0 ? nil : s[lo - 1]
+        }
+        guard let found else { throw APIError.internalError("event log \(path): no segment holds byte \(offset)") }
+        return found
+    }
+
+    /// The base of the first segment after the one holding `offset` (nil: none).
+    func nextSegmentBase(after offset: UInt64) -> UInt64? {
+        segments.withLock { $0.first { $0.base > offset }?.base }
+    }
 
     /// Keeps a just-committed record at hand (the next reads of a live run want it).
     func remember(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) {
@@ -53,8 +89,11 @@ final class LogReader: Sendable {
         }
     }
 
-    /// Up to `count` bytes at `offset` (fewer only at the end of the file).
+    /// Up to `count` bytes at `offset`, from its segment alone (fewer at the end of the segment).
     func bytes(at offset: UInt64, count: Int) throws(APIError) -> [UInt8] {
+        let segment = try segment(for: offset)
+        let fd = segment.fd
+        let offset = offset - segment.base
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
@@ -73,12 +112,16 @@ final class LogReader: Sendable {
     /// The bytes of the line at `offset`, without its newline: read a block,
     /// grow it until the newline is in it.
     func line(at offset: UInt64) throws(APIError) -> [UInt8] {
+        let segment = try segment(for: offset)
+        let fd = segment.fd
+        let global = offset
+        let offset = offset - segment.base
         var size = 4096
         while true {
             var buffer = [UInt8](repeating: 0, count: size)
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(offset): \(n < 0 ? FileIO.lastError() : "end of file")") }
+            guard n > 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(global): \(n < 0 ? FileIO.lastError() : "end of file")") }
             if let newline = buffer[0..<n].firstIndex(of: 0x0A) { return Array(buffer[0..<newline]) }
             guard n == size else { throw APIError.internalError("event log \(path) ends inside the line at byte \(offset)") }
             size *= 4

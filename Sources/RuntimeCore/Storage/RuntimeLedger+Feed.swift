@@ -40,7 +40,16 @@ extension LogReader {
         var position = from
         var block = 1 << 20
         while position < end && out.count < limit {
-            let chunk = try bytes(at: position, count: Int(min(UInt64(block), end - position)))
+            let want = Int(min(UInt64(block), end - position))
+            let chunk = try bytes(at: position, count: want)
+            if chunk.isEmpty {
+                // The end of a segment: lines never span two, the next one starts at its base.
+                guard let next = nextSegmentBase(after: position), next <= end else {
+                    throw APIError.internalError("event log \(path) has no segment at byte \(position)")
+                }
+                position = next
+                continue
+            }
             var start = 0
             var took = false
             while out.count < limit, let newline = chunk[start...].firstIndex(of: 0x0A) {
@@ -50,7 +59,7 @@ extension LogReader {
             }
             if !took {
                 // One line longer than the block: read more at once.
-                guard UInt64(chunk.count) < end - position else { throw APIError.internalError("event log \(path) ends inside the line at byte \(position)") }
+                guard chunk.count == want, UInt64(want) < end - position else { throw APIError.internalError("event log \(path) ends inside the line at byte \(position)") }
                 block *= 4
                 continue
             }

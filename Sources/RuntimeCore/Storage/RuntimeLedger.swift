@@ -161,6 +161,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
     /// Written batches waiting for their sync, in log order, with their answers.
     private struct Written: @unchecked Sendable {
+        /// The segment the batch went to (held until its sync).
+        let segment: SegmentWriter
         let batch: Batch
         let pending: [Pending]
         let outcomes: [Result<Outcome, APIError>]
@@ -172,7 +174,9 @@ public final class RuntimeLedger: @unchecked Sendable {
     private let broken = Mutex<APIError?>(nil)
     private var lsn: UInt64 = 0  // writer thread only
     private var end: UInt64 = 0  // writer thread only: bytes written to the log
-    private let fd: Int32
+    private var current: SegmentWriter  // writer thread only
+    /// A new segment is started once the current one holds this many bytes.
+    public let segmentBytes: UInt64
     public let path: String
     /// The log position recovered at start-up.
     public let recoveredLSN: UInt64
@@ -197,21 +201,24 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// records stay decoded in memory. `snapshotEvery`: a new snapshot is
     /// written in the background after this many records (0: never).
     public init(path: String, syncEachAppend: Bool = false, cacheRecords: Int = 8192, snapshotEvery: Int = 100_000,
-                sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
+                segmentBytes: UInt64 = 256 << 20, sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }) throws {
         self.path = path
         self.syncEachAppend = syncEachAppend
         self.syncFile = sync
         snapshotPath = path + ".snapshot"
         self.snapshotEvery = UInt64(max(0, snapshotEvery))
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw APIError.internalError("cannot open event log \(path): \(FileIO.lastError())") }
+        self.segmentBytes = max(1, segmentBytes)
+        if LogSegments.list(path).isEmpty { _ = try SegmentWriter(base: 0, path: path) }
         reader = try LogReader(path: path, cacheCapacity: cacheRecords)
         var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader)
+        // Appends continue in the last segment, after whatever recovery kept of it.
+        let last = LogSegments.list(path).last ?? LogSegments.Listed(base: 0, path: path)
+        current = try SegmentWriter(base: last.base, path: last.path)
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw APIError.internalError("cannot stat event log \(path): \(FileIO.lastError())") }
+        guard fstat(current.fd, &st) == 0 else { throw APIError.internalError("cannot stat event log \(last.path): \(FileIO.lastError())") }
         lsn = recovery.history.lsn
-        end = UInt64(st.st_size)
+        end = last.base + UInt64(st.st_size)
         recoveredLSN = lsn
         recoveredFrom = recovery.from
         recovery.history.store.lsn = lsn
@@ -241,11 +248,28 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     /// Rebuilds state from the whole log, checking it as a history.
     static func rebuild(path: String, into history: inout History) throws {
-        try LogFile.stream(path: path) { chunk, firstLine, offsets in
-            for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
-                // The log must also make sense as a history, not only as lines: a record that
-                // does not follow from the ones before it is damage, reported with its line.
-                do { try history.apply(r, at: UInt64(offset)) } catch { throw LogFile.Damage(path: path, line: firstLine + i, problem: "\(error)") }
+        try streamSegments(path: path, from: 0, into: &history)
+    }
+
+    /// Applies every record from global byte `from` on, segment by segment.
+    /// The log must also make sense as a history, not only as lines: a record
+    /// that does not follow from the ones before it is damage, reported with its
+    /// segment and line. Only the last segment can have a torn tail to cut.
+    static func streamSegments(path: String, from: UInt64, into history: inout History) throws {
+        let segments = LogSegments.list(path)
+        for (k, segment) in segments.enumerated() {
+            let next = k + 1 < segments.count ? segments[k + 1].base : UInt64.max
+            if next <= from { continue }
+            if k > 0, segment.base != segments[k - 1].base + LogSegments.size(segments[k - 1].path) {
+                throw LogFile.Damage(path: segment.path, line: 1, problem: "the segment starts at byte \(segment.base) but the one before it ends at \(segments[k - 1].base + LogSegments.size(segments[k - 1].path))")
+            }
+            let local = from > segment.base ? Int(from - segment.base) : 0
+            try LogFile.stream(path: segment.path, from: local, truncateTornTail: k == segments.count - 1) { chunk, firstLine, offsets in
+                for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
+                    do { try history.apply(r, at: segment.base + UInt64(offset)) } catch {
+                        throw LogFile.Damage(path: segment.path, line: firstLine + i, problem: "\(error)")
+                    }
+                }
             }
         }
     }
@@ -361,10 +385,17 @@ public final class RuntimeLedger: @unchecked Sendable {
             for p in pending { p.done(.failure(failure)) }
             return
         }
+        if end - current.base >= segmentBytes {
+            do { try roll() } catch {
+                fail(APIError.unavailable("event log: cannot start a new segment: \(error.message); restart the service to recover the log"))
+                for p in pending { p.done(.failure(broken.withLock { $0 } ?? .internal)) }
+                return
+            }
+        }
         var batch = Batch(lsn: lsn, offset: end, now: RuntimeLedger.timestamp())
         let outcomes = pending.map { evaluate($0.intent, in: &batch) }
         if !batch.lines.isEmpty {
-            guard FileIO.writeAll(fd, batch.lines) else {
+            guard FileIO.writeAll(current.fd, batch.lines) else {
                 fail(APIError.unavailable("event log write failed: \(FileIO.lastError()); restart the service to recover the log"))
                 for p in pending { p.done(.failure(broken.withLock { $0 } ?? .internal)) }
                 return
@@ -375,8 +406,25 @@ public final class RuntimeLedger: @unchecked Sendable {
         // Every batch goes through the sync thread, even one that wrote nothing:
         // an idempotent replay of an event still syncing is answered after it.
         committed.withLock { $0.inflight.append(batch) }
-        written.withLock { $0.append(Written(batch: batch, pending: pending, outcomes: outcomes)) }
+        written.withLock { $0.append(Written(segment: current, batch: batch, pending: pending, outcomes: outcomes)) }
         syncWake.signal()
+    }
+
+    /// Starts the next segment at the current end. Its directory entry is made
+    /// durable before anything is written to it, so a synced record is never in
+    /// a file a crash could lose; the old segment stays open until its last
+    /// batch is synced.
+    private func roll() throws(APIError) {
+        let next = try SegmentWriter(base: end, path: LogSegments.path(path, base: end))
+        let dir = (path as NSString).deletingLastPathComponent
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0, fsync(dfd) == 0 else {
+            if dfd >= 0 { close(dfd) }
+            throw APIError.internalError("cannot sync the log directory: \(FileIO.lastError())")
+        }
+        close(dfd)
+        reader.add(try SegmentFile(base: next.base, path: next.path))
+        current = next
     }
 
     /// Pipelined group commit, second half: one fdatasync covers every batch
@@ -389,10 +437,14 @@ public final class RuntimeLedger: @unchecked Sendable {
             if group.isEmpty { continue }
             var failure = broken.withLock { $0 }
             if failure == nil {
-                // One sync for the group, or one per batch when measuring what grouping buys.
-                let syncs = syncEachAppend ? group.filter { !$0.batch.lines.isEmpty }.count : (group.contains { !$0.batch.lines.isEmpty } ? 1 : 0)
-                for _ in 0..<syncs where failure == nil {
-                    if syncFile(fd) != 0 {
+                // One sync per segment the group wrote to (almost always one), or one
+                // per batch when measuring what grouping buys.
+                var targets: [SegmentWriter] = []
+                for w in group where !w.batch.lines.isEmpty {
+                    if syncEachAppend || !targets.contains(where: { $0 === w.segment }) { targets.append(w.segment) }
+                }
+                for target in targets where failure == nil {
+                    if syncFile(target.fd) != 0 {
                         failure = fail(APIError.unavailable("event log sync failed: \(FileIO.lastError()); restart the service to recover the log"))
                     }
                 }
