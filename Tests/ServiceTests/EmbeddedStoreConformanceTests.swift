@@ -3,11 +3,14 @@ import RuntimeCore
 import XCTest
 
 /// The embedded JSONL backend against every rule of the storage protocol
-/// (`RuntimeStoreConformance`), each rule its own test.
+/// (`RuntimeStoreConformance`), each rule its own test, run on one log file
+/// and again with a segment every 600 bytes (every few records), so each rule
+/// also holds across segment boundaries.
 final class EmbeddedStoreConformanceTests: XCTestCase {
     var dir = ""
-    var suite: RuntimeStoreConformance {
-        RuntimeStoreConformance(dir: dir) { try RuntimeLedger(path: $0 + "/runtime-events.jsonl", snapshotEvery: 0) }
+    var suites: [RuntimeStoreConformance] {
+        [RuntimeStoreConformance(dir: dir + "/one-file") { try RuntimeLedger(path: $0 + "/runtime-events.jsonl", snapshotEvery: 0) },
+         RuntimeStoreConformance(dir: dir + "/segments") { try RuntimeLedger(path: $0 + "/runtime-events.jsonl", snapshotEvery: 0, segmentBytes: 600) }]
     }
 
     override func setUp() {
@@ -15,55 +18,22 @@ final class EmbeddedStoreConformanceTests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func testAppendsGetContiguousSeqsPerRunFromOne() async throws { try await suite.appendsGetContiguousSeqsPerRunFromOne() }
-    func testCreatingAnExistingRunIsAConflict() async throws { try await suite.creatingAnExistingRunIsAConflict() }
-    func testTheSameKeyAndContentReplaysTheOriginal() async throws { try await suite.theSameKeyAndContentReplaysTheOriginal() }
-    func testTheSameKeyWithDifferentContentIsAConflict() async throws { try await suite.theSameKeyWithDifferentContentIsAConflict() }
-    func testAWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() async throws { try await suite.aWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() }
-    func testIdempotencyIsCheckedBeforeTheExpectedSeq() async throws { try await suite.idempotencyIsCheckedBeforeTheExpectedSeq() }
-    func testTheStateMachineRunsAgainstTheStoredRun() async throws { try await suite.theStateMachineRunsAgainstTheStoredRun() }
-    func testARefusedWriteLeavesNothingBehind() async throws { try await suite.aRefusedWriteLeavesNothingBehind() }
-    func testConcurrentAppendsGetDistinctContiguousSeqs() async throws { try await suite.concurrentAppendsGetDistinctContiguousSeqs() }
-    func testCancelIsRecordedOnce() async throws { try await suite.cancelIsRecordedOnce() }
-    func testDeliveryEventsAndToolCallsAreRecordedOnce() async throws { try await suite.deliveryEventsAndToolCallsAreRecordedOnce() }
-    func testHeadsFollowEachCommittedWrite() async throws { try await suite.headsFollowEachCommittedWrite() }
-    func testHistoryIsReadInPagesAfterASeq() async throws { try await suite.historyIsReadInPagesAfterASeq() }
-    func testTheFeedGivesEveryRecordOnceInCommitOrder() async throws { try await suite.theFeedGivesEveryRecordOnceInCommitOrder() }
-    func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { try await suite.aCursorResumesRightAfterItsRecordAcrossARestart() }
-    func testACursorThisStoreNeverIssuedIsRefused() async throws { try await suite.aCursorThisStoreNeverIssuedIsRefused() }
-    func testSubscribersGetEachCommittedBatchInOrder() async throws { try await suite.subscribersGetEachCommittedBatchInOrder() }
-    func testEverythingAcknowledgedSurvivesARestart() async throws { try await suite.everythingAcknowledgedSurvivesARestart() }
-}
-
-/// The same rules with a segment every 600 bytes (every few records), so
-/// each rule also holds across segment boundaries.
-final class SegmentedStoreConformanceTests: XCTestCase {
-    var dir = ""
-    var suite: RuntimeStoreConformance {
-        RuntimeStoreConformance(dir: dir) { try RuntimeLedger(path: $0 + "/runtime-events.jsonl", snapshotEvery: 0, segmentBytes: 600) }
-    }
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
-    func testAppendsGetContiguousSeqsPerRunFromOne() async throws { try await suite.appendsGetContiguousSeqsPerRunFromOne() }
-    func testCreatingAnExistingRunIsAConflict() async throws { try await suite.creatingAnExistingRunIsAConflict() }
-    func testTheSameKeyAndContentReplaysTheOriginal() async throws { try await suite.theSameKeyAndContentReplaysTheOriginal() }
-    func testTheSameKeyWithDifferentContentIsAConflict() async throws { try await suite.theSameKeyWithDifferentContentIsAConflict() }
-    func testAWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() async throws { try await suite.aWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() }
-    func testIdempotencyIsCheckedBeforeTheExpectedSeq() async throws { try await suite.idempotencyIsCheckedBeforeTheExpectedSeq() }
-    func testTheStateMachineRunsAgainstTheStoredRun() async throws { try await suite.theStateMachineRunsAgainstTheStoredRun() }
-    func testARefusedWriteLeavesNothingBehind() async throws { try await suite.aRefusedWriteLeavesNothingBehind() }
-    func testConcurrentAppendsGetDistinctContiguousSeqs() async throws { try await suite.concurrentAppendsGetDistinctContiguousSeqs() }
-    func testCancelIsRecordedOnce() async throws { try await suite.cancelIsRecordedOnce() }
-    func testDeliveryEventsAndToolCallsAreRecordedOnce() async throws { try await suite.deliveryEventsAndToolCallsAreRecordedOnce() }
-    func testHeadsFollowEachCommittedWrite() async throws { try await suite.headsFollowEachCommittedWrite() }
-    func testHistoryIsReadInPagesAfterASeq() async throws { try await suite.historyIsReadInPagesAfterASeq() }
-    func testTheFeedGivesEveryRecordOnceInCommitOrder() async throws { try await suite.theFeedGivesEveryRecordOnceInCommitOrder() }
-    func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { try await suite.aCursorResumesRightAfterItsRecordAcrossARestart() }
-    func testACursorThisStoreNeverIssuedIsRefused() async throws { try await suite.aCursorThisStoreNeverIssuedIsRefused() }
-    func testSubscribersGetEachCommittedBatchInOrder() async throws { try await suite.subscribersGetEachCommittedBatchInOrder() }
-    func testEverythingAcknowledgedSurvivesARestart() async throws { try await suite.everythingAcknowledgedSurvivesARestart() }
+    func testAppendsGetContiguousSeqsPerRunFromOne() async throws { for s in suites { try await s.appendsGetContiguousSeqsPerRunFromOne() } }
+    func testCreatingAnExistingRunIsAConflict() async throws { for s in suites { try await s.creatingAnExistingRunIsAConflict() } }
+    func testTheSameKeyAndContentReplaysTheOriginal() async throws { for s in suites { try await s.theSameKeyAndContentReplaysTheOriginal() } }
+    func testTheSameKeyWithDifferentContentIsAConflict() async throws { for s in suites { try await s.theSameKeyWithDifferentContentIsAConflict() } }
+    func testAWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() async throws { for s in suites { try await s.aWrongExpectedPreviousSeqIsAConflictNamingTheActualOne() } }
+    func testIdempotencyIsCheckedBeforeTheExpectedSeq() async throws { for s in suites { try await s.idempotencyIsCheckedBeforeTheExpectedSeq() } }
+    func testTheStateMachineRunsAgainstTheStoredRun() async throws { for s in suites { try await s.theStateMachineRunsAgainstTheStoredRun() } }
+    func testARefusedWriteLeavesNothingBehind() async throws { for s in suites { try await s.aRefusedWriteLeavesNothingBehind() } }
+    func testConcurrentAppendsGetDistinctContiguousSeqs() async throws { for s in suites { try await s.concurrentAppendsGetDistinctContiguousSeqs() } }
+    func testCancelIsRecordedOnce() async throws { for s in suites { try await s.cancelIsRecordedOnce() } }
+    func testDeliveryEventsAndToolCallsAreRecordedOnce() async throws { for s in suites { try await s.deliveryEventsAndToolCallsAreRecordedOnce() } }
+    func testHeadsFollowEachCommittedWrite() async throws { for s in suites { try await s.headsFollowEachCommittedWrite() } }
+    func testHistoryIsReadInPagesAfterASeq() async throws { for s in suites { try await s.historyIsReadInPagesAfterASeq() } }
+    func testTheFeedGivesEveryRecordOnceInCommitOrder() async throws { for s in suites { try await s.theFeedGivesEveryRecordOnceInCommitOrder() } }
+    func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { for s in suites { try await s.aCursorResumesRightAfterItsRecordAcrossARestart() } }
+    func testACursorThisStoreNeverIssuedIsRefused() async throws { for s in suites { try await s.aCursorThisStoreNeverIssuedIsRefused() } }
+    func testSubscribersGetEachCommittedBatchInOrder() async throws { for s in suites { try await s.subscribersGetEachCommittedBatchInOrder() } }
+    func testEverythingAcknowledgedSurvivesARestart() async throws { for s in suites { try await s.everythingAcknowledgedSurvivesARestart() } }
 }
