@@ -166,6 +166,61 @@ extension RuntimeV1 {
     }
 }
 
+extension RuntimeV1 {
+    /// The segments `openagents compact` removed (`<log>.compacted`, written
+    /// atomically before any file is removed). Unlike the snapshot it is durable
+    /// state: start-up steps over each gap it names, so a rebuild from the
+    /// remaining segments still checks every record against the ones before it.
+    public struct LogCompaction: ProtoMessage {
+        /// In log order.
+        public var dropped: [RuntimeV1.DroppedSegment] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.LogCompaction"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// One removed segment: only run events below their run's retention floor,
+    /// none of them changing the run's status.
+    public struct DroppedSegment: ProtoMessage {
+        /// Global byte offset of its first line.
+        public var base: UInt64 = 0
+        /// Global byte offset after its last line.
+        public var end: UInt64 = 0
+        /// Its first record.
+        public var firstLsn: UInt64 = 0
+        /// Its last record.
+        public var lastLsn: UInt64 = 0
+        /// The events it held, per run.
+        public var runs: [RuntimeV1.DroppedRunRange] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.DroppedSegment"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// A run's events in a removed segment: every seq from first_seq to last_seq.
+    public struct DroppedRunRange: ProtoMessage {
+        /// Run.
+        public var runId: String = ""
+        /// First seq removed.
+        public var firstSeq: UInt64 = 0
+        /// Last seq removed.
+        public var lastSeq: UInt64 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.DroppedRunRange"
+
+        public init() {}
+    }
+}
+
 extension RuntimeV1.RuntimeLogRecord {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
@@ -692,5 +747,155 @@ extension RuntimeV1.WorkerHeadSnapshot {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("eventOffsets", 1), ("event_offsets", 1)])
+}
+
+extension RuntimeV1.LogCompaction {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10:
+                var v = RuntimeV1.DroppedSegment()
+                try r.readMessage(into: &v)
+                dropped.append(v)
+            default:
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        for v in dropped.reversed() { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !dropped.isEmpty || w.emitDefaults { w.key("\"dropped\":", "\"dropped\":"); w.beginArray(); for v in dropped { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { dropped = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedSegment(); try r.readMessage(into: &v); dropped.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("dropped", 0)])
+}
+
+extension RuntimeV1.DroppedSegment {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: base = try r.readUInt64()
+            case 16: end = try r.readUInt64()
+            case 24: firstLsn = try r.readUInt64()
+            case 32: lastLsn = try r.readUInt64()
+            case 42:
+                var v = RuntimeV1.DroppedRunRange()
+                try r.readMessage(into: &v)
+                runs.append(v)
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        for v in runs.reversed() { w.writeMessage(v); w.writeTag(42) }
+        if lastLsn != 0 { w.writeUInt64(lastLsn); w.writeTag(32) }
+        if firstLsn != 0 { w.writeUInt64(firstLsn); w.writeTag(24) }
+        if end != 0 { w.writeUInt64(end); w.writeTag(16) }
+        if base != 0 { w.writeUInt64(base); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if base != 0 || w.emitDefaults { w.key("\"base\":", "\"base\":"); w.writeUInt64(base) }
+        if end != 0 || w.emitDefaults { w.key("\"end\":", "\"end\":"); w.writeUInt64(end) }
+        if firstLsn != 0 || w.emitDefaults { w.key("\"firstLsn\":", "\"first_lsn\":"); w.writeUInt64(firstLsn) }
+        if lastLsn != 0 || w.emitDefaults { w.key("\"lastLsn\":", "\"last_lsn\":"); w.writeUInt64(lastLsn) }
+        if !runs.isEmpty || w.emitDefaults { w.key("\"runs\":", "\"runs\":"); w.beginArray(); for v in runs { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { base = 0 } else { base = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { end = 0 } else { end = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstLsn = 0 } else { firstLsn = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastLsn = 0 } else { lastLsn = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedRunRange(); try r.readMessage(into: &v); runs.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("base", 0), ("end", 1), ("firstLsn", 2), ("first_lsn", 2), ("lastLsn", 3), ("last_lsn", 3), ("runs", 4)])
+}
+
+extension RuntimeV1.DroppedRunRange {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: runId = try r.readString()
+            case 16: firstSeq = try r.readUInt64()
+            case 24: lastSeq = try r.readUInt64()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if lastSeq != 0 { w.writeUInt64(lastSeq); w.writeTag(24) }
+        if firstSeq != 0 { w.writeUInt64(firstSeq); w.writeTag(16) }
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if firstSeq != 0 || w.emitDefaults { w.key("\"firstSeq\":", "\"first_seq\":"); w.writeUInt64(firstSeq) }
+        if lastSeq != 0 || w.emitDefaults { w.key("\"lastSeq\":", "\"last_seq\":"); w.writeUInt64(lastSeq) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("firstSeq", 1), ("first_seq", 1), ("lastSeq", 2), ("last_seq", 2)])
 }
 

@@ -16,6 +16,16 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
+/// An exclusive lock on the data directory's event log for the life of the
+/// process: two writers on one log would interleave their lsns. Nil when
+/// another process holds it.
+func lockDataDirectory(_ dir: String) -> Int32? {
+    let fd = open(dir + "/serve.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return nil }
+    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { close(fd); return nil }
+    return fd
+}
+
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first, !["-h", "--help", "help"].contains(command) else {
     print("usage: openagents serve [options]   (openagents serve --help)")
@@ -72,6 +82,7 @@ case "serve":
         var core: RuntimeCore?
         var signature: RuntimeSignature?
         if config.startRuntime {
+            guard lockDataDirectory(config.dataDirectory) != nil else { fail("another openagents process is serving \(config.dataDirectory)") }
             let runtime = try RuntimeCore(config: config)
             core = runtime
             if config.internalAuth {
@@ -115,6 +126,20 @@ case "repair":
         let (kept, backup) = try LogFile.repair(path: config.eventLog)
         if let backup { print("kept \(kept) records of \(config.eventLog); backup at \(backup)") } else { print("\(config.eventLog) is intact (\(kept) records)") }
     } catch { fail("\(error)") }
+case "compact":
+    // Offline: removes closed log segments below every run's retention floor
+    // (RUNTIME_STREAM_RETENTION_EVENTS), then writes a fresh snapshot.
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(Array(args.dropFirst()), environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    guard config.streamRetentionEvents > 0 else { fail("nothing to compact: RUNTIME_STREAM_RETENTION_EVENTS is 0, so every event stays resumable") }
+    guard lockDataDirectory(config.dataDirectory) != nil else { fail("\(config.dataDirectory) is being served: stop the service first") }
+    do {
+        let ledger = try RuntimeLedger(path: config.eventLog, snapshotEvery: 0, segmentBytes: config.segmentBytes)
+        let report = try ledger.compact(retention: config.streamRetentionEvents)
+        try ledger.writeSnapshot()
+        print("removed \(report.segments) segments (\(report.bytes) bytes, \(report.events) events below their retention floor) from \(config.eventLog)")
+    } catch { fail("\(error)") }
+    exit(0)
 case "sign":
     // Mints one X-OA-RUNTIME-SIGNATURE token (nonces are single-use: one per request).
     var rest = Array(args.dropFirst())

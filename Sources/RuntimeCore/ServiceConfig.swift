@@ -67,6 +67,10 @@ public struct ServiceConfig: Sendable {
     openagents repair --verify [--data-dir DIR]
                                          rebuild from the whole log and compare
                                          with what the snapshot gives (exit 1 if not equal)
+    openagents compact [--data-dir DIR]  on a stopped service: remove closed log
+                                         segments holding only events below
+                                         every run's retention floor
+                                         (RUNTIME_STREAM_RETENTION_EVENTS)
     openagents replay validate FILE      check a REPLAY.jsonl v1 file
     openagents sign [claims options]     print a signature token (one request each)
 

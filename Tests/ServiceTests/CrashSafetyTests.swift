@@ -61,6 +61,58 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(differences, [])
     }
 
+    /// Runs `openagents compact` on `dir`; kills it with SIGKILL after `killAfterUs` if given.
+    func compact(_ dir: String, environment: [String: String], killAfterUs: UInt32? = nil) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["compact", "--data-dir", dir]
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        if let killAfterUs {
+            usleep(killAfterUs)
+            kill(p.processIdentifier, SIGKILL)
+        }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// `openagents compact` refuses a data directory being served; killed with
+    /// `kill -9` at random points it loses nothing above any floor, and the
+    /// log still rebuilds and checks itself.
+    func testKillDashNineDuringCompactionLosesNothingAboveTheFloor() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("compact-crash-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let env = ["RUNTIME_SEGMENT_BYTES": "4096", "RUNTIME_STREAM_RETENTION_EVENTS": "50", "RUNTIME_SNAPSHOT_EVERY_RECORDS": "100"]
+        var (server, port) = try start(dataDir: dir, environment: env)
+        XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"c"}"#, headers: CrashSafetyTests.signed())?.status, 201)
+        for i in 0..<600 {
+            let r = RawClient.post(port: port, path: "/internal/v1/runs/c/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"k\#(i)"}"#, headers: CrashSafetyTests.signed())
+            XCTAssertEqual(r?.status, 200, r?.text ?? "")
+        }
+        XCTAssertEqual(try compact(dir, environment: env), 1, "a served data directory is not compacted")
+        server.terminate()
+        server.waitUntilExit()
+        let log = dir + "/runtime-events.jsonl"
+        let before = try XCTUnwrap(RuntimeLedger(path: log, snapshotEvery: 0).events(of: "c", after: 551, limit: 100)).events
+
+        for _ in 0..<12 { _ = try compact(dir, environment: env, killAfterUs: UInt32.random(in: 0..<40_000)) }
+        XCTAssertEqual(try compact(dir, environment: env), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: RuntimeLedger.compactionPath(log)), "segments were removed")
+
+        (server, port) = try start(dataDir: dir, environment: env)
+        defer { server.terminate(); server.waitUntilExit() }
+        let run = RawClient.get(port: port, path: "/internal/v1/runs/c", headers: CrashSafetyTests.signed())
+        XCTAssertTrue(run?.text.contains("\"latestSeq\":601") ?? false, run?.text ?? "")
+        let stream = RawClient.get(port: port, path: "/internal/v1/runs/c/receipt", headers: CrashSafetyTests.signed())
+        XCTAssertEqual(stream?.status, 410, "a receipt needs events that were compacted away")
+        let ledger = try RuntimeLedger(path: log, snapshotEvery: 0)
+        XCTAssertEqual(try ledger.events(of: "c", after: 551, limit: 100)?.events, before)
+        XCTAssertEqual(try RuntimeLedger.verify(path: log).differences, [])
+    }
+
     @discardableResult
     func crashAndRestart(environment: [String: String]) throws -> String {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")

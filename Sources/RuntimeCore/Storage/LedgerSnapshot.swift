@@ -13,15 +13,19 @@ public enum RecoverySource: String, Sendable {
     case snapshot
 }
 
-/// The snapshot file: `OASNAP01`, the CRC-32 of the payload (8 hex digits), a
-/// newline, then the payload, a binary `RuntimeV1.LedgerSnapshot`. Written
-/// atomically (temp, fsync, rename), so it is one whole snapshot or the old one.
+/// A small state file beside the log: an 8-byte magic naming what it holds,
+/// the CRC-32 of the payload (8 hex digits), a newline, then the payload, a
+/// binary protobuf message. Written atomically (temp, fsync, rename), so it is
+/// one whole file or the one before. `LedgerSnapshot` files start `OASNAP01`,
+/// `LogCompaction` files `OACOMP01`.
 enum SnapshotFile {
     static let magic = Array("OASNAP01".utf8)
+    static let compactionMagic = Array("OACOMP01".utf8)
 
-    static func encode(_ snapshot: RuntimeV1.LedgerSnapshot) -> [UInt8] {
-        let payload = snapshot.serializedBytes()
-        return magic + LogFile.crcHex(CRC32.checksum(payload)) + [0x0A] + payload
+    static func encode(_ snapshot: RuntimeV1.LedgerSnapshot) -> [UInt8] { encode(snapshot.serializedBytes(), magic: magic) }
+
+    static func encode(_ payload: [UInt8], magic: [UInt8]) -> [UInt8] {
+        magic + LogFile.crcHex(CRC32.checksum(payload)) + [0x0A] + payload
     }
 
     struct Problem: Error, CustomStringConvertible {
@@ -32,15 +36,21 @@ enum SnapshotFile {
     /// The snapshot at `path`, nil when there is none; a file that is not one
     /// whole snapshot is a `Problem`.
     static func read(_ path: String) throws(Problem) -> RuntimeV1.LedgerSnapshot? {
+        guard let payload = try payload(path, magic: magic) else { return nil }
+        do { return try RuntimeV1.LedgerSnapshot(serializedBytes: payload) } catch { throw Problem("\(path) does not decode: \(error)") }
+    }
+
+    /// The checked payload of the file at `path` (nil: no file).
+    static func payload(_ path: String, magic: [UInt8]) throws(Problem) -> [UInt8]? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else { throw Problem("cannot read \(path)") }
         let bytes = [UInt8](data)
         let header = magic.count + 9
-        guard bytes.count >= header, bytes.starts(with: magic), bytes[header - 1] == 0x0A else { throw Problem("\(path) is not a ledger snapshot") }
+        guard bytes.count >= header, bytes.starts(with: magic), bytes[header - 1] == 0x0A else { throw Problem("\(path) is not a \(String(decoding: magic, as: UTF8.self)) file") }
         let payload = bytes[header...]
         let crc = payload.withUnsafeBytes { CRC32.checksum($0) }
         guard Array(bytes[magic.count..<(header - 1)]) == LogFile.crcHex(crc) else { throw Problem("\(path) fails its checksum") }
-        do { return try RuntimeV1.LedgerSnapshot(serializedBytes: Array(payload)) } catch { throw Problem("\(path) does not decode: \(error)") }
+        return Array(payload)
     }
 }
 
@@ -63,6 +73,9 @@ extension RuntimeLedger {
                 var history = History()
                 history.store = store(from: snapshot)
                 history.lsn = snapshot.lsn
+                history.gaps = try gaps(path)
+                // Segments removed since the snapshot was written: forget what they held.
+                for d in history.gaps.values where d.end <= snapshot.logBytes { history.store.forget(d) }
                 do {
                     try streamSegments(path: path, from: snapshot.logBytes, into: &history)
                     return Recovery(history: history, from: .snapshot, snapshotLSN: snapshot.lsn)

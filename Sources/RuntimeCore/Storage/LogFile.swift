@@ -225,6 +225,7 @@ public enum LogFile {
     /// the number of records kept and where the backups are.
     public static func repair(path: String) throws -> (kept: Int, backup: String?) {
         var history = RuntimeLedger.History()
+        history.gaps = try RuntimeLedger.gaps(path)
         var kept = 0
         let segments = LogSegments.list(path)
         for (k, segment) in segments.enumerated() {

@@ -31,9 +31,10 @@ final class LogReader: Sendable {
         }
     }
 
-    /// Forgets segments below `base` (compaction dropped them).
-    func drop(below base: UInt64) {
-        segments.withLock { $0.removeAll { $0.base < base } }
+    /// Forgets the segment at `base` (compaction removed it); a read already
+    /// holding it finishes, later reads of its offsets are 410.
+    func drop(base: UInt64) {
+        segments.withLock { $0.removeAll { $0.base == base } }
     }
 
     var segmentBases: [UInt64] { segments.withLock { $0.map(\.base) } }
@@ -48,9 +49,12 @@ final class LogReader: Sendable {
             }
             return lo == 0 ? nil : s[lo - 1]
         }
-        guard let found else { throw APIError.internalError("event log \(path): no segment holds byte \(offset)") }
+        guard let found, offset != RuntimeLedger.compacted else { throw RuntimeLedger.compactedError(offset) }
         return found
     }
+
+    /// Whether a later segment exists (so this one no longer grows).
+    private func isClosed(_ segment: SegmentFile) -> Bool { segments.withLock { $0.last.map { $0 !== segment } ?? false } }
 
     /// The base of the first segment after the one holding `offset` (nil: none).
     func nextSegmentBase(after offset: UInt64) -> UInt64? {
@@ -121,6 +125,8 @@ final class LogReader: Sendable {
             var buffer = [UInt8](repeating: 0, count: size)
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(offset)) }
             if n < 0 && errno == EINTR { continue }
+            // Past the end of a segment that is not the last: the bytes were in a removed segment.
+            if n == 0, isClosed(segment) { throw RuntimeLedger.compactedError(global) }
             guard n > 0 else { throw APIError.internalError("cannot read event log \(path) at byte \(global): \(n < 0 ? FileIO.lastError() : "end of file")") }
             if let newline = buffer[0..<n].firstIndex(of: 0x0A) { return Array(buffer[0..<newline]) }
             guard n == size else { throw APIError.internalError("event log \(path) ends inside the line at byte \(offset)") }

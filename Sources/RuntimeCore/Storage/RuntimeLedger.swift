@@ -190,6 +190,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// The lsn the newest snapshot covers.
     let snapshotLSN = Mutex<UInt64>(0)
     let snapshotWake = DispatchSemaphore(value: 0)
+    /// One compaction at a time.
+    let compacting = Mutex<Void>(())
 
     /// How the log is made durable: `fdatasync`, or a stand-in that holds or
     /// fails the sync (tests of the pipeline's rules).
@@ -209,6 +211,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         self.snapshotEvery = UInt64(max(0, snapshotEvery))
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         self.segmentBytes = max(1, segmentBytes)
+        RuntimeLedger.finishCompaction(path, try RuntimeLedger.readCompaction(path))
         if LogSegments.list(path).isEmpty { _ = try SegmentWriter(base: 0, path: path) }
         reader = try LogReader(path: path, cacheCapacity: cacheRecords)
         var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader)
@@ -248,7 +251,13 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     /// Rebuilds state from the whole log, checking it as a history.
     static func rebuild(path: String, into history: inout History) throws {
+        history.gaps = try RuntimeLedger.gaps(path)
         try streamSegments(path: path, from: 0, into: &history)
+    }
+
+    /// The removed segments by their first lsn (what a history steps over).
+    static func gaps(_ path: String) throws -> [UInt64: RuntimeV1.DroppedSegment] {
+        Dictionary(try readCompaction(path).dropped.map { ($0.firstLsn, $0) }) { a, _ in a }
     }
 
     /// Applies every record from global byte `from` on, segment by segment.
@@ -257,11 +266,15 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// segment and line. Only the last segment can have a torn tail to cut.
     static func streamSegments(path: String, from: UInt64, into history: inout History) throws {
         let segments = LogSegments.list(path)
+        let removed = Dictionary(history.gaps.values.map { ($0.base, $0.end) }) { a, _ in a }
         for (k, segment) in segments.enumerated() {
             let next = k + 1 < segments.count ? segments[k + 1].base : UInt64.max
             if next <= from { continue }
-            if k > 0, segment.base != segments[k - 1].base + LogSegments.size(segments[k - 1].path) {
-                throw LogFile.Damage(path: segment.path, line: 1, problem: "the segment starts at byte \(segment.base) but the one before it ends at \(segments[k - 1].base + LogSegments.size(segments[k - 1].path))")
+            // Each segment starts where the one before it (or a removed run of them) ends.
+            var expected = k > 0 ? segments[k - 1].base + LogSegments.size(segments[k - 1].path) : 0
+            while expected != segment.base, let skip = removed[expected] { expected = skip }
+            if expected != segment.base {
+                throw LogFile.Damage(path: segment.path, line: 1, problem: "the segment starts at byte \(segment.base) but the log before it ends at \(expected)")
             }
             let local = from > segment.base ? Int(from - segment.base) : 0
             try LogFile.stream(path: segment.path, from: local, truncateTornTail: k == segments.count - 1) { chunk, firstLine, offsets in
@@ -290,6 +303,7 @@ public final class RuntimeLedger: @unchecked Sendable {
             return (head.run, head.offsets[start..<end])
         }
         guard let (run, offsets) = page else { return nil }
+        if offsets.contains(RuntimeLedger.compacted) { throw RuntimeLedger.compactedError(RuntimeLedger.compacted) }
         var events: [RuntimeV1.RuntimeRunEvent] = []
         events.reserveCapacity(offsets.count)
         for record in try reader.records(at: offsets) {
@@ -539,6 +553,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     func writerWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { writerView(inflight: { $0.workers[id] }, committed: { $0.workers[id] }) }
     /// A read of committed state (extensions of the ledger use this).
     func readCommitted<T>(_ read: (borrowing Store) -> T) -> T { committed.withLock { read($0) } }
+    /// A change to committed state outside the commit path (compaction forgetting removed events).
+    func updateCommitted(_ change: (inout Store) -> Void) { committed.withLock { change(&$0) } }
 
     /// Where the writer finds an event: in memory (staged or still syncing), or
     /// at a committed offset, to be read back from the log.
@@ -677,9 +693,12 @@ public final class RuntimeLedger: @unchecked Sendable {
     struct History {
         var store = Store()
         var lsn: UInt64 = 0
+        /// Removed segments by first lsn: the only lsn jumps a history accepts.
+        var gaps: [UInt64: RuntimeV1.DroppedSegment] = [:]
 
         /// Applies the record whose line starts at byte `offset`.
         mutating func apply(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) throws(LogFile.HistoryProblem) {
+            while record.lsn != lsn + 1, let gap = gaps[lsn + 1], gap.lastLsn < record.lsn { try step(over: gap) }
             guard record.lsn == lsn + 1 else { throw .init("lsn \(record.lsn) does not follow \(lsn)") }
             switch record.entry {
             case .runCreated(let run)?:
@@ -704,6 +723,21 @@ public final class RuntimeLedger: @unchecked Sendable {
             lsn = record.lsn
             store.lsn = record.lsn
             store.lastOffset = offset
+        }
+
+        /// A removed segment: each run's seqs jump over exactly the range it held
+        /// (no status changed in it); their offsets read as compacted.
+        mutating func step(over gap: RuntimeV1.DroppedSegment) throws(LogFile.HistoryProblem) {
+            for r in gap.runs {
+                guard var head = store.runs.removeValue(forKey: r.runId), head.run.latestSeq + 1 == r.firstSeq, r.lastSeq >= r.firstSeq else {
+                    throw .init("removed segment at byte \(gap.base) does not follow run \(r.runId)")
+                }
+                head.offsets += [UInt64](repeating: RuntimeLedger.compacted, count: Int(r.lastSeq - r.firstSeq + 1))
+                head.run.latestSeq = r.lastSeq
+                store.runs[r.runId] = head
+            }
+            lsn = gap.lastLsn
+            store.lsn = lsn
         }
 
         static func apply(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64, to slot: inout RunHead?) throws(LogFile.HistoryProblem) {
