@@ -15,6 +15,10 @@ BASE="http://127.0.0.1:$PORT"
 WORK="$(mktemp -d)"
 trap 'pkill -f "runtime-port $PORT" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
+# Flush what the release build just wrote: its writeback would otherwise land
+# inside the first fdatasync-bound measurement (a 582 ms p99 once).
+sync
+
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n = n * 1000; printf "%.3f", n }'; }
 
 run_mode() {  # run_mode <label> <sync-each 0|1>

@@ -87,6 +87,8 @@ final class CrashSafetyTests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         let env = ["RUNTIME_SEGMENT_BYTES": "4096", "RUNTIME_STREAM_RETENTION_EVENTS": "50", "RUNTIME_SNAPSHOT_EVERY_RECORDS": "100"]
         var (server, port) = try start(dataDir: dir, environment: env)
+        let first = server
+        addTeardownBlock { if first.isRunning { first.terminate(); first.waitUntilExit() } }
         XCTAssertEqual(RawClient.post(port: port, path: "/internal/v1/runs", json: #"{"run_id":"c"}"#, headers: CrashSafetyTests.signed())?.status, 201)
         for i in 0..<600 {
             let r = RawClient.post(port: port, path: "/internal/v1/runs/c/events", json: #"{"event_type":"tool","payload":{"tool":"t","i":\#(i)},"idempotency_key":"k\#(i)"}"#, headers: CrashSafetyTests.signed())
