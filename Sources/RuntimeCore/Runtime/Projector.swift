@@ -1,3 +1,4 @@
+import CSystem
 import Foundation
 import Generated
 import Glibc
@@ -45,6 +46,9 @@ public final class Projector: @unchecked Sendable {
         let t = Thread { [self] in
             self.catchUp(from: ledger)
             self.persist()
+            // Loading and catching up churned through far more heap than the read
+            // models keep; returned once, before ready (a trim under load stalls requests).
+            malloc_trim(0)
             self.ready.store(true, ordering: .releasing)
             // Under load the file is rewritten at most once a second (each rewrite is an
             // fsync competing with the log's fdatasync); the log is the
