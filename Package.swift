@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "APIRuntime", "Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
-        .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
+        .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire", "TestSupport"]),
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "RuntimeService", "RuntimeCore", "Generated", "ProtoWire", "TestSupport"]),

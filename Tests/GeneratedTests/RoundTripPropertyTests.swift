@@ -1,3 +1,4 @@
+import TestSupport
 import Generated
 import ProtoWire
 import TestContracts

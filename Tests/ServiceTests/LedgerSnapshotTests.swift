@@ -2,6 +2,7 @@ import APIRuntime
 import Foundation
 import Generated
 import ProtoWire
+import TestSupport
 @testable import RuntimeCore
 import XCTest
 
@@ -73,7 +74,7 @@ final class LedgerSnapshotTests: XCTestCase {
     func testStartUpFromASnapshotAndTheLogAfterItEqualsAFullRebuild() async throws {
         for seed in 1...12 {
             try? FileManager.default.removeItem(atPath: dir)
-            var rng = SeededGenerator(seed: UInt64(seed))
+            var rng = SeededRandom(seed: UInt64(seed))
             let ledger = try RuntimeLedger(path: path, snapshotEvery: 0)
             await randomWrites(ledger, count: Int.random(in: 20..<200, using: &rng), rng: &rng)
             try ledger.writeSnapshot()
@@ -212,18 +213,5 @@ final class LedgerSnapshotTests: XCTestCase {
         for i in stride(from: 1, through: 5_000, by: 97) { XCTAssertTrue(big.candidates("key-\(i)").contains(UInt64(i))) }
         XCTAssertEqual(big.count, 5_000)
         XCTAssertEqual(IdempotencyIndex(entries: big.entries), big)
-    }
-}
-
-/// SplitMix64: the same random writes for the same seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -54,13 +54,7 @@ extension RuntimeLedger {
                 removed = true
             }
         }
-        if removed { syncDirectory(of: log) }
-    }
-
-    static func syncDirectory(of log: String) {
-        let dir = (log as NSString).deletingLastPathComponent
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        if removed { _ = FileIO.syncDirectory(of: log) }
     }
 
     /// Removes every closed segment that holds only events below their run's
@@ -91,7 +85,7 @@ extension RuntimeLedger {
                 report.bytes += d.end - d.base
                 report.events += d.lastLsn - d.firstLsn + 1
             }
-            RuntimeLedger.syncDirectory(of: path)
+            _ = FileIO.syncDirectory(of: path)
             // The next start-up should not need the old snapshot's offsets reconciled.
             if snapshotEvery > 0 { snapshotWake.signal() }
             return report
@@ -107,7 +101,7 @@ extension RuntimeLedger {
         var ranges: [String: (UInt64, UInt64)] = [:]
         var order: [String] = []
         do {
-            try LogFile.stream(path: file, truncateTornTail: false) { chunk, _, _ in
+            try LogFile.stream(path: file, truncateTornTail: false) { chunk, _ in
                 for r in chunk {
                     guard case .runEvent(let e)? = r.entry, let last = latest[e.runId], last > retention, e.seq <= last - retention,
                           case .success(nil) = Result(catching: { try RunStateMachine.transition(eventType: e.eventType, finishStatus: JSONValue.stringField(e.payloadJson, "status")) })

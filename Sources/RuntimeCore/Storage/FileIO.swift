@@ -42,7 +42,16 @@ enum FileIO {
         guard fsync(fd) == 0 else { close(fd); throw PersistError(description: "fsync \(tmp): \(lastError())") }
         close(fd)
         guard rename(tmp, path) == 0 else { throw PersistError(description: "rename \(tmp): \(lastError())") }
+        _ = syncDirectory(of: path)
+    }
+
+    /// Makes the directory entries of the directory holding `path` durable
+    /// (a created, renamed or removed file); false on an error (errno says which).
+    static func syncDirectory(of path: String) -> Bool {
+        let dir = (path as NSString).deletingLastPathComponent
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        guard dfd >= 0 else { return false }
+        defer { close(dfd) }
+        return fsync(dfd) == 0
     }
 }

@@ -158,7 +158,11 @@ extension RuntimeLedger {
     /// also tests and tools). Returns the lsn it covers.
     @discardableResult
     public func writeSnapshot() throws -> UInt64 {
-        let store = readCommitted { Store(copying: $0) }
+        let store = readCommitted { committed -> Store in
+            var s = copy committed
+            s.inflight = []  // batches still syncing are not durable yet
+            return s
+        }
         let crc = store.lsn == 0 ? 0 : CRC32.checksum(try reader.line(at: store.lastOffset))
         let bytes = SnapshotFile.encode(RuntimeLedger.snapshot(of: store, lastRecordCRC: crc))
         try FileIO.writeAtomically(bytes, to: snapshotPath)
@@ -191,20 +195,6 @@ extension RuntimeLedger {
 }
 
 extension RuntimeLedger.Store {
-    /// Committed state without the writer's in-flight batches.
-    init(copying s: borrowing RuntimeLedger.Store) {
-        self.init()
-        runs = s.runs
-        workers = s.workers
-        workerEvents = s.workerEvents
-        comms = s.comms
-        toolCalls = s.toolCalls
-        budgetSpent = s.budgetSpent
-        lsn = s.lsn
-        lastOffset = s.lastOffset
-        end = s.end
-    }
-
     /// What differs between two states, named (lsn and byte positions of the log excepted where `end` is unknown).
     func differences(from other: RuntimeLedger.Store) -> [String] {
         var out: [String] = []

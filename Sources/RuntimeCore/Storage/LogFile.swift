@@ -101,7 +101,7 @@ public enum LogFile {
     /// Every record at once (tests, tools); the service uses `stream`.
     public static func load(path: String, truncateTornTail: Bool = true) throws -> [RuntimeV1.RuntimeLogRecord] {
         var records: [RuntimeV1.RuntimeLogRecord] = []
-        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _, _ in records += chunk }
+        try stream(path: path, truncateTornTail: truncateTornTail) { chunk, _ in records += chunk }
         return records
     }
 
@@ -111,27 +111,37 @@ public enum LogFile {
     /// rebuilding state overlaps decoding. A bad final line without its newline
     /// is a torn write: it is cut off (the file is truncated). Any other bad
     /// line is `Damage`, thrown after every record before it was consumed.
-    /// `from`: the byte offset to start at (the end of what a snapshot covers),
-    /// whose line number is counted. Each chunk comes with its records' byte offsets in the file.
+    /// `from`: the byte offset to start at (the end of what a snapshot covers).
+    /// Each chunk comes with its records' byte offsets in the file.
     public static func stream(path: String, from: Int = 0, truncateTornTail: Bool = true,
-                            _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int, _ offsets: ArraySlice<Int>) throws -> Void) throws {
+                            _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ offsets: ArraySlice<Int>) throws -> Void) throws {
         _ = try withMapped(path) { buffer in
             guard from <= buffer.count else { throw Damage(path: path, line: 0, problem: "the file is shorter (\(buffer.count) bytes) than its snapshot says (\(from))") }
-            var firstLine = 1
-            if from > 0, let base = buffer.baseAddress {
-                // Line numbers name lines of this file, so damage can be found with any editor.
-                var p = 0
-                while p < from, let nl = memchr(base + p, 0x0A, from - p) {
-                    firstLine += 1
-                    p = UnsafeRawPointer(nl) - base + 1
-                }
-            }
-            try stream(buffer, from: from, firstLine: firstLine, path: path, truncateTornTail: truncateTornTail, consume)
+            try stream(buffer, from: from, path: path, truncateTornTail: truncateTornTail, consume)
         }
     }
 
-    private static func stream(_ buffer: UnsafeRawBufferPointer, from: Int, firstLine: Int, path: String, truncateTornTail: Bool,
-                               _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ firstLine: Int, _ offsets: ArraySlice<Int>) throws -> Void) throws {
+    /// The number (from 1) of the line starting at byte `offset` of the file, so
+    /// damage can be found with any editor. Counted only when damage is reported:
+    /// a start-up from a snapshot must not read the whole file to know it.
+    public static func lineNumber(in path: String, at offset: Int) -> Int {
+        (try? withMapped(path) { lineNumber($0, at: offset) }) ?? 0
+    }
+
+    static func lineNumber(_ buffer: UnsafeRawBufferPointer, at offset: Int) -> Int {
+        guard let base = buffer.baseAddress else { return 1 }
+        var line = 1
+        var p = 0
+        let end = min(offset, buffer.count)
+        while p < end, let nl = memchr(base + p, 0x0A, end - p) {
+            line += 1
+            p = UnsafeRawPointer(nl) - base + 1
+        }
+        return line
+    }
+
+    private static func stream(_ buffer: UnsafeRawBufferPointer, from: Int, path: String, truncateTornTail: Bool,
+                               _ consume: (_ chunk: [RuntimeV1.RuntimeLogRecord], _ offsets: ArraySlice<Int>) throws -> Void) throws {
         guard let map = buffer.baseAddress, buffer.count > from else { return }
         let size = buffer.count
         // Line boundaries first (memchr), then chunks of lines decoded in parallel.
@@ -208,14 +218,14 @@ public enum LogFile {
             slot.records = []
             if c + window < chunkCount { slots[c + window].permit.signal() }
             let range = (c * perChunk)..<min(count, (c * perChunk) + records.count)
-            try consume(records, firstLine + c * perChunk, starts[range])
+            try consume(records, starts[range])
             guard let (i, problem) = slot.failure else { continue }
             if i == count - 1 && ends[i] == size {
                 // Torn tail: the last write never completed.
                 if truncateTornTail { truncate(path, Int64(starts[i])) }
                 return
             }
-            throw Damage(path: path, line: firstLine + i, problem: "\(problem)")
+            throw Damage(path: path, line: lineNumber(buffer, at: starts[i]), problem: "\(problem)")
         }
     }
 

@@ -38,35 +38,21 @@ enum LogSegments {
     }
 }
 
-/// One segment open for reading; the descriptor closes when the last reader
-/// lets go of it (a segment dropped by compaction stays readable until then).
+/// One segment file held open. The descriptor closes when the last holder
+/// lets go: a reader's handle keeps a segment compaction dropped readable until
+/// its read ends; the writer's handle is held by the sync thread until the last
+/// batch written to it is synced.
 final class SegmentFile: Sendable {
+    enum Mode { case read, append }
     let base: UInt64
     let path: String
     let fd: Int32
 
-    init(base: UInt64, path: String) throws(APIError) {
+    init(base: UInt64, path: String, _ mode: Mode = .read) throws(APIError) {
         self.base = base
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw APIError.internalError("cannot open event log segment \(path) for reading: \(FileIO.lastError())") }
-    }
-
-    deinit { close(fd) }
-}
-
-/// The segment being appended to; its descriptor closes once the last batch
-/// written to it has been synced (the sync thread holds it until then).
-final class SegmentWriter: @unchecked Sendable {
-    let base: UInt64
-    let path: String
-    let fd: Int32
-
-    init(base: UInt64, path: String) throws(APIError) {
-        self.base = base
-        self.path = path
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw APIError.internalError("cannot open event log segment \(path): \(FileIO.lastError())") }
+        fd = mode == .read ? open(path, O_RDONLY | O_CLOEXEC) : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw APIError.internalError("cannot open event log segment \(path)\(mode == .read ? " for reading" : ""): \(FileIO.lastError())") }
     }
 
     deinit { close(fd) }

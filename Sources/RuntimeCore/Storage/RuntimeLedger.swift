@@ -162,7 +162,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// Written batches waiting for their sync, in log order, with their answers.
     private struct Written: @unchecked Sendable {
         /// The segment the batch went to (held until its sync).
-        let segment: SegmentWriter
+        let segment: SegmentFile
         let batch: Batch
         let pending: [Pending]
         let outcomes: [Result<Outcome, APIError>]
@@ -174,7 +174,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     private let broken = Mutex<APIError?>(nil)
     private var lsn: UInt64 = 0  // writer thread only
     private var end: UInt64 = 0  // writer thread only: bytes written to the log
-    private var current: SegmentWriter  // writer thread only
+    private var current: SegmentFile  // writer thread only, open for appending
     /// A new segment is started once the current one holds this many bytes.
     public let segmentBytes: UInt64
     public let path: String
@@ -212,12 +212,12 @@ public final class RuntimeLedger: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         self.segmentBytes = max(1, segmentBytes)
         RuntimeLedger.finishCompaction(path, try RuntimeLedger.readCompaction(path))
-        if LogSegments.list(path).isEmpty { _ = try SegmentWriter(base: 0, path: path) }
+        if LogSegments.list(path).isEmpty { _ = try SegmentFile(base: 0, path: path, .append) }
         reader = try LogReader(path: path, cacheCapacity: cacheRecords)
         var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader)
         // Appends continue in the last segment, after whatever recovery kept of it.
         let last = LogSegments.list(path).last ?? LogSegments.Listed(base: 0, path: path)
-        current = try SegmentWriter(base: last.base, path: last.path)
+        current = try SegmentFile(base: last.base, path: last.path, .append)
         var st = stat()
         guard fstat(current.fd, &st) == 0 else { throw APIError.internalError("cannot stat event log \(last.path): \(FileIO.lastError())") }
         lsn = recovery.history.lsn
@@ -277,10 +277,10 @@ public final class RuntimeLedger: @unchecked Sendable {
                 throw LogFile.Damage(path: segment.path, line: 1, problem: "the segment starts at byte \(segment.base) but the log before it ends at \(expected)")
             }
             let local = from > segment.base ? Int(from - segment.base) : 0
-            try LogFile.stream(path: segment.path, from: local, truncateTornTail: k == segments.count - 1) { chunk, firstLine, offsets in
-                for (i, (r, offset)) in zip(chunk, offsets).enumerated() {
+            try LogFile.stream(path: segment.path, from: local, truncateTornTail: k == segments.count - 1) { chunk, offsets in
+                for (r, offset) in zip(chunk, offsets) {
                     do { try history.apply(r, at: segment.base + UInt64(offset)) } catch {
-                        throw LogFile.Damage(path: segment.path, line: firstLine + i, problem: "\(error)")
+                        throw LogFile.Damage(path: segment.path, line: LogFile.lineNumber(in: segment.path, at: offset), problem: "\(error)")
                     }
                 }
             }
@@ -429,14 +429,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// a file a crash could lose; the old segment stays open until its last
     /// batch is synced.
     private func roll() throws(APIError) {
-        let next = try SegmentWriter(base: end, path: LogSegments.path(path, base: end))
-        let dir = (path as NSString).deletingLastPathComponent
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0, fsync(dfd) == 0 else {
-            if dfd >= 0 { close(dfd) }
-            throw APIError.internalError("cannot sync the log directory: \(FileIO.lastError())")
-        }
-        close(dfd)
+        let next = try SegmentFile(base: end, path: LogSegments.path(path, base: end), .append)
+        guard FileIO.syncDirectory(of: path) else { throw APIError.internalError("cannot sync the log directory: \(FileIO.lastError())") }
         reader.add(try SegmentFile(base: next.base, path: next.path))
         current = next
     }
@@ -453,7 +447,7 @@ public final class RuntimeLedger: @unchecked Sendable {
             if failure == nil {
                 // One sync per segment the group wrote to (almost always one), or one
                 // per batch when measuring what grouping buys.
-                var targets: [SegmentWriter] = []
+                var targets: [SegmentFile] = []
                 for w in group where !w.batch.lines.isEmpty {
                     if syncEachAppend || !targets.contains(where: { $0 === w.segment }) { targets.append(w.segment) }
                 }
