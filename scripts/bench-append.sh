@@ -2,8 +2,8 @@
 # Durable appends over HTTP: wrk posts run events across 64 runs at 64
 # connections against `openagents serve` (group commit), then the same with
 # one fdatasync per append; then start-up time and RSS over 1,000,000- and
-# 5,000,000-event logs, without and with a snapshot, and after reading 1,000
-# random old runs.
+# 5,000,000-event logs (10,000 runs, then 5M over 50,000 runs), without and
+# with a snapshot, and after reading 1,000 random old runs.
 # Signature checks are off (RUNTIME_INTERNAL_AUTH=disabled): wrk cannot mint a
 # fresh single-use token per request, and the anchor has no auth either.
 set -euo pipefail
@@ -44,7 +44,7 @@ echo "# durable appends (fdatasync before every acknowledgement), wrk -t2 -c64 -
 run_mode group-commit 0
 run_mode sync-each-append 1
 
-# Start-up and memory over big logs (make_log.py: N events round robin over N/100 runs).
+# Start-up and memory over big logs (make_log.py: N events round robin over R runs).
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 PID=""
@@ -60,8 +60,8 @@ start_big() {  # start_big <dir>: sets PID, SERVING, READY (seconds since start)
 }
 stop_big() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 
-big() {  # big <events>
-  local n="$1" runs=$(( $1 / 100 )) dir="$WORK/big-$1"
+big() {  # big <events> <runs>
+  local n="$1" runs="$2" dir="$WORK/big-$1-$2"
   mkdir -p "$dir"
   python3 Benchmarks/append/make_log.py "$n" "$dir/runtime-events.jsonl" "$runs"
   echo "# start-up over a $n-event log ($runs runs)"
@@ -81,5 +81,8 @@ big() {  # big <events>
   stop_big
   rm -rf "$dir"
 }
-big 1000000
-big 5000000
+# The log grows five times over the same runs (memory must not follow it),
+# then over five times the runs (their heads stay in memory).
+big 1000000 10000
+big 5000000 10000
+big 5000000 50000

@@ -122,6 +122,13 @@ extension RuntimeV1 {
         public var comms: [RuntimeV1.CommsDeliveryEventRequest] = []
         /// Recorded tool calls (receipts and budget spent).
         public var toolCalls: [RuntimeV1.ToolExecutionRecord] = []
+        /// 2: heads name blocks of `<log>.index` (fields 5-10 of RunHeadSnapshot).
+        /// 0: an older snapshot that listed every offset; start-up rebuilds instead.
+        public var format: UInt32 = 0
+        /// The index file's length when the snapshot was taken: it is synced first,
+        /// and cut back to this length at start-up (blocks after it are rebuilt
+        /// from the log's tail).
+        public var indexBytes: UInt64 = 0
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.LedgerSnapshot"
@@ -143,6 +150,19 @@ extension RuntimeV1 {
         public var keyTags: [UInt32] = []
         /// Parallel to key_tags.
         public var keySeqs: [UInt64] = []
+        /// Format 2 replaces fields 2-4 with the run's `EventIndex`: the index file
+        /// position of each full block of 32 entries, then the entries after them.
+        public var indexBlocks: [UInt64] = []
+        /// Byte offsets of the events after the last block.
+        public var tailOffsets: [UInt64] = []
+        /// Their key tags (0 without a key), parallel to tail_offsets.
+        public var tailTags: [UInt32] = []
+        /// Whether each has a key (a tag can be 0), parallel to tail_offsets.
+        public var tailKeyed: [Bool] = []
+        /// The Bloom filter over the run's key tags, as 64-bit words.
+        public var keyFilter: [UInt64] = []
+        /// How many keys the filter holds.
+        public var keyCount: UInt64 = 0
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.RunHeadSnapshot"
@@ -158,6 +178,10 @@ extension RuntimeV1 {
         public var worker: RuntimeV1.RuntimeWorker? = nil
         /// Byte offset of each lifecycle event's line, by seq.
         public var eventOffsets: [UInt64] = []
+        /// Format 2: as RunHeadSnapshot.index_blocks.
+        public var indexBlocks: [UInt64] = []
+        /// Format 2: as RunHeadSnapshot.tail_offsets.
+        public var tailOffsets: [UInt64] = []
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.WorkerHeadSnapshot"
@@ -593,9 +617,11 @@ extension RuntimeV1.LedgerSnapshot {
                 var v = RuntimeV1.ToolExecutionRecord()
                 try r.readMessage(into: &v)
                 toolCalls.append(v)
+            case 72: format = try r.readUInt32()
+            case 80: indexBytes = try r.readUInt64()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -604,6 +630,8 @@ extension RuntimeV1.LedgerSnapshot {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if indexBytes != 0 { w.writeUInt64(indexBytes); w.writeTag(80) }
+        if format != 0 { w.writeUInt32(format); w.writeTag(72) }
         for v in toolCalls.reversed() { w.writeMessage(v); w.writeTag(66) }
         for v in comms.reversed() { w.writeMessage(v); w.writeTag(58) }
         for v in workers.reversed() { w.writeMessage(v); w.writeTag(50) }
@@ -623,6 +651,8 @@ extension RuntimeV1.LedgerSnapshot {
         if !workers.isEmpty || w.emitDefaults { w.key("\"workers\":", "\"workers\":"); w.beginArray(); for v in workers { v.encodeJSON(to: &w) }; w.endArray() }
         if !comms.isEmpty || w.emitDefaults { w.key("\"comms\":", "\"comms\":"); w.beginArray(); for v in comms { v.encodeJSON(to: &w) }; w.endArray() }
         if !toolCalls.isEmpty || w.emitDefaults { w.key("\"toolCalls\":", "\"tool_calls\":"); w.beginArray(); for v in toolCalls { v.encodeJSON(to: &w) }; w.endArray() }
+        if format != 0 || w.emitDefaults { w.key("\"format\":", "\"format\":"); w.writeUInt32(format) }
+        if indexBytes != 0 || w.emitDefaults { w.key("\"indexBytes\":", "\"index_bytes\":"); w.writeUInt64(indexBytes) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -640,13 +670,15 @@ extension RuntimeV1.LedgerSnapshot {
             case 5: try r.claim(&seen, 5); if r.consumeNull() { workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerHeadSnapshot(); try r.readMessage(into: &v); workers.append(v) } }
             case 6: try r.claim(&seen, 6); if r.consumeNull() { comms = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); comms.append(v) } }
             case 7: try r.claim(&seen, 7); if r.consumeNull() { toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); toolCalls.append(v) } }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { format = 0 } else { format = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { indexBytes = 0 } else { indexBytes = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("logBytes", 1), ("log_bytes", 1), ("lastRecordOffset", 2), ("last_record_offset", 2), ("lastRecordCrc", 3), ("last_record_crc", 3), ("runs", 4), ("workers", 5), ("comms", 6), ("toolCalls", 7), ("tool_calls", 7)])
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("logBytes", 1), ("log_bytes", 1), ("lastRecordOffset", 2), ("last_record_offset", 2), ("lastRecordCrc", 3), ("last_record_crc", 3), ("runs", 4), ("workers", 5), ("comms", 6), ("toolCalls", 7), ("tool_calls", 7), ("format", 8), ("indexBytes", 9), ("index_bytes", 9)])
 }
 
 extension RuntimeV1.RunHeadSnapshot {
@@ -660,9 +692,20 @@ extension RuntimeV1.RunHeadSnapshot {
             case 26: try r.readPacked(into: &keyTags) { r throws(WireDecodingError) in try r.readFixed32() }
             case 32: keySeqs.append(try r.readUInt64())
             case 34: try r.readPacked(into: &keySeqs) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 40: indexBlocks.append(try r.readUInt64())
+            case 42: try r.readPacked(into: &indexBlocks) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 48: tailOffsets.append(try r.readUInt64())
+            case 50: try r.readPacked(into: &tailOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 61: tailTags.append(try r.readFixed32())
+            case 58: try r.readPacked(into: &tailTags) { r throws(WireDecodingError) in try r.readFixed32() }
+            case 64: tailKeyed.append(try r.readBool())
+            case 66: try r.readPacked(into: &tailKeyed) { r throws(WireDecodingError) in try r.readBool() }
+            case 73: keyFilter.append(try r.readFixed64())
+            case 74: try r.readPacked(into: &keyFilter) { r throws(WireDecodingError) in try r.readFixed64() }
+            case 80: keyCount = try r.readUInt64()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -671,6 +714,12 @@ extension RuntimeV1.RunHeadSnapshot {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if keyCount != 0 { w.writeUInt64(keyCount); w.writeTag(80) }
+        if !keyFilter.isEmpty { w.writePacked(keyFilter) { w, v in w.writeFixed64(v) }; w.writeTag(74) }
+        if !tailKeyed.isEmpty { w.writePacked(tailKeyed) { w, v in w.writeBool(v) }; w.writeTag(66) }
+        if !tailTags.isEmpty { w.writePacked(tailTags) { w, v in w.writeFixed32(v) }; w.writeTag(58) }
+        if !tailOffsets.isEmpty { w.writePacked(tailOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(50) }
+        if !indexBlocks.isEmpty { w.writePacked(indexBlocks) { w, v in w.writeUInt64(v) }; w.writeTag(42) }
         if !keySeqs.isEmpty { w.writePacked(keySeqs) { w, v in w.writeUInt64(v) }; w.writeTag(34) }
         if !keyTags.isEmpty { w.writePacked(keyTags) { w, v in w.writeFixed32(v) }; w.writeTag(26) }
         if !eventOffsets.isEmpty { w.writePacked(eventOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(18) }
@@ -682,6 +731,12 @@ extension RuntimeV1.RunHeadSnapshot {
         if !eventOffsets.isEmpty || w.emitDefaults { w.key("\"eventOffsets\":", "\"event_offsets\":"); w.beginArray(); for v in eventOffsets { w.writeUInt64(v) }; w.endArray() }
         if !keyTags.isEmpty || w.emitDefaults { w.key("\"keyTags\":", "\"key_tags\":"); w.beginArray(); for v in keyTags { w.writeUInt32(v) }; w.endArray() }
         if !keySeqs.isEmpty || w.emitDefaults { w.key("\"keySeqs\":", "\"key_seqs\":"); w.beginArray(); for v in keySeqs { w.writeUInt64(v) }; w.endArray() }
+        if !indexBlocks.isEmpty || w.emitDefaults { w.key("\"indexBlocks\":", "\"index_blocks\":"); w.beginArray(); for v in indexBlocks { w.writeUInt64(v) }; w.endArray() }
+        if !tailOffsets.isEmpty || w.emitDefaults { w.key("\"tailOffsets\":", "\"tail_offsets\":"); w.beginArray(); for v in tailOffsets { w.writeUInt64(v) }; w.endArray() }
+        if !tailTags.isEmpty || w.emitDefaults { w.key("\"tailTags\":", "\"tail_tags\":"); w.beginArray(); for v in tailTags { w.writeUInt32(v) }; w.endArray() }
+        if !tailKeyed.isEmpty || w.emitDefaults { w.key("\"tailKeyed\":", "\"tail_keyed\":"); w.beginArray(); for v in tailKeyed { w.writeBool(v) }; w.endArray() }
+        if !keyFilter.isEmpty || w.emitDefaults { w.key("\"keyFilter\":", "\"key_filter\":"); w.beginArray(); for v in keyFilter { w.writeUInt64(v) }; w.endArray() }
+        if keyCount != 0 || w.emitDefaults { w.key("\"keyCount\":", "\"key_count\":"); w.writeUInt64(keyCount) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -695,13 +750,19 @@ extension RuntimeV1.RunHeadSnapshot {
             case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { keyTags = [] } else { try r.readArray { r throws(JSONDecodingError) in keyTags.append(try r.readUInt32()) } }
             case 3: try r.claim(&seen, 3); if r.consumeNull() { keySeqs = [] } else { try r.readArray { r throws(JSONDecodingError) in keySeqs.append(try r.readUInt64()) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in indexBlocks.append(try r.readUInt64()) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in tailOffsets.append(try r.readUInt64()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { tailTags = [] } else { try r.readArray { r throws(JSONDecodingError) in tailTags.append(try r.readUInt32()) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { tailKeyed = [] } else { try r.readArray { r throws(JSONDecodingError) in tailKeyed.append(try r.readBool()) } }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { keyFilter = [] } else { try r.readArray { r throws(JSONDecodingError) in keyFilter.append(try r.readUInt64()) } }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { keyCount = 0 } else { keyCount = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyTags", 2), ("key_tags", 2), ("keySeqs", 3), ("key_seqs", 3)])
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyTags", 2), ("key_tags", 2), ("keySeqs", 3), ("key_seqs", 3), ("indexBlocks", 4), ("index_blocks", 4), ("tailOffsets", 5), ("tail_offsets", 5), ("tailTags", 6), ("tail_tags", 6), ("tailKeyed", 7), ("tail_keyed", 7), ("keyFilter", 8), ("key_filter", 8), ("keyCount", 9), ("key_count", 9)])
 }
 
 extension RuntimeV1.WorkerHeadSnapshot {
@@ -711,9 +772,13 @@ extension RuntimeV1.WorkerHeadSnapshot {
             case 10: try r.readMessage(into: &worker)
             case 16: eventOffsets.append(try r.readUInt64())
             case 18: try r.readPacked(into: &eventOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 24: indexBlocks.append(try r.readUInt64())
+            case 26: try r.readPacked(into: &indexBlocks) { r throws(WireDecodingError) in try r.readUInt64() }
+            case 32: tailOffsets.append(try r.readUInt64())
+            case 34: try r.readPacked(into: &tailOffsets) { r throws(WireDecodingError) in try r.readUInt64() }
             default:
                 switch _tag >> 3 {
-                case 1, 2: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -722,6 +787,8 @@ extension RuntimeV1.WorkerHeadSnapshot {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !tailOffsets.isEmpty { w.writePacked(tailOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(34) }
+        if !indexBlocks.isEmpty { w.writePacked(indexBlocks) { w, v in w.writeUInt64(v) }; w.writeTag(26) }
         if !eventOffsets.isEmpty { w.writePacked(eventOffsets) { w, v in w.writeUInt64(v) }; w.writeTag(18) }
         if let v = worker { w.writeMessage(v); w.writeTag(10) }
     }
@@ -729,6 +796,8 @@ extension RuntimeV1.WorkerHeadSnapshot {
     public func encodeJSONFields(to w: inout JSONWriter) {
         if let v = worker { w.key("\"worker\":", "\"worker\":"); v.encodeJSON(to: &w) }
         if !eventOffsets.isEmpty || w.emitDefaults { w.key("\"eventOffsets\":", "\"event_offsets\":"); w.beginArray(); for v in eventOffsets { w.writeUInt64(v) }; w.endArray() }
+        if !indexBlocks.isEmpty || w.emitDefaults { w.key("\"indexBlocks\":", "\"index_blocks\":"); w.beginArray(); for v in indexBlocks { w.writeUInt64(v) }; w.endArray() }
+        if !tailOffsets.isEmpty || w.emitDefaults { w.key("\"tailOffsets\":", "\"tail_offsets\":"); w.beginArray(); for v in tailOffsets { w.writeUInt64(v) }; w.endArray() }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -740,13 +809,15 @@ extension RuntimeV1.WorkerHeadSnapshot {
             switch names.slot(key) {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
             case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in indexBlocks.append(try r.readUInt64()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in tailOffsets.append(try r.readUInt64()) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("eventOffsets", 1), ("event_offsets", 1)])
+    private static let _jsonFieldNames = JSONFieldNames([("worker", 0), ("eventOffsets", 1), ("event_offsets", 1), ("indexBlocks", 2), ("index_blocks", 2), ("tailOffsets", 3), ("tail_offsets", 3)])
 }
 
 extension RuntimeV1.LogCompaction {

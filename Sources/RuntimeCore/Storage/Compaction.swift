@@ -134,10 +134,8 @@ extension RuntimeLedger.Store {
     /// `compacted` and their idempotency keys go.
     mutating func forget(_ d: RuntimeV1.DroppedSegment) {
         for r in d.runs {
-            guard var head = runs.removeValue(forKey: r.runId) else { continue }
-            let range = r.firstSeq...r.lastSeq
-            for seq in range where seq >= 1 && seq <= UInt64(head.offsets.count) { head.offsets[Int(seq - 1)] = RuntimeLedger.compacted }
-            head.keys = IdempotencyIndex(entries: head.keys.entries.filter { !range.contains($0.seq) })
+            guard r.firstSeq >= 1, r.lastSeq >= r.firstSeq, var head = runs.removeValue(forKey: r.runId) else { continue }
+            head.index.markCompacted(Int(r.firstSeq - 1)..<Int(r.lastSeq), file: indexFile)
             runs[r.runId] = head
         }
     }

@@ -65,13 +65,18 @@ extension RuntimeLedger {
 
     /// The snapshot, if it is whole and the log agrees with it, then the log
     /// after it; otherwise (or if the tail does not follow from it) the whole log.
-    static func recover(path: String, snapshotPath: String, reader: LogReader) throws -> Recovery {
+    /// `live`: the files are the service's own, so a snapshot that cannot be
+    /// used is removed before the index is rebuilt (it names blocks the rebuild
+    /// overwrites); a check (`repair --verify`) passes false and a copy of the index.
+    static func recover(path: String, snapshotPath: String, reader: LogReader, index: EventIndexFile, live: Bool = true) throws -> Recovery {
         var problem: String?
         do {
             if let snapshot = try SnapshotFile.read(snapshotPath) {
-                try check(snapshot, against: reader)
-                var history = History()
-                history.store = store(from: snapshot)
+                try check(snapshot, against: reader, index: index)
+                // Blocks written after the snapshot are written again from the log's tail.
+                try index.truncate(to: snapshot.indexBytes)
+                var history = History(index: index)
+                history.store = store(from: snapshot, index: index)
                 history.lsn = snapshot.lsn
                 history.gaps = try gaps(path)
                 // Segments removed since the snapshot was written: forget what they held.
@@ -89,13 +94,22 @@ extension RuntimeLedger {
         } catch let e as APIError {
             problem = "\(snapshotPath) does not match the log: \(e.message)"
         }
-        var history = History()
+        if live, FileManager.default.fileExists(atPath: snapshotPath) {
+            unlink(snapshotPath)
+            _ = FileIO.syncDirectory(of: snapshotPath)
+        }
+        try index.truncate(to: 0)
+        var history = History(index: index)
         try rebuild(path: path, into: &history)
         return Recovery(history: history, from: .log, snapshotLSN: 0, problem: problem.map { "snapshot ignored, state rebuilt from the whole log: \($0)" })
     }
 
     /// The record a snapshot names must be in the log, whole, where it says.
-    static func check(_ snapshot: RuntimeV1.LedgerSnapshot, against reader: LogReader) throws {
+    static func check(_ snapshot: RuntimeV1.LedgerSnapshot, against reader: LogReader, index: EventIndexFile) throws {
+        guard snapshot.format == 2 else { throw SnapshotFile.Problem("the snapshot predates the index file (format \(snapshot.format))") }
+        guard index.bytes >= snapshot.indexBytes else {
+            throw SnapshotFile.Problem("\(index.path) holds \(index.bytes) bytes, less than the \(snapshot.indexBytes) the snapshot names")
+        }
         if snapshot.lsn == 0 { return }
         let line = try reader.line(at: snapshot.lastRecordOffset)
         guard CRC32.checksum(line) == snapshot.lastRecordCrc, snapshot.lastRecordOffset + UInt64(line.count) + 1 == snapshot.logBytes else {
@@ -104,18 +118,21 @@ extension RuntimeLedger {
         guard (try? LogFile.decode(line[...]))?.lsn == snapshot.lsn else { throw SnapshotFile.Problem("the record at byte \(snapshot.lastRecordOffset) is not lsn \(snapshot.lsn)") }
     }
 
-    static func store(from s: RuntimeV1.LedgerSnapshot) -> Store {
-        var store = Store()
+    static func store(from s: RuntimeV1.LedgerSnapshot, index: EventIndexFile) -> Store {
+        var store = Store(indexFile: index)
         store.runs.reserveCapacity(s.runs.count)
         for r in s.runs {
             let run = r.run ?? RuntimeV1.RuntimeRun()
-            let keys = IdempotencyIndex(entries: zip(r.keyTags, r.keySeqs).map { (tag: $0, seq: $1) })
-            store.runs[run.runId] = RunHead(run: run, offsets: r.eventOffsets, keys: keys)
+            let tail = r.tailOffsets.indices.map { i in
+                EventIndex.Entry(offset: r.tailOffsets[i], tag: i < r.tailTags.count ? r.tailTags[i] : 0, keyed: i < r.tailKeyed.count && r.tailKeyed[i])
+            }
+            let index = EventIndex(blocks: r.indexBlocks, tail: tail, filter: KeyFilter(words: r.keyFilter, count: Int(r.keyCount)))
+            store.runs[run.runId] = RunHead(run: run, index: index)
         }
         for w in s.workers {
             let worker = w.worker ?? RuntimeV1.RuntimeWorker()
             store.workers[worker.workerId] = worker
-            store.workerEvents[worker.workerId] = w.eventOffsets
+            store.workerEvents[worker.workerId] = EventIndex(blocks: w.indexBlocks, tail: w.tailOffsets.map { EventIndex.Entry(offset: $0) }, filter: KeyFilter())
         }
         for c in s.comms { store.comms[commsKey(c)] = c }
         for call in s.toolCalls { store.record(call) }
@@ -125,8 +142,10 @@ extension RuntimeLedger {
         return store
     }
 
-    static func snapshot(of store: Store, lastRecordCRC: UInt32) -> RuntimeV1.LedgerSnapshot {
+    static func snapshot(of store: Store, lastRecordCRC: UInt32, indexBytes: UInt64) -> RuntimeV1.LedgerSnapshot {
         var s = RuntimeV1.LedgerSnapshot()
+        s.format = 2
+        s.indexBytes = indexBytes
         s.lsn = store.lsn
         s.logBytes = store.end
         s.lastRecordOffset = store.lastOffset
@@ -136,17 +155,20 @@ extension RuntimeLedger {
             guard let head = store.runs[id] else { return nil }
             var r = RuntimeV1.RunHeadSnapshot()
             r.run = head.run
-            r.eventOffsets = head.offsets
-            let entries = head.keys.entries
-            r.keyTags = entries.map(\.tag)
-            r.keySeqs = entries.map(\.seq)
+            r.indexBlocks = head.index.blocks
+            r.tailOffsets = head.index.tail.map(\.offset)
+            r.tailTags = head.index.tail.map(\.tag)
+            r.tailKeyed = head.index.tail.map(\.keyed)
+            r.keyFilter = head.index.filter.words
+            r.keyCount = UInt64(head.index.filter.count)
             return r
         }
         s.workers = store.workers.keys.sorted().compactMap { id in
             guard let worker = store.workers[id] else { return nil }
             var w = RuntimeV1.WorkerHeadSnapshot()
             w.worker = worker
-            w.eventOffsets = store.workerEvents[id] ?? []
+            w.indexBlocks = store.workerEvents[id]?.blocks ?? []
+            w.tailOffsets = store.workerEvents[id]?.tail.map(\.offset) ?? []
             return w
         }
         s.comms = store.comms.keys.sorted().compactMap { store.comms[$0] }
@@ -158,13 +180,15 @@ extension RuntimeLedger {
     /// also tests and tools). Returns the lsn it covers.
     @discardableResult
     public func writeSnapshot() throws -> UInt64 {
-        let store = readCommitted { committed -> Store in
+        // Appends to the index file happen under the same lock, so its length here is exactly what the copy's blocks cover.
+        let (store, indexBytes) = readCommitted { committed -> (Store, UInt64) in
             var s = copy committed
             s.inflight = []  // batches still syncing are not durable yet
-            return s
+            return (s, committed.indexFile.bytes)
         }
+        guard store.indexFile.sync() else { throw APIError.internalError("cannot sync \(store.indexFile.path): \(FileIO.lastError())") }
         let crc = store.lsn == 0 ? 0 : CRC32.checksum(try reader.line(at: store.lastOffset))
-        let bytes = SnapshotFile.encode(RuntimeLedger.snapshot(of: store, lastRecordCRC: crc))
+        let bytes = SnapshotFile.encode(RuntimeLedger.snapshot(of: store, lastRecordCRC: crc, indexBytes: indexBytes))
         try FileIO.writeAtomically(bytes, to: snapshotPath)
         snapshotLSN.withLock { $0 = max($0, store.lsn) }
         return store.lsn
@@ -187,8 +211,13 @@ extension RuntimeLedger {
     /// against a rebuild from the whole log. Returns the differences (empty: they agree).
     public static func verify(path: String) throws -> (source: RecoverySource, differences: [String]) {
         let reader = try LogReader(path: path, cacheCapacity: 0)
-        let used = try recover(path: path, snapshotPath: path + ".snapshot", reader: reader)
-        var full = History()
+        // The live index file is left alone: the snapshot's blocks are read from a copy.
+        let copy = try EventIndexFile.scratch()
+        if let data = FileManager.default.contents(atPath: path + ".index") {
+            guard copy.replaceContents(with: [UInt8](data)) else { throw APIError.internalError("cannot copy \(path).index: \(FileIO.lastError())") }
+        }
+        let used = try recover(path: path, snapshotPath: path + ".snapshot", reader: reader, index: copy, live: false)
+        var full = History(index: try EventIndexFile.scratch())
         try rebuild(path: path, into: &full)
         return (used.from, used.history.store.differences(from: full.store) + (used.problem.map { [$0] } ?? []))
     }
@@ -199,10 +228,19 @@ extension RuntimeLedger.Store {
     func differences(from other: RuntimeLedger.Store) -> [String] {
         var out: [String] = []
         if lsn != other.lsn { out.append("lsn \(lsn) vs \(other.lsn)") }
-        for id in Set(runs.keys).union(other.runs.keys).sorted() where runs[id] != other.runs[id] {
-            out.append("run \(id) differs")
+        func entries(_ index: EventIndex?, _ file: EventIndexFile) -> [EventIndex.Entry]? { try? (index ?? EventIndex()).all(file: file) }
+        for id in Set(runs.keys).union(other.runs.keys).sorted() {
+            let (a, b) = (runs[id], other.runs[id])
+            let mine = entries(a?.index, indexFile)
+            if a?.run != b?.run || mine != entries(b?.index, other.indexFile) {
+                out.append("run \(id) differs")
+            } else if let filter = a?.index.filter, mine?.contains(where: { $0.keyed && !filter.mayContain($0.tag) }) == true {
+                // Filters may differ (one that saw compacted keys before forgetting them holds more); neither may miss a key.
+                out.append("run \(id): the key filter misses a key")
+            }
         }
-        for id in Set(workers.keys).union(other.workers.keys).sorted() where workers[id] != other.workers[id] || workerEvents[id] != other.workerEvents[id] {
+        for id in Set(workers.keys).union(other.workers.keys).sorted()
+        where workers[id] != other.workers[id] || entries(workerEvents[id], indexFile) != entries(other.workerEvents[id], other.indexFile) {
             out.append("worker \(id) differs")
         }
         if comms != other.comms { out.append("comms delivery events differ") }

@@ -234,7 +234,7 @@ public enum LogFile {
     /// later segments are moved aside too (they cannot follow a cut). Returns
     /// the number of records kept and where the backups are.
     public static func repair(path: String) throws -> (kept: Int, backup: String?) {
-        var history = RuntimeLedger.History()
+        var history = RuntimeLedger.History(index: try EventIndexFile.scratch())
         history.gaps = try RuntimeLedger.gaps(path)
         var kept = 0
         let segments = LogSegments.list(path)

@@ -28,18 +28,19 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     /// What memory keeps of a run.
-    struct RunHead: Sendable, Equatable {
+    struct RunHead: Sendable {
         var run: RuntimeV1.RuntimeRun
-        /// Byte offset in the log of the line of event seq `i + 1`.
-        var offsets: [UInt64] = []
-        var keys = IdempotencyIndex()
+        /// Where its events are, by seq, and which carry idempotency keys.
+        var index = EventIndex()
     }
 
     struct Store {
+        /// Where the blocks of every `EventIndex` below are.
+        let indexFile: EventIndexFile
         var runs: [String: RunHead] = [:]
         var workers: [String: RuntimeV1.RuntimeWorker] = [:]
-        /// Byte offsets of each worker's lifecycle events, by seq.
-        var workerEvents: [String: [UInt64]] = [:]
+        /// Where each worker's lifecycle events are, by seq.
+        var workerEvents: [String: EventIndex] = [:]
         /// The last committed record, where its line starts, and the log's
         /// committed length in bytes (where that line ends).
         var lsn: UInt64 = 0
@@ -153,9 +154,11 @@ public final class RuntimeLedger: @unchecked Sendable {
         let done: @Sendable (Result<Outcome, APIError>) -> Void
     }
 
-    private let committed = Mutex<Store>(Store())
+    private let committed: Mutex<Store>
     /// Committed records by offset, through a bounded cache.
     let reader: LogReader
+    /// Where each run's and worker's events are (`<log>.index`).
+    let indexFile: EventIndexFile
     private let queue = Mutex<[Pending]>([])
     private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
     private let wake = DispatchSemaphore(value: 0)
@@ -214,7 +217,8 @@ public final class RuntimeLedger: @unchecked Sendable {
         RuntimeLedger.finishCompaction(path, try RuntimeLedger.readCompaction(path))
         if LogSegments.list(path).isEmpty { _ = try SegmentFile(base: 0, path: path, .append) }
         reader = try LogReader(path: path, cacheCapacity: cacheRecords)
-        var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader)
+        indexFile = try EventIndexFile(path: path + ".index")
+        var recovery = try RuntimeLedger.recover(path: path, snapshotPath: snapshotPath, reader: reader, index: indexFile)
         // Appends continue in the last segment, after whatever recovery kept of it.
         let last = LogSegments.list(path).last ?? LogSegments.Listed(base: 0, path: path)
         current = try SegmentFile(base: last.base, path: last.path, .append)
@@ -226,12 +230,11 @@ public final class RuntimeLedger: @unchecked Sendable {
         recoveredFrom = recovery.from
         recovery.history.store.lsn = lsn
         recovery.history.store.end = end
-        let store = recovery.history.store
-        committed.withLock { $0 = store }
+        committed = Mutex(recovery.history.store)
         let fromSnapshot = recovery.snapshotLSN
         snapshotLSN.withLock { $0 = fromSnapshot }
         snapshotProblem = recovery.problem
-        recovery = Recovery(history: History(), from: .log, snapshotLSN: 0)
+        recovery = Recovery(history: History(index: recovery.history.store.indexFile), from: .log, snapshotLSN: 0)
         // Decoding the log churned through far more heap than the heads keep: give it back.
         malloc_trim(0)
         let t = Thread { [self] in self.writerLoop() }
@@ -296,19 +299,19 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// as it stood when they were taken (events are contiguous from 1, so the
     /// page starts at index `seq`).
     public func events(of id: String, after seq: UInt64, limit: Int = 512) throws(APIError) -> (run: RuntimeV1.RuntimeRun, events: [RuntimeV1.RuntimeRunEvent])? {
-        let page = committed.withLock { store -> (RuntimeV1.RuntimeRun, ArraySlice<UInt64>)? in
+        let found = committed.withLock { store -> (RuntimeV1.RuntimeRun, EventIndex.Page)? in
             guard let head = store.runs[id] else { return nil }
-            let start = Int(min(seq, UInt64(head.offsets.count)))
-            let end = start + min(head.offsets.count - start, limit)
-            return (head.run, head.offsets[start..<end])
+            let start = Int(min(seq, UInt64(head.index.count)))
+            return (head.run, head.index.page(start..<(start + min(head.index.count - start, limit))))
         }
-        guard let (run, offsets) = page else { return nil }
+        guard let (run, page) = found else { return nil }
+        let offsets = try page.read(indexFile).map(\.offset)
         if offsets.contains(RuntimeLedger.compacted) { throw RuntimeLedger.compactedError(RuntimeLedger.compacted) }
         var events: [RuntimeV1.RuntimeRunEvent] = []
         events.reserveCapacity(offsets.count)
-        for record in try reader.records(at: offsets) {
-            guard case .runEvent(let e)? = record.entry, e.runId == id else {
-                throw APIError.internalError("event log \(path): record \(record.lsn) is not an event of run \(id)")
+        for (i, record) in try reader.records(at: offsets).enumerated() {
+            guard case .runEvent(let e)? = record.entry, e.runId == id, e.seq == UInt64(page.range.lowerBound + i + 1) else {
+                throw APIError.internalError("event log \(path): record \(record.lsn) is not event \(page.range.lowerBound + i + 1) of run \(id) (the index \(indexFile.path) is damaged)")
             }
             events.append(e)
         }
@@ -324,12 +327,12 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
     /// Up to `limit` committed lifecycle events of a worker after `seq`.
     public func workerEvents(of id: String, after seq: UInt64, limit: Int = 512) throws(APIError) -> [RuntimeV1.RuntimeWorkerLogEvent] {
-        let offsets = committed.withLock { store -> ArraySlice<UInt64> in
-            let all = store.workerEvents[id] ?? []
+        let page = committed.withLock { store -> EventIndex.Page in
+            let all = store.workerEvents[id] ?? EventIndex()
             let start = Int(min(seq, UInt64(all.count)))
-            return all[start..<(start + min(all.count - start, limit))]
+            return all.page(start..<(start + min(all.count - start, limit)))
         }
-        return try reader.records(at: offsets).map { record throws(APIError) in
+        return try reader.records(at: try page.read(indexFile).map(\.offset)).map { record throws(APIError) in
             guard case .workerEvent(let e)? = record.entry, e.workerId == id else {
                 throw APIError.internalError("event log \(path): record \(record.lsn) is not an event of worker \(id)")
             }
@@ -489,11 +492,14 @@ public final class RuntimeLedger: @unchecked Sendable {
             for (id, staged) in batch.runs {
                 if staged.isNew { store.runs[id] = RunHead(run: staged.run) }
                 store.runs[id]?.run = staged.run
-                store.runs[id]?.offsets.append(contentsOf: staged.newOffsets)
-                for (k, i) in staged.newKeys { store.runs[id]?.keys.insert(k, seq: staged.newEvents[i].seq) }
+                let file = store.indexFile
+                for (e, offset) in zip(staged.newEvents, staged.newOffsets) { store.runs[id]?.index.append(EventIndex.Entry(e, at: offset), file: file) }
             }
             for (id, w) in batch.workers { store.workers[id] = w }
-            for (id, offsets) in batch.workerOffsets { store.workerEvents[id, default: []].append(contentsOf: offsets) }
+            for (id, offsets) in batch.workerOffsets {
+                let file = store.indexFile
+                for o in offsets { store.workerEvents[id, default: EventIndex()].append(EventIndex.Entry(offset: o), file: file) }
+            }
             for (key, c) in batch.comms { store.comms[key] = c }
             for call in batch.toolCalls { store.record(call) }
             if let last = batch.recordOffsets.last {
@@ -551,10 +557,10 @@ public final class RuntimeLedger: @unchecked Sendable {
     func updateCommitted(_ change: (inout Store) -> Void) { committed.withLock { change(&$0) } }
 
     /// Where the writer finds an event: in memory (staged or still syncing), or
-    /// at a committed offset, to be read back from the log.
+    /// committed, found through the run's index.
     private enum Located {
         case staged(RuntimeV1.RuntimeRunEvent)
-        case committed([UInt64])
+        case committed(EventIndex)
     }
 
     /// The event an idempotency key names: staged in this batch, in a batch
@@ -562,22 +568,28 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// back must carry the key).
     private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
         if let i = staged.newKeys[key] { return .success(staged.newEvents[i]) }
+        let tag = IdempotencyKey.tag(key)
+        // The index is copied under the lock (its arrays are shared, not copied)
+        // and searched without it: whatever committed after the copy was in flight
+        // when it was taken, and the in-flight batches were searched first.
         let found: Located? = writerView(inflight: { b in b.runs[id].flatMap { s in s.newKeys[key].map { .staged(s.newEvents[$0]) } } },
-                                         committed: { store in
-                                             store.runs[id].flatMap { h in
-                                                 let c = h.keys.candidates(key).compactMap { seq in seq >= 1 && seq <= UInt64(h.offsets.count) ? h.offsets[Int(seq - 1)] : nil }
-                                                 return c.isEmpty ? nil : .committed(c)
-                                             }
-                                         })
+                                         committed: { store in store.runs[id].flatMap { $0.index.filter.mayContain(tag) ? .committed($0.index) : nil } })
         switch found {
         case nil: return .success(nil)
         case .staged(let e): return .success(e)
-        case .committed(let offsets):
+        case .committed(let index):
             do {
-                for record in try reader.records(at: offsets) {
-                    if case .runEvent(let e)? = record.entry, e.runId == id, e.idempotencyKey == key { return .success(e) }
+                var original: RuntimeV1.RuntimeRunEvent?
+                _ = try index.find(tag: tag, file: indexFile) { seq, entry throws(APIError) in
+                    // A compacted event's key is forgotten with it.
+                    guard entry.offset != RuntimeLedger.compacted else { return false }
+                    guard case .runEvent(let e)? = try reader.record(at: entry.offset).entry, e.runId == id, e.seq == seq else {
+                        throw APIError.internalError("event log \(path): event \(seq) of run \(id) is not where \(indexFile.path) says")
+                    }
+                    if e.idempotencyKey == key { original = e }
+                    return original != nil
                 }
-                return .success(nil)
+                return .success(original)
             } catch { return .failure(error) }
         }
     }
@@ -586,13 +598,14 @@ public final class RuntimeLedger: @unchecked Sendable {
     func lastEvent(run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
         if let e = staged.newEvents.last { return .success(e) }
         let found: Located? = writerView(inflight: { $0.runs[id]?.newEvents.last.map { .staged($0) } },
-                                         committed: { $0.runs[id]?.offsets.last.map { .committed([$0]) } })
+                                         committed: { store in store.runs[id].map { .committed($0.index) } })
         switch found {
         case nil: return .success(nil)
         case .staged(let e): return .success(e)
-        case .committed(let offsets):
+        case .committed(let index):
             do {
-                guard let offset = offsets.first, case .runEvent(let e)? = try reader.record(at: offset).entry, e.runId == id else {
+                guard let entry = try index.last(file: indexFile), entry.offset != RuntimeLedger.compacted else { return .success(nil) }
+                guard case .runEvent(let e)? = try reader.record(at: entry.offset).entry, e.runId == id else {
                     return .failure(.internalError("event log \(path): the last event of run \(id) is not where the index says"))
                 }
                 return .success(e)
@@ -685,10 +698,12 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// State rebuilt from durable records, checked again for the history rules a
     /// damaged or hand-edited log could break (each record was validated when written).
     struct History {
-        var store = Store()
+        var store: Store
         var lsn: UInt64 = 0
         /// Removed segments by first lsn: the only lsn jumps a history accepts.
         var gaps: [UInt64: RuntimeV1.DroppedSegment] = [:]
+
+        init(index: EventIndexFile) { store = Store(indexFile: index) }
 
         /// Applies the record whose line starts at byte `offset`.
         mutating func apply(_ record: RuntimeV1.RuntimeLogRecord, at offset: UInt64) throws(LogFile.HistoryProblem) {
@@ -700,13 +715,13 @@ public final class RuntimeLedger: @unchecked Sendable {
                 store.runs[run.runId] = RunHead(run: run)
             case .runEvent(let event)?:
                 // One in-place access: the run's offsets are never copied.
-                try History.apply(event, at: offset, to: &store.runs[event.runId])
+                try History.apply(event, at: offset, to: &store.runs[event.runId], file: store.indexFile)
             case .workerEvent(let e)?:
                 let latest = store.workers[e.workerId]?.latestSeq ?? 0
                 guard e.seq == latest + 1 else { throw .init("worker \(e.workerId) seq \(e.seq) does not follow \(latest)") }
                 guard let w = e.worker, w.workerId == e.workerId else { throw .init("worker event \(e.seq) for \(e.workerId) carries no worker record") }
                 store.workers[e.workerId] = w
-                store.workerEvents[e.workerId, default: []].append(offset)
+                store.workerEvents[e.workerId, default: EventIndex()].append(EventIndex.Entry(offset: offset), file: store.indexFile)
             case .commsDelivery(let c)?:
                 store.comms[RuntimeLedger.commsKey(c)] = c
             case .toolExecution(let call)?:
@@ -726,7 +741,7 @@ public final class RuntimeLedger: @unchecked Sendable {
                 guard var head = store.runs.removeValue(forKey: r.runId), head.run.latestSeq + 1 == r.firstSeq, r.lastSeq >= r.firstSeq else {
                     throw .init("removed segment at byte \(gap.base) does not follow run \(r.runId)")
                 }
-                head.offsets += [UInt64](repeating: RuntimeLedger.compacted, count: Int(r.lastSeq - r.firstSeq + 1))
+                for _ in r.firstSeq...r.lastSeq { head.index.append(EventIndex.Entry(offset: RuntimeLedger.compacted), file: store.indexFile) }
                 head.run.latestSeq = r.lastSeq
                 store.runs[r.runId] = head
             }
@@ -734,15 +749,14 @@ public final class RuntimeLedger: @unchecked Sendable {
             store.lsn = lsn
         }
 
-        static func apply(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64, to slot: inout RunHead?) throws(LogFile.HistoryProblem) {
+        static func apply(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64, to slot: inout RunHead?, file: EventIndexFile) throws(LogFile.HistoryProblem) {
             guard slot != nil else { throw .init("event for unknown run \(event.runId)") }
             let latest = slot?.run.latestSeq ?? 0
             guard event.seq == latest + 1 else { throw .init("run \(event.runId) seq \(event.seq) does not follow \(latest)") }
             var status = slot?.run.status ?? .created
             if let t = try? RunStateMachine.transition(eventType: event.eventType, finishStatus: event.eventType == "run.finished" ? JSONValue.stringField(event.payloadJson, "status") : nil),
                let to = try? RunStateMachine.apply(t, to: status) { status = to }
-            if !event.idempotencyKey.isEmpty { slot?.keys.insert(event.idempotencyKey, seq: event.seq) }
-            slot?.offsets.append(offset)
+            slot?.index.append(EventIndex.Entry(event, at: offset), file: file)
             if var run = slot?.run {
                 RuntimeLedger.update(&run, with: event, status: status)
                 slot?.run = run
@@ -757,6 +771,13 @@ public final class RuntimeLedger: @unchecked Sendable {
         t.seconds = Int64(ts.tv_sec)
         t.nanos = Int32(ts.tv_nsec / 1000) * 1000  // microseconds: stable through JSON
         return t
+    }
+}
+
+extension EventIndex.Entry {
+    /// A run event's entry: where its line is, and its key's tag.
+    init(_ event: RuntimeV1.RuntimeRunEvent, at offset: UInt64) {
+        self.init(offset: offset, tag: event.idempotencyKey.isEmpty ? 0 : IdempotencyKey.tag(event.idempotencyKey), keyed: !event.idempotencyKey.isEmpty)
     }
 }
 
