@@ -37,8 +37,12 @@ let package = Package(
         .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem"]),
         // The runtime service: the generated RuntimeServiceHandler implemented on the core.
         .target(name: "RuntimeService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
+        // The control service: sessions, sync tokens, the /api/runtime/* ownership
+        // table (from the contract), the signed runtime proxy and the control-owned
+        // lanes, on a durable record log (RuntimeCore's RecordLog).
+        .target(name: "ControlService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The product's executable: `openagents serve`.
-        .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "RuntimeCore", "ServiceKit", "HTTPServer"]),
+        .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "ControlService", "RuntimeCore", "ServiceKit", "HTTPServer", "Generated"]),
         .plugin(
             name: "GenerateContracts",
             capability: .command(
@@ -58,6 +62,6 @@ let package = Package(
         // Test helpers shared by the socket-level tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServiceKit", "RuntimeService", "RuntimeCore", "Generated", "ProtoWire", "TestSupport"]),
-        .testTarget(name: "ServiceTests", dependencies: ["RuntimeService", "RuntimeCore", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport", "TestContracts"]),
+        .testTarget(name: "ServiceTests", dependencies: ["RuntimeService", "ControlService", "RuntimeCore", "ServiceKit", "APIRuntime", "HTTPServer", "Generated", "ProtoWire", "TestSupport", "TestContracts"]),
     ]
 )

@@ -184,8 +184,8 @@ extension BenchV1.TextDelta {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { index = 0 } else { index = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.delta = "" } else { self.delta = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.index = 0 } else { self.index = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -234,10 +234,10 @@ extension BenchV1.ToolCall {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { name = "" } else { name = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { arguments = nil } else { try r.readMessage(into: &arguments) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readDouble() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.arguments = nil } else { try r.readMessage(into: &self.arguments) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.latencyMs = 0 } else { self.latencyMs = try r.readDouble() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -283,9 +283,9 @@ extension BenchV1.StatusChange {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { fromStatus = "" } else { fromStatus = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toStatus = "" } else { toStatus = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.fromStatus = "" } else { self.fromStatus = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toStatus = "" } else { self.toStatus = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -410,21 +410,21 @@ extension BenchV1.RunEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(BenchV1.EventKind.self) { kind = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { attributes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if attributes.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.TextDelta(); try r.readMessage(into: &v); body = .textDelta(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.ToolCall(); try r.readMessage(into: &v); body = .toolCall(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.StatusChange(); try r.readMessage(into: &v); body = .statusChange(v) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { tokenCounts = [] } else { try r.readArray { r throws(JSONDecodingError) in tokenCounts.append(try r.readInt64()) } }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { payloadDigest = [] } else { payloadDigest = try r.readBytes() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { expectedPreviousSeq = nil } else { expectedPreviousSeq = try r.readUInt64() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { drift = 0 } else { drift = try r.readInt32() }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceIdLo = 0 } else { traceIdLo = try r.readUInt64() }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.kind = .unspecified } else { if let e = try r.readEnum(BenchV1.EventKind.self) { self.kind = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.occurredAt = nil } else { try r.readMessage(into: &self.occurredAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.attributes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if self.attributes.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.TextDelta(); try r.readMessage(into: &v); self.body = .textDelta(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.ToolCall(); try r.readMessage(into: &v); self.body = .toolCall(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = BenchV1.StatusChange(); try r.readMessage(into: &v); self.body = .statusChange(v) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.tokenCounts = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tokenCounts.append(try r.readInt64()) } }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.payloadDigest = [] } else { self.payloadDigest = try r.readBytes() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.expectedPreviousSeq = nil } else { self.expectedPreviousSeq = try r.readUInt64() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.drift = 0 } else { self.drift = try r.readInt32() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.traceIdLo = 0 } else { self.traceIdLo = try r.readUInt64() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.replayed = false } else { self.replayed = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -467,7 +467,7 @@ extension BenchV1.RunEventBatch {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = BenchV1.RunEvent(); try r.readMessage(into: &v); events.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = BenchV1.RunEvent(); try r.readMessage(into: &v); self.events.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -36,6 +36,8 @@ public struct RouteDescriptor: Sendable {
     public var queryFields: [FieldBinding]
     /// Fields marked `(openagents.api.v1.required)`, by proto name (top level).
     public var requiredFields: [String]
+    /// Who is authoritative for the route, on an edge service (`(route).authority`).
+    public var authority: RouteAuthority?
 
     public enum BodyRule: Sendable, Equatable {
         case none
@@ -61,7 +63,8 @@ public struct RouteDescriptor: Sendable {
                 body: BodyRule, responseBody: String = "", streaming: Streaming = .unary, successStatus: Int = 200,
                 statuses: [(code: Int, description: String)] = [], mediaType: String = "", auth: Auth = .none, writes: Bool = false,
                 principal: Principal = .none, tag: String = "", docs: String = "", noSideEffects: Bool = false,
-                pathFields: [FieldBinding] = [], queryFields: [FieldBinding] = [], requiredFields: [String] = []) {
+                pathFields: [FieldBinding] = [], queryFields: [FieldBinding] = [], requiredFields: [String] = [], authority: RouteAuthority? = nil) {
+        self.authority = authority
         self.service = service
         self.rpc = rpc
         self.bindingIndex = bindingIndex
@@ -124,4 +127,20 @@ public struct FieldBinding: Sendable, Hashable {
 extension PathTemplate {
     /// Stand-in for a template that failed to parse (never produced by the generator).
     static let invalid = try! PathTemplate("/invalid-template")
+}
+
+/// One row of an edge service's ownership table, as the contract declares it.
+public struct RouteAuthority: Sendable, Equatable {
+    /// `control_service` or `runtime_service`.
+    public var owner: String
+    /// `in_process` or `runtime_proxy`.
+    public var delivery: String
+    public var migrationStatus: String
+    public var rationale: String
+    public init(owner: String, delivery: String, migrationStatus: String, rationale: String) {
+        self.owner = owner
+        self.delivery = delivery
+        self.migrationStatus = migrationStatus
+        self.rationale = rationale
+    }
 }

@@ -119,8 +119,8 @@ extension GoogleApi.Http {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { rules = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = GoogleApi.HttpRule(); try r.readMessage(into: &v); rules.append(v) } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { fullyDecodeReservedExpansion = false } else { fullyDecodeReservedExpansion = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.rules = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = GoogleApi.HttpRule(); try r.readMessage(into: &v); self.rules.append(v) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.fullyDecodeReservedExpansion = false } else { self.fullyDecodeReservedExpansion = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -205,16 +205,16 @@ extension GoogleApi.HttpRule {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { selector = "" } else { selector = try r.readString() }
-            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); pattern = .get(try r.readString()) }
-            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); pattern = .put(try r.readString()) }
-            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); pattern = .post(try r.readString()) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); pattern = .delete(try r.readString()) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); pattern = .patch(try r.readString()) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = GoogleApi.CustomHttpPattern(); try r.readMessage(into: &v); pattern = .custom(v) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { body = "" } else { body = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { responseBody = "" } else { responseBody = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { additionalBindings = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = GoogleApi.HttpRule(); try r.readMessage(into: &v); additionalBindings.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.selector = "" } else { self.selector = try r.readString() }
+            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.pattern = .get(try r.readString()) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.pattern = .put(try r.readString()) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.pattern = .post(try r.readString()) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.pattern = .delete(try r.readString()) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.pattern = .patch(try r.readString()) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = GoogleApi.CustomHttpPattern(); try r.readMessage(into: &v); self.pattern = .custom(v) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.body = "" } else { self.body = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.responseBody = "" } else { self.responseBody = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.additionalBindings = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = GoogleApi.HttpRule(); try r.readMessage(into: &v); self.additionalBindings.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -257,8 +257,8 @@ extension GoogleApi.CustomHttpPattern {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { kind = "" } else { kind = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { path = "" } else { path = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.kind = "" } else { self.kind = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.path = "" } else { self.path = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

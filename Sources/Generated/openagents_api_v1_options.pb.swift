@@ -158,9 +158,32 @@ extension ApiV1 {
         public var principal: ApiV1.Principal = .unspecified
         /// The feature the route belongs to (an OpenAPI tag).
         public var tag: String = ""
+        /// Which service is the authority for the route, when the service answering
+        /// it is an edge in front of others (the control service's /api/runtime/*
+        /// ownership table). The router, the proxy and the status document read it.
+        public var authority: ApiV1.RouteAuthority? = nil
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.api.v1.RouteOptions"
+
+        public init() {}
+    }
+}
+
+extension ApiV1 {
+    /// One row of an edge's ownership table.
+    public struct RouteAuthority: ProtoMessage {
+        /// The authoritative service: `control_service` or `runtime_service`.
+        public var owner: String = ""
+        /// `in_process` (the edge itself answers), or `runtime_proxy` (forwarded to the owner).
+        public var delivery: String = ""
+        /// `control_native` or `runtime_authority_proxy`.
+        public var migrationStatus: String = ""
+        /// Why the route lives where it does.
+        public var rationale: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.api.v1.RouteAuthority"
 
         public init() {}
     }
@@ -173,6 +196,10 @@ extension ApiV1 {
         public var errorType: String = ""
         /// Where the service listens by default (the OpenAPI document's server).
         public var defaultAddress: String = ""
+        /// The status of a malformed request (bad JSON, an unknown field, a missing
+        /// required field); 400 when unset. The control envelope answers every
+        /// invalid_request with 422.
+        public var malformedStatus: UInt32 = 0
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.api.v1.ServiceOptions"
@@ -230,8 +257,8 @@ extension ApiV1.ResponseStatus {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = 0 } else { code = try r.readUInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { description = "" } else { description = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = 0 } else { self.code = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.description = "" } else { self.description = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -255,9 +282,10 @@ extension ApiV1.RouteOptions {
             case 40: writes = try r.readBool()
             case 48: principal = ApiV1.Principal(rawValue: try r.readEnum())
             case 58: tag = try r.readString()
+            case 66: try r.readMessage(into: &authority)
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -266,6 +294,7 @@ extension ApiV1.RouteOptions {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if let v = authority { w.writeMessage(v); w.writeTag(66) }
         if !tag.isEmpty { w.writeString(tag); w.writeTag(58) }
         if principal.rawValue != 0 { w.writeEnum(principal.rawValue); w.writeTag(48) }
         if writes { w.writeBool(writes); w.writeTag(40) }
@@ -283,6 +312,7 @@ extension ApiV1.RouteOptions {
         if writes || w.emitDefaults { w.key("\"writes\":", "\"writes\":"); w.writeBool(writes) }
         if principal.rawValue != 0 || w.emitDefaults { w.key("\"principal\":", "\"principal\":"); w.writeEnum(principal) }
         if !tag.isEmpty || w.emitDefaults { w.key("\"tag\":", "\"tag\":"); w.writeString(tag) }
+        if let v = authority { w.key("\"authority\":", "\"authority\":"); v.encodeJSON(to: &w) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -292,31 +322,34 @@ extension ApiV1.RouteOptions {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { successStatus = 0 } else { successStatus = try r.readUInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { statuses = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ApiV1.ResponseStatus(); try r.readMessage(into: &v); statuses.append(v) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { mediaType = "" } else { mediaType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { auth = .unspecified } else { if let e = try r.readEnum(ApiV1.Auth.self) { auth = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { writes = false } else { writes = try r.readBool() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { principal = .unspecified } else { if let e = try r.readEnum(ApiV1.Principal.self) { principal = e } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { tag = "" } else { tag = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.successStatus = 0 } else { self.successStatus = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.statuses = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ApiV1.ResponseStatus(); try r.readMessage(into: &v); self.statuses.append(v) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.mediaType = "" } else { self.mediaType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.auth = .unspecified } else { if let e = try r.readEnum(ApiV1.Auth.self) { self.auth = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.writes = false } else { self.writes = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.principal = .unspecified } else { if let e = try r.readEnum(ApiV1.Principal.self) { self.principal = e } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.tag = "" } else { self.tag = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.authority = nil } else { try r.readMessage(into: &self.authority) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("successStatus", 0), ("success_status", 0), ("statuses", 1), ("mediaType", 2), ("media_type", 2), ("auth", 3), ("writes", 4), ("principal", 5), ("tag", 6)])
+    private static let _jsonFieldNames = JSONFieldNames([("successStatus", 0), ("success_status", 0), ("statuses", 1), ("mediaType", 2), ("media_type", 2), ("auth", 3), ("writes", 4), ("principal", 5), ("tag", 6), ("authority", 7)])
 }
 
-extension ApiV1.ServiceOptions {
+extension ApiV1.RouteAuthority {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
             switch _tag {
-            case 10: errorType = try r.readString()
-            case 18: defaultAddress = try r.readString()
+            case 10: owner = try r.readString()
+            case 18: delivery = try r.readString()
+            case 26: migrationStatus = try r.readString()
+            case 34: rationale = try r.readString()
             default:
                 switch _tag >> 3 {
-                case 1, 2: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -325,13 +358,17 @@ extension ApiV1.ServiceOptions {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
-        if !defaultAddress.isEmpty { w.writeString(defaultAddress); w.writeTag(18) }
-        if !errorType.isEmpty { w.writeString(errorType); w.writeTag(10) }
+        if !rationale.isEmpty { w.writeString(rationale); w.writeTag(34) }
+        if !migrationStatus.isEmpty { w.writeString(migrationStatus); w.writeTag(26) }
+        if !delivery.isEmpty { w.writeString(delivery); w.writeTag(18) }
+        if !owner.isEmpty { w.writeString(owner); w.writeTag(10) }
     }
 
     public func encodeJSONFields(to w: inout JSONWriter) {
-        if !errorType.isEmpty || w.emitDefaults { w.key("\"errorType\":", "\"error_type\":"); w.writeString(errorType) }
-        if !defaultAddress.isEmpty || w.emitDefaults { w.key("\"defaultAddress\":", "\"default_address\":"); w.writeString(defaultAddress) }
+        if !owner.isEmpty || w.emitDefaults { w.key("\"owner\":", "\"owner\":"); w.writeString(owner) }
+        if !delivery.isEmpty || w.emitDefaults { w.key("\"delivery\":", "\"delivery\":"); w.writeString(delivery) }
+        if !migrationStatus.isEmpty || w.emitDefaults { w.key("\"migrationStatus\":", "\"migration_status\":"); w.writeString(migrationStatus) }
+        if !rationale.isEmpty || w.emitDefaults { w.key("\"rationale\":", "\"rationale\":"); w.writeString(rationale) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -341,15 +378,65 @@ extension ApiV1.ServiceOptions {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { errorType = "" } else { errorType = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { defaultAddress = "" } else { defaultAddress = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.owner = "" } else { self.owner = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.delivery = "" } else { self.delivery = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.migrationStatus = "" } else { self.migrationStatus = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.rationale = "" } else { self.rationale = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("errorType", 0), ("error_type", 0), ("defaultAddress", 1), ("default_address", 1)])
+    private static let _jsonFieldNames = JSONFieldNames([("owner", 0), ("delivery", 1), ("migrationStatus", 2), ("migration_status", 2), ("rationale", 3)])
+}
+
+extension ApiV1.ServiceOptions {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: errorType = try r.readString()
+            case 18: defaultAddress = try r.readString()
+            case 24: malformedStatus = try r.readUInt32()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if malformedStatus != 0 { w.writeUInt32(malformedStatus); w.writeTag(24) }
+        if !defaultAddress.isEmpty { w.writeString(defaultAddress); w.writeTag(18) }
+        if !errorType.isEmpty { w.writeString(errorType); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !errorType.isEmpty || w.emitDefaults { w.key("\"errorType\":", "\"error_type\":"); w.writeString(errorType) }
+        if !defaultAddress.isEmpty || w.emitDefaults { w.key("\"defaultAddress\":", "\"default_address\":"); w.writeString(defaultAddress) }
+        if malformedStatus != 0 || w.emitDefaults { w.key("\"malformedStatus\":", "\"malformed_status\":"); w.writeUInt32(malformedStatus) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.errorType = "" } else { self.errorType = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.defaultAddress = "" } else { self.defaultAddress = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.malformedStatus = 0 } else { self.malformedStatus = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("errorType", 0), ("error_type", 0), ("defaultAddress", 1), ("default_address", 1), ("malformedStatus", 2), ("malformed_status", 2)])
 }
 
 extension ApiV1.HttpBody {
@@ -385,8 +472,8 @@ extension ApiV1.HttpBody {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { contentType = "" } else { contentType = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { data = [] } else { data = try r.readBytes() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.contentType = "" } else { self.contentType = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.data = [] } else { self.data = try r.readBytes() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

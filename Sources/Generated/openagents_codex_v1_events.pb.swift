@@ -897,13 +897,13 @@ extension CodexV1.CodexProjectionEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runtimeSource = "" } else { runtimeSource = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runtimeRunId = "" } else { runtimeRunId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { runtimeWorkerId = "" } else { runtimeWorkerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { runtimeSeq = 0 } else { runtimeSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimeSeqEnd = 0 } else { runtimeSeqEnd = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionVersion = 0 } else { projectionVersion = try r.readUInt32() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectedAt = nil } else { try r.readMessage(into: &projectedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runtimeSource = "" } else { self.runtimeSource = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runtimeRunId = "" } else { self.runtimeRunId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.runtimeWorkerId = "" } else { self.runtimeWorkerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.runtimeSeq = 0 } else { self.runtimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runtimeSeqEnd = 0 } else { self.runtimeSeqEnd = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.projectionVersion = 0 } else { self.projectionVersion = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.projectedAt = nil } else { try r.readMessage(into: &self.projectedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -949,9 +949,9 @@ extension CodexV1.CodexWorkerStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -997,9 +997,9 @@ extension CodexV1.CodexWorkerRequestReceivedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestVersion = "" } else { self.requestVersion = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1045,9 +1045,9 @@ extension CodexV1.CodexWorkerResponsePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1099,11 +1099,11 @@ extension CodexV1.CodexWorkerErrorPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1146,8 +1146,8 @@ extension CodexV1.CodexWorkerHeartbeatPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.observedAt = nil } else { try r.readMessage(into: &self.observedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1190,8 +1190,8 @@ extension CodexV1.CodexWorkerStoppedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1231,7 +1231,7 @@ extension CodexV1.CodexWorkerUnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1349,19 +1349,19 @@ extension CodexV1.CodexWorkerEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventVersion = 0 } else { eventVersion = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); payload = .started(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .requestReceived(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); payload = .response(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
-            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .heartbeat(v) }
-            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .stopped(v) }
-            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.eventVersion = 0 } else { self.eventVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); self.payload = .started(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); self.payload = .requestReceived(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); self.payload = .response(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); self.payload = .error(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); self.payload = .heartbeat(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); self.payload = .stopped(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1410,10 +1410,10 @@ extension CodexV1.CodexTokenUsage {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { cachedInputTokens = 0 } else { cachedInputTokens = try r.readInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasoningOutputTokens = 0 } else { reasoningOutputTokens = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.inputTokens = 0 } else { self.inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.cachedInputTokens = 0 } else { self.cachedInputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.outputTokens = 0 } else { self.outputTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasoningOutputTokens = 0 } else { self.reasoningOutputTokens = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1465,11 +1465,11 @@ extension CodexV1.CodexReplayMetadata {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { resumeAfter = 0 } else { resumeAfter = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.resumeAfter = 0 } else { self.resumeAfter = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.retentionFloor = 0 } else { self.retentionFloor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.replayed = false } else { self.replayed = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1509,7 +1509,7 @@ extension CodexV1.CodexThreadStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1558,10 +1558,10 @@ extension CodexV1.CodexTurnStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { model = "" } else { model = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasoningEffort = "" } else { reasoningEffort = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.model = "" } else { self.model = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasoningEffort = "" } else { self.reasoningEffort = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1610,10 +1610,10 @@ extension CodexV1.CodexTurnCompletedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { tokenUsage = nil } else { try r.readMessage(into: &tokenUsage) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.tokenUsage = nil } else { try r.readMessage(into: &self.tokenUsage) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1665,11 +1665,11 @@ extension CodexV1.CodexTurnFailurePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { willRetry = false } else { willRetry = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.willRetry = false } else { self.willRetry = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1724,12 +1724,12 @@ extension CodexV1.CodexItemLifecyclePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { itemKind = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { itemStatus = "" } else { itemStatus = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { item = nil } else { try r.readMessage(into: &item) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.itemId = "" } else { self.itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { self.itemKind = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.itemStatus = "" } else { self.itemStatus = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.item = nil } else { try r.readMessage(into: &self.item) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1784,12 +1784,12 @@ extension CodexV1.CodexTextDeltaPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { summaryIndex = 0 } else { summaryIndex = try r.readInt32() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { contentIndex = 0 } else { contentIndex = try r.readInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.itemId = "" } else { self.itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.delta = "" } else { self.delta = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.summaryIndex = 0 } else { self.summaryIndex = try r.readInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.contentIndex = 0 } else { self.contentIndex = try r.readInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1841,11 +1841,11 @@ extension CodexV1.CodexToolOutputDeltaPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { itemId = "" } else { itemId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { itemKind = e } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.itemId = "" } else { self.itemId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.delta = "" } else { self.delta = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.itemKind = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexItemKind.self) { self.itemKind = e } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1894,10 +1894,10 @@ extension CodexV1.CodexErrorPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { willRetry = false } else { willRetry = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.willRetry = false } else { self.willRetry = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1943,9 +1943,9 @@ extension CodexV1.CodexIosHandshakePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { handshakeId = "" } else { handshakeId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.handshakeId = "" } else { self.handshakeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.occurredAt = nil } else { try r.readMessage(into: &self.occurredAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1991,9 +1991,9 @@ extension CodexV1.CodexDesktopHandshakeAckPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { handshakeId = "" } else { handshakeId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { desktopSessionId = "" } else { desktopSessionId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.handshakeId = "" } else { self.handshakeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.desktopSessionId = "" } else { self.desktopSessionId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.occurredAt = nil } else { try r.readMessage(into: &self.occurredAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2048,12 +2048,12 @@ extension CodexV1.CodexUserMessagePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { turnId = "" } else { turnId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { text = "" } else { text = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { model = "" } else { model = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasoningEffort = "" } else { reasoningEffort = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.turnId = "" } else { self.turnId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.messageId = "" } else { self.messageId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.text = "" } else { self.text = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.model = "" } else { self.model = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.reasoningEffort = "" } else { self.reasoningEffort = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2093,7 +2093,7 @@ extension CodexV1.CodexNotificationUnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2251,24 +2251,24 @@ extension CodexV1.CodexNotificationEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { method = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexNotificationMethod.self) { method = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { methodText = "" } else { methodText = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { replay = nil } else { try r.readMessage(into: &replay) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexThreadStartedPayload(); try r.readMessage(into: &v); payload = .threadStarted(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnStartedPayload(); try r.readMessage(into: &v); payload = .turnStarted(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnCompletedPayload(); try r.readMessage(into: &v); payload = .turnCompleted(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnFailurePayload(); try r.readMessage(into: &v); payload = .turnFailure(v) }
-            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexItemLifecyclePayload(); try r.readMessage(into: &v); payload = .itemLifecycle(v) }
-            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
-            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexToolOutputDeltaPayload(); try r.readMessage(into: &v); payload = .toolOutputDelta(v) }
-            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
-            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexIosHandshakePayload(); try r.readMessage(into: &v); payload = .iosHandshake(v) }
-            case 15: try r.claim(&seen, 15); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexDesktopHandshakeAckPayload(); try r.readMessage(into: &v); payload = .desktopHandshakeAck(v) }
-            case 16: try r.claim(&seen, 16); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexUserMessagePayload(); try r.readMessage(into: &v); payload = .userMessage(v) }
-            case 17: try r.claim(&seen, 17); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexNotificationUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.method = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexNotificationMethod.self) { self.method = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.methodText = "" } else { self.methodText = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.occurredAt = nil } else { try r.readMessage(into: &self.occurredAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.replay = nil } else { try r.readMessage(into: &self.replay) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexThreadStartedPayload(); try r.readMessage(into: &v); self.payload = .threadStarted(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnStartedPayload(); try r.readMessage(into: &v); self.payload = .turnStarted(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnCompletedPayload(); try r.readMessage(into: &v); self.payload = .turnCompleted(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTurnFailurePayload(); try r.readMessage(into: &v); self.payload = .turnFailure(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexItemLifecyclePayload(); try r.readMessage(into: &v); self.payload = .itemLifecycle(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexTextDeltaPayload(); try r.readMessage(into: &v); self.payload = .textDelta(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexToolOutputDeltaPayload(); try r.readMessage(into: &v); self.payload = .toolOutputDelta(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexErrorPayload(); try r.readMessage(into: &v); self.payload = .error(v) }
+            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexIosHandshakePayload(); try r.readMessage(into: &v); self.payload = .iosHandshake(v) }
+            case 15: try r.claim(&seen, 15); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexDesktopHandshakeAckPayload(); try r.readMessage(into: &v); self.payload = .desktopHandshakeAck(v) }
+            case 16: try r.claim(&seen, 16); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexUserMessagePayload(); try r.readMessage(into: &v); self.payload = .userMessage(v) }
+            case 17: try r.claim(&seen, 17); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = CodexV1.CodexNotificationUnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2329,14 +2329,14 @@ extension CodexV1.CodexStreamError {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexStreamErrorCode.self) { code = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { resumeAfter = 0 } else { resumeAfter = try r.readUInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = .unspecified } else { if let e = try r.readEnum(CodexV1.CodexStreamErrorCode.self) { self.code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.retryAfterMs = 0 } else { self.retryAfterMs = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.fullResyncRequired = false } else { self.fullResyncRequired = try r.readBool() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reauthRequired = false } else { self.reauthRequired = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.resumeAfter = 0 } else { self.resumeAfter = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.retentionFloor = 0 } else { self.retentionFloor = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -266,12 +266,12 @@ extension CodexV1.CodexProjectionStatus {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { documentId = "" } else { documentId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { lastRuntimeSeq = 0 } else { lastRuntimeSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lagEvents = 0 } else { lagEvents = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { projectionVersion = "" } else { projectionVersion = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { lastProjectedAt = nil } else { try r.readMessage(into: &lastProjectedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.documentId = "" } else { self.documentId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.lastRuntimeSeq = 0 } else { self.lastRuntimeSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lagEvents = 0 } else { self.lagEvents = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.projectionVersion = "" } else { self.projectionVersion = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.lastProjectedAt = nil } else { try r.readMessage(into: &self.lastProjectedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -344,18 +344,18 @@ extension CodexV1.CodexWorker {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { stoppedAt = nil } else { try r.readMessage(into: &stoppedAt) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.ownerUserRef = "" } else { self.ownerUserRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.startedAt = nil } else { try r.readMessage(into: &self.startedAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.stoppedAt = nil } else { try r.readMessage(into: &self.stoppedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.lastHeartbeatAt = nil } else { try r.readMessage(into: &self.lastHeartbeatAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -425,17 +425,17 @@ extension CodexV1.CodexWorkerSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { heartbeatState = "" } else { heartbeatState = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { khalaProjection = nil } else { try r.readMessage(into: &khalaProjection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.heartbeatState = "" } else { self.heartbeatState = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.lastHeartbeatAt = nil } else { try r.readMessage(into: &self.lastHeartbeatAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.startedAt = nil } else { try r.readMessage(into: &self.startedAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.khalaProjection = nil } else { try r.readMessage(into: &self.khalaProjection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -490,12 +490,12 @@ extension CodexV1.CodexWorkerCreateRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -541,9 +541,9 @@ extension CodexV1.CodexWorkerCreateResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -586,8 +586,8 @@ extension CodexV1.CodexWorkerSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -636,10 +636,10 @@ extension CodexV1.CodexWorkerRequestEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.request = nil } else { try r.readMessage(into: &self.request) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestVersion = "" } else { self.requestVersion = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -691,11 +691,11 @@ extension CodexV1.CodexWorkerRequestResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -735,7 +735,7 @@ extension CodexV1.CodexWorkerStopRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -784,10 +784,10 @@ extension CodexV1.CodexWorkerStopResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -45,6 +45,12 @@ extension ControlV1 {
             }
         }
 
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.workosEmailCode, "workos_email_code"),
+        ]
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "AUTH_PROVIDER_UNSPECIFIED"),
@@ -112,6 +118,16 @@ extension ControlV1 {
             }
         }
 
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.codeSent, "code_sent"),
+            (.verified, "verified"),
+            (.expired, "expired"),
+            (.throttled, "throttled"),
+            (.failed, "failed"),
+        ]
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "AUTH_CHALLENGE_STATUS_UNSPECIFIED"),
@@ -178,6 +194,15 @@ extension ControlV1 {
             }
         }
 
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.active, "active"),
+            (.reauthRequired, "reauth_required"),
+            (.expired, "expired"),
+            (.revoked, "revoked"),
+        ]
+
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
             (.unspecified, "SESSION_STATUS_UNSPECIFIED"),
@@ -242,6 +267,15 @@ extension ControlV1 {
             case .unrecognized: return nil
             }
         }
+
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.owner, "owner"),
+            (.admin, "admin"),
+            (.member, "member"),
+            (.viewer, "viewer"),
+        ]
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -312,6 +346,16 @@ extension ControlV1 {
             case .unrecognized: return nil
             }
         }
+
+        /// The words REST bodies write for these values (`(openagents.api.v1.wire_word)`).
+        public static let wireWords: [(Self, String)] = [
+            (.unspecified, "unknown"),
+            (.userRequested, "user_requested"),
+            (.adminRevoked, "admin_revoked"),
+            (.tokenReplay, "token_replay"),
+            (.deviceReplaced, "device_replaced"),
+            (.securityPolicy, "security_policy"),
+        ]
 
         /// The values declared in the contract, with their proto names.
         public static let protoNames: [(Self, String)] = [
@@ -899,11 +943,11 @@ extension ControlV1.DeviceContext {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { clientId = "" } else { clientId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { platform = "" } else { platform = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { appVersion = "" } else { appVersion = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { installRef = "" } else { installRef = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.clientId = "" } else { self.clientId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.platform = "" } else { self.platform = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.appVersion = "" } else { self.appVersion = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.installRef = "" } else { self.installRef = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -955,11 +999,11 @@ extension ControlV1.AuthChallengeRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { email = "" } else { email = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { provider = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { device = nil } else { try r.readMessage(into: &device) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { locale = "" } else { locale = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.email = "" } else { self.email = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { self.provider = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.device = nil } else { try r.readMessage(into: &self.device) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.locale = "" } else { self.locale = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1026,16 +1070,16 @@ extension ControlV1.AuthChallengeResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { challengeId = "" } else { challengeId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { provider = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthChallengeStatus.self) { status = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { deliveryChannel = "" } else { deliveryChannel = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { emailHint = "" } else { emailHint = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { resendAllowed = false } else { resendAllowed = try r.readBool() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { resendAvailableAt = nil } else { try r.readMessage(into: &resendAvailableAt) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { pendingWorkosUserId = "" } else { pendingWorkosUserId = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.challengeId = "" } else { self.challengeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.provider = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthProvider.self) { self.provider = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(ControlV1.AuthChallengeStatus.self) { self.status = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.deliveryChannel = "" } else { self.deliveryChannel = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.emailHint = "" } else { self.emailHint = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.resendAllowed = false } else { self.resendAllowed = try r.readBool() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.resendAvailableAt = nil } else { try r.readMessage(into: &self.resendAvailableAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.expiresAt = nil } else { try r.readMessage(into: &self.expiresAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.pendingWorkosUserId = "" } else { self.pendingWorkosUserId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1084,10 +1128,10 @@ extension ControlV1.AuthVerifyRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { challengeId = "" } else { challengeId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { device = nil } else { try r.readMessage(into: &device) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.challengeId = "" } else { self.challengeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.device = nil } else { try r.readMessage(into: &self.device) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1145,13 +1189,13 @@ extension ControlV1.WorkOSIdentity {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workosUserId = "" } else { workosUserId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { email = "" } else { email = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstName = "" } else { firstName = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastName = "" } else { lastName = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { profilePictureUrl = "" } else { profilePictureUrl = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { emailVerifiedAt = nil } else { try r.readMessage(into: &emailVerifiedAt) }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { rawClaims = nil } else { try r.readMessage(into: &rawClaims) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workosUserId = "" } else { self.workosUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.email = "" } else { self.email = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.firstName = "" } else { self.firstName = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastName = "" } else { self.lastName = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.profilePictureUrl = "" } else { self.profilePictureUrl = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.emailVerifiedAt = nil } else { try r.readMessage(into: &self.emailVerifiedAt) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.rawClaims = nil } else { try r.readMessage(into: &self.rawClaims) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1203,11 +1247,11 @@ extension ControlV1.OrgMembership {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { orgSlug = "" } else { orgSlug = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { role = .unspecified } else { if let e = try r.readEnum(ControlV1.OrgRole.self) { role = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { roleScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in roleScopes.append(try r.readString()) } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { defaultOrg = false } else { defaultOrg = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.orgId = "" } else { self.orgId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.orgSlug = "" } else { self.orgSlug = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.role = .unspecified } else { if let e = try r.readEnum(ControlV1.OrgRole.self) { self.role = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.roleScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.roleScopes.append(try r.readString()) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.defaultOrg = false } else { self.defaultOrg = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1289,20 +1333,20 @@ extension ControlV1.AuthSession {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionStatus.self) { status = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { accessToken = "" } else { accessToken = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { refreshToken = "" } else { refreshToken = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { refreshTokenId = "" } else { refreshTokenId = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { issuedAt = nil } else { try r.readMessage(into: &issuedAt) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { accessExpiresAt = nil } else { try r.readMessage(into: &accessExpiresAt) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { refreshExpiresAt = nil } else { try r.readMessage(into: &refreshExpiresAt) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { activeOrgId = "" } else { activeOrgId = try r.readString() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); memberships.append(v) } }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { identity = nil } else { try r.readMessage(into: &identity) }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.userId = "" } else { self.userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionStatus.self) { self.status = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.accessToken = "" } else { self.accessToken = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.refreshToken = "" } else { self.refreshToken = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.refreshTokenId = "" } else { self.refreshTokenId = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.issuedAt = nil } else { try r.readMessage(into: &self.issuedAt) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.accessExpiresAt = nil } else { try r.readMessage(into: &self.accessExpiresAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.refreshExpiresAt = nil } else { try r.readMessage(into: &self.refreshExpiresAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.activeOrgId = "" } else { self.activeOrgId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); self.memberships.append(v) } }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.identity = nil } else { try r.readMessage(into: &self.identity) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.reauthRequired = false } else { self.reauthRequired = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1351,10 +1395,10 @@ extension ControlV1.AuthVerifyResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { session = nil } else { try r.readMessage(into: &session) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { newUser = false } else { newUser = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { tokenType = "" } else { tokenType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.session = nil } else { try r.readMessage(into: &self.session) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.newUser = false } else { self.newUser = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.tokenType = "" } else { self.tokenType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1403,10 +1447,10 @@ extension ControlV1.SessionRefreshRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { refreshToken = "" } else { refreshToken = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { rotateRefreshToken = false } else { rotateRefreshToken = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.refreshToken = "" } else { self.refreshToken = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.rotateRefreshToken = false } else { self.rotateRefreshToken = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1452,9 +1496,9 @@ extension ControlV1.SessionRefreshResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { session = nil } else { try r.readMessage(into: &session) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { replacedRefreshTokenId = "" } else { replacedRefreshTokenId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.session = nil } else { try r.readMessage(into: &self.session) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.replacedRefreshTokenId = "" } else { self.replacedRefreshTokenId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1516,12 +1560,12 @@ extension ControlV1.SessionRevocationRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .sessionId(try r.readString()) }
-            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .deviceId(try r.readString()) }
-            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); target = .revokeAllSessions(try r.readBool()) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { reason = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { includeCurrent = false } else { includeCurrent = try r.readBool() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.target = .sessionId(try r.readString()) }
+            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.target = .deviceId(try r.readString()) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.target = .revokeAllSessions(try r.readBool()) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { self.reason = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.includeCurrent = false } else { self.includeCurrent = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1573,11 +1617,11 @@ extension ControlV1.SessionRevocationResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { revokedSessionIds = [] } else { try r.readArray { r throws(JSONDecodingError) in revokedSessionIds.append(try r.readString()) } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { revokedRefreshTokenIds = [] } else { try r.readArray { r throws(JSONDecodingError) in revokedRefreshTokenIds.append(try r.readString()) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { reason = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { revokedAt = nil } else { try r.readMessage(into: &revokedAt) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.revokedSessionIds = [] } else { try r.readArray { r throws(JSONDecodingError) in self.revokedSessionIds.append(try r.readString()) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.revokedRefreshTokenIds = [] } else { try r.readArray { r throws(JSONDecodingError) in self.revokedRefreshTokenIds.append(try r.readString()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reason = .unspecified } else { if let e = try r.readEnum(ControlV1.SessionRevocationReason.self) { self.reason = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.revokedAt = nil } else { try r.readMessage(into: &self.revokedAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1620,8 +1664,8 @@ extension ControlV1.SyncTokenTopicGrant {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requiredScope = "" } else { requiredScope = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requiredScope = "" } else { self.requiredScope = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1679,12 +1723,12 @@ extension ControlV1.SyncTokenRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in requestedScopes.append(try r.readString()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); requestedTopics.append(v) } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { requestedTtlSeconds = 0 } else { requestedTtlSeconds = try r.readUInt32() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.requestedScopes.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); self.requestedTopics.append(v) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.requestedTtlSeconds = 0 } else { self.requestedTtlSeconds = try r.readUInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1775,23 +1819,23 @@ extension ControlV1.SyncTokenResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { token = "" } else { token = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { tokenType = "" } else { tokenType = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { expiresInSeconds = 0 } else { expiresInSeconds = try r.readUInt32() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { issuedAt = nil } else { try r.readMessage(into: &issuedAt) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { issuer = "" } else { issuer = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { audience = "" } else { audience = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { subject = "" } else { subject = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { claimsVersion = "" } else { claimsVersion = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { keyId = "" } else { keyId = try r.readString() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { tokenId = "" } else { tokenId = try r.readString() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { grantedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in grantedScopes.append(try r.readString()) } }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { grantedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); grantedTopics.append(v) } }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { deviceId = "" } else { deviceId = try r.readString() }
-            case 16: try r.claim(&seen, 16); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.token = "" } else { self.token = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.tokenType = "" } else { self.tokenType = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.expiresInSeconds = 0 } else { self.expiresInSeconds = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.issuedAt = nil } else { try r.readMessage(into: &self.issuedAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.expiresAt = nil } else { try r.readMessage(into: &self.expiresAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.issuer = "" } else { self.issuer = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.audience = "" } else { self.audience = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.subject = "" } else { self.subject = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.orgId = "" } else { self.orgId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.claimsVersion = "" } else { self.claimsVersion = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.keyId = "" } else { self.keyId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.tokenId = "" } else { self.tokenId = try r.readString() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.grantedScopes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.grantedScopes.append(try r.readString()) } }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.grantedTopics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SyncTokenTopicGrant(); try r.readMessage(into: &v); self.grantedTopics.append(v) } }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.deviceId = "" } else { self.deviceId = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1846,12 +1890,12 @@ extension ControlV1.ControlError {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(ControlV1.ControlErrorCode.self) { code = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArray { r throws(JSONDecodingError) in details.append(try r.readString()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reauthRequired = false } else { reauthRequired = try r.readBool() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = .unspecified } else { if let e = try r.readEnum(ControlV1.ControlErrorCode.self) { self.code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.details = [] } else { try r.readArray { r throws(JSONDecodingError) in self.details.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.retryAfterMs = 0 } else { self.retryAfterMs = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reauthRequired = false } else { self.reauthRequired = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1946,13 +1990,13 @@ extension ControlV1.AuthOperationResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthChallengeResponse(); try r.readMessage(into: &v); payload = .challenge(v) }
-            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthVerifyResponse(); try r.readMessage(into: &v); payload = .verify(v) }
-            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRefreshResponse(); try r.readMessage(into: &v); payload = .refresh(v) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRevocationResponse(); try r.readMessage(into: &v); payload = .revoke(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SyncTokenResponse(); try r.readMessage(into: &v); payload = .syncToken(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.ControlError(); try r.readMessage(into: &v); payload = .error(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthChallengeResponse(); try r.readMessage(into: &v); self.payload = .challenge(v) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.AuthVerifyResponse(); try r.readMessage(into: &v); self.payload = .verify(v) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRefreshResponse(); try r.readMessage(into: &v); self.payload = .refresh(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SessionRevocationResponse(); try r.readMessage(into: &v); self.payload = .revoke(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SyncTokenResponse(); try r.readMessage(into: &v); self.payload = .syncToken(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.ControlError(); try r.readMessage(into: &v); self.payload = .error(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

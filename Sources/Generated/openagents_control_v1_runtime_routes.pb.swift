@@ -170,6 +170,8 @@ extension ControlV1 {
         public var runtimeRouteOwnership: [ControlV1.RuntimeRouteOwnership] = []
         /// Where the runtime is reached.
         public var runtimeBaseUrl: String = ""
+        /// How runtime traffic is routed.
+        public var runtimeRouting: ControlV1.RuntimeRouting? = nil
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.control.v1.ControlStatus"
@@ -236,12 +238,12 @@ extension ControlV1.RuntimeRouteOwnership {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { method = "" } else { method = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { path = "" } else { path = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { owner = "" } else { owner = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { delivery = "" } else { delivery = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { migrationStatus = "" } else { migrationStatus = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { rationale = "" } else { rationale = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.path = "" } else { self.path = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.owner = "" } else { self.owner = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.delivery = "" } else { self.delivery = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.migrationStatus = "" } else { self.migrationStatus = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.rationale = "" } else { self.rationale = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -293,11 +295,11 @@ extension ControlV1.CompatibilityWindow {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { protocolVersion = "" } else { protocolVersion = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { minClientBuildId = "" } else { minClientBuildId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { maxClientBuildId = "" } else { maxClientBuildId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { minSchemaVersion = 0 } else { minSchemaVersion = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { maxSchemaVersion = 0 } else { maxSchemaVersion = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.protocolVersion = "" } else { self.protocolVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.minClientBuildId = "" } else { self.minClientBuildId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.maxClientBuildId = "" } else { self.maxClientBuildId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.minSchemaVersion = 0 } else { self.minSchemaVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.maxSchemaVersion = 0 } else { self.maxSchemaVersion = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -324,9 +326,10 @@ extension ControlV1.ControlStatus {
                 try r.readMessage(into: &v)
                 runtimeRouteOwnership.append(v)
             case 58: runtimeBaseUrl = try r.readString()
+            case 66: try r.readMessage(into: &runtimeRouting)
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -335,6 +338,7 @@ extension ControlV1.ControlStatus {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if let v = runtimeRouting { w.writeMessage(v); w.writeTag(66) }
         if !runtimeBaseUrl.isEmpty { w.writeString(runtimeBaseUrl); w.writeTag(58) }
         for v in runtimeRouteOwnership.reversed() { w.writeMessage(v); w.writeTag(50) }
         if let v = compatibility { w.writeMessage(v); w.writeTag(42) }
@@ -352,6 +356,7 @@ extension ControlV1.ControlStatus {
         if let v = compatibility { w.key("\"compatibility\":", "\"compatibility\":"); v.encodeJSON(to: &w) }
         if !runtimeRouteOwnership.isEmpty || w.emitDefaults { w.key("\"runtimeRouteOwnership\":", "\"runtime_route_ownership\":"); w.beginArray(); for v in runtimeRouteOwnership { v.encodeJSON(to: &w) }; w.endArray() }
         if !runtimeBaseUrl.isEmpty || w.emitDefaults { w.key("\"runtimeBaseUrl\":", "\"runtime_base_url\":"); w.writeString(runtimeBaseUrl) }
+        if let v = runtimeRouting { w.key("\"runtimeRouting\":", "\"runtime_routing\":"); v.encodeJSON(to: &w) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -361,20 +366,21 @@ extension ControlV1.ControlStatus {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { service = "" } else { service = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { authProvider = "" } else { authProvider = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { activeOrgId = "" } else { activeOrgId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); memberships.append(v) } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { compatibility = nil } else { try r.readMessage(into: &compatibility) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { runtimeRouteOwnership = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.RuntimeRouteOwnership(); try r.readMessage(into: &v); runtimeRouteOwnership.append(v) } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { runtimeBaseUrl = "" } else { runtimeBaseUrl = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.service = "" } else { self.service = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.authProvider = "" } else { self.authProvider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.activeOrgId = "" } else { self.activeOrgId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.memberships = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.OrgMembership(); try r.readMessage(into: &v); self.memberships.append(v) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.compatibility = nil } else { try r.readMessage(into: &self.compatibility) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.runtimeRouteOwnership = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.RuntimeRouteOwnership(); try r.readMessage(into: &v); self.runtimeRouteOwnership.append(v) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.runtimeBaseUrl = "" } else { self.runtimeBaseUrl = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.runtimeRouting = nil } else { try r.readMessage(into: &self.runtimeRouting) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("service", 0), ("authProvider", 1), ("auth_provider", 1), ("activeOrgId", 2), ("active_org_id", 2), ("memberships", 3), ("compatibility", 4), ("runtimeRouteOwnership", 5), ("runtime_route_ownership", 5), ("runtimeBaseUrl", 6), ("runtime_base_url", 6)])
+    private static let _jsonFieldNames = JSONFieldNames([("service", 0), ("authProvider", 1), ("auth_provider", 1), ("activeOrgId", 2), ("active_org_id", 2), ("memberships", 3), ("compatibility", 4), ("runtimeRouteOwnership", 5), ("runtime_route_ownership", 5), ("runtimeBaseUrl", 6), ("runtime_base_url", 6), ("runtimeRouting", 7), ("runtime_routing", 7)])
 }
 
 extension ControlV1.ControlStatusResponse {
@@ -407,7 +413,7 @@ extension ControlV1.ControlStatusResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { data = nil } else { try r.readMessage(into: &data) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.data = nil } else { try r.readMessage(into: &self.data) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

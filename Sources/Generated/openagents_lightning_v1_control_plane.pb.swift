@@ -1249,18 +1249,18 @@ extension LightningV1.ControlPlanePaywallPolicy {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { pricingMode = .unspecified } else { if let e = try r.readEnum(LightningV1.PricingMode.self) { pricingMode = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { fixedAmountMsats = 0 } else { fixedAmountMsats = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { maxPerRequestMsats = nil } else { maxPerRequestMsats = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { allowedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in allowedHosts.append(try r.readString()) } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { blockedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in blockedHosts.append(try r.readString()) } }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { quotaPerMinute = nil } else { quotaPerMinute = try r.readUInt32() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { quotaPerDay = nil } else { quotaPerDay = try r.readUInt32() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { killSwitch = false } else { killSwitch = try r.readBool() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.pricingMode = .unspecified } else { if let e = try r.readEnum(LightningV1.PricingMode.self) { self.pricingMode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.fixedAmountMsats = 0 } else { self.fixedAmountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.maxPerRequestMsats = nil } else { self.maxPerRequestMsats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.allowedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in self.allowedHosts.append(try r.readString()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.blockedHosts = [] } else { try r.readArray { r throws(JSONDecodingError) in self.blockedHosts.append(try r.readString()) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.quotaPerMinute = nil } else { self.quotaPerMinute = try r.readUInt32() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.quotaPerDay = nil } else { self.quotaPerDay = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.killSwitch = false } else { self.killSwitch = try r.readBool() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1330,17 +1330,17 @@ extension LightningV1.ControlPlanePaywallRoute {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { routeId = "" } else { routeId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { hostPattern = "" } else { hostPattern = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { pathPattern = "" } else { pathPattern = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { upstreamUrl = "" } else { upstreamUrl = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { `protocol` = .unspecified } else { if let e = try r.readEnum(LightningV1.RouteProtocol.self) { `protocol` = e } }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { timeoutMs = 0 } else { timeoutMs = try r.readUInt32() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { priority = 0 } else { priority = try r.readInt32() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.routeId = "" } else { self.routeId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.hostPattern = "" } else { self.hostPattern = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.pathPattern = "" } else { self.pathPattern = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.upstreamUrl = "" } else { self.upstreamUrl = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.`protocol` = .unspecified } else { if let e = try r.readEnum(LightningV1.RouteProtocol.self) { self.`protocol` = e } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.timeoutMs = 0 } else { self.timeoutMs = try r.readUInt32() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.priority = 0 } else { self.priority = try r.readInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1413,17 +1413,17 @@ extension LightningV1.ControlPlanePaywall {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { name = "" } else { name = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { description = nil } else { description = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.PaywallStatus.self) { status = e } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
-            case 6: try r.claim(&seen, 6); try r.readMessage(into: &metadata)
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { routes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywallRoute(); try r.readMessage(into: &v); routes.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.description = nil } else { self.description = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(LightningV1.PaywallStatus.self) { self.status = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.requestId = nil } else { self.requestId = try r.readString() }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &self.metadata)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.policy = nil } else { try r.readMessage(into: &self.policy) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.routes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywallRoute(); try r.readMessage(into: &v); self.routes.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1469,8 +1469,8 @@ extension LightningV1.ControlPlaneSnapshotResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywall(); try r.readMessage(into: &v); paywalls.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlanePaywall(); try r.readMessage(into: &v); self.paywalls.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1528,13 +1528,13 @@ extension LightningV1.CompileDiagnostic {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticCode.self) { code = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { severity = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticSeverity.self) { severity = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { paywallId = nil } else { paywallId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { routeId = nil } else { routeId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { relatedRouteId = nil } else { relatedRouteId = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { details = nil } else { try r.readMessage(into: &details) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticCode.self) { self.code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.severity = .unspecified } else { if let e = try r.readEnum(LightningV1.CompileDiagnosticSeverity.self) { self.severity = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.paywallId = nil } else { self.paywallId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.routeId = nil } else { self.routeId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.relatedRouteId = nil } else { self.relatedRouteId = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.details = nil } else { try r.readMessage(into: &self.details) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1604,17 +1604,17 @@ extension LightningV1.DeploymentIntentRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { deploymentId = "" } else { deploymentId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = nil } else { paywallId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = nil } else { ownerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { configHash = "" } else { configHash = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { imageDigest = nil } else { imageDigest = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.DeploymentIntentStatus.self) { status = e } }
-            case 6: try r.claim(&seen, 6); try r.readMessage(into: &diagnostics)
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { appliedAtMs = nil } else { appliedAtMs = try r.readInt64() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { rolledBackFrom = nil } else { rolledBackFrom = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.deploymentId = "" } else { self.deploymentId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywallId = nil } else { self.paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerId = nil } else { self.ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.configHash = "" } else { self.configHash = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.imageDigest = nil } else { self.imageDigest = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(LightningV1.DeploymentIntentStatus.self) { self.status = e } }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &self.diagnostics)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.appliedAtMs = nil } else { self.appliedAtMs = try r.readInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.rolledBackFrom = nil } else { self.rolledBackFrom = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1657,8 +1657,8 @@ extension LightningV1.DeploymentIntentWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { deployment = nil } else { try r.readMessage(into: &deployment) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.deployment = nil } else { try r.readMessage(into: &self.deployment) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1719,14 +1719,14 @@ extension LightningV1.GatewayEventRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { level = .unspecified } else { if let e = try r.readEnum(LightningV1.GatewayEventLevel.self) { level = e } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
-            case 6: try r.claim(&seen, 6); try r.readMessage(into: &metadata)
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.eventId = "" } else { self.eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.level = .unspecified } else { if let e = try r.readEnum(LightningV1.GatewayEventLevel.self) { self.level = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.requestId = nil } else { self.requestId = try r.readString() }
+            case 6: try r.claim(&seen, 6); try r.readMessage(into: &self.metadata)
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1769,8 +1769,8 @@ extension LightningV1.GatewayEventWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { event = nil } else { try r.readMessage(into: &event) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.event = nil } else { try r.readMessage(into: &self.event) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1843,18 +1843,18 @@ extension LightningV1.ControlPlaneInvoiceRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { invoiceId = "" } else { invoiceId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.InvoiceLifecycleStatus.self) { status = e } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { paymentHash = nil } else { paymentHash = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { paymentRequest = nil } else { paymentRequest = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { paymentProofRef = nil } else { paymentProofRef = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { settledAtMs = nil } else { settledAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.invoiceId = "" } else { self.invoiceId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.amountMsats = 0 } else { self.amountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(LightningV1.InvoiceLifecycleStatus.self) { self.status = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.paymentHash = nil } else { self.paymentHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.paymentRequest = nil } else { self.paymentRequest = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.paymentProofRef = nil } else { self.paymentProofRef = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.requestId = nil } else { self.requestId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.settledAtMs = nil } else { self.settledAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1918,15 +1918,15 @@ extension LightningV1.ControlPlaneSettlementRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { settlementId = "" } else { settlementId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paywallId = "" } else { paywallId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { invoiceId = nil } else { invoiceId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { paymentProofRef = "" } else { paymentProofRef = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { requestId = nil } else { requestId = try r.readString() }
-            case 7: try r.claim(&seen, 7); try r.readMessage(into: &metadata)
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { createdAtMs = 0 } else { createdAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.settlementId = "" } else { self.settlementId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paywallId = "" } else { self.paywallId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.invoiceId = nil } else { self.invoiceId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.amountMsats = 0 } else { self.amountMsats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.paymentProofRef = "" } else { self.paymentProofRef = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.requestId = nil } else { self.requestId = try r.readString() }
+            case 7: try r.claim(&seen, 7); try r.readMessage(into: &self.metadata)
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.createdAtMs = 0 } else { self.createdAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1972,9 +1972,9 @@ extension LightningV1.InvoiceLifecycleWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { changed = false } else { changed = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { invoice = nil } else { try r.readMessage(into: &invoice) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.changed = false } else { self.changed = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.invoice = nil } else { try r.readMessage(into: &self.invoice) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2023,10 +2023,10 @@ extension LightningV1.SettlementWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { existed = false } else { existed = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { settlement = nil } else { try r.readMessage(into: &settlement) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { invoice = nil } else { try r.readMessage(into: &invoice) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.existed = false } else { self.existed = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.settlement = nil } else { try r.readMessage(into: &self.settlement) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.invoice = nil } else { try r.readMessage(into: &self.invoice) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2081,12 +2081,12 @@ extension LightningV1.ControlPlaneSecurityGlobal {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { stateId = "" } else { stateId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { globalPause = false } else { globalPause = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { denyReasonCode = .unspecified } else { if let e = try r.readEnum(LightningV1.SecurityDenyReasonCode.self) { denyReasonCode = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { denyReason = nil } else { denyReason = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedBy = nil } else { updatedBy = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.stateId = "" } else { self.stateId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.globalPause = false } else { self.globalPause = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.denyReasonCode = .unspecified } else { if let e = try r.readEnum(LightningV1.SecurityDenyReasonCode.self) { self.denyReasonCode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.denyReason = nil } else { self.denyReason = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.updatedBy = nil } else { self.updatedBy = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2138,11 +2138,11 @@ extension LightningV1.ControlPlaneOwnerSecurityControl {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerId = "" } else { ownerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { killSwitch = false } else { killSwitch = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = nil } else { reason = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { updatedBy = nil } else { updatedBy = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ownerId = "" } else { self.ownerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.killSwitch = false } else { self.killSwitch = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reason = nil } else { self.reason = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.updatedBy = nil } else { self.updatedBy = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2203,14 +2203,14 @@ extension LightningV1.ControlPlaneCredentialRoleState {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { role = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRole.self) { role = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRoleStatus.self) { status = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { version = 0 } else { version = try r.readUInt32() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { fingerprint = nil } else { fingerprint = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { note = nil } else { note = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAtMs = 0 } else { updatedAtMs = try r.readInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { lastRotatedAtMs = nil } else { lastRotatedAtMs = try r.readInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { revokedAtMs = nil } else { revokedAtMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.role = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRole.self) { self.role = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(LightningV1.CredentialRoleStatus.self) { self.status = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.version = 0 } else { self.version = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.fingerprint = nil } else { self.fingerprint = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.note = nil } else { self.note = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.updatedAtMs = 0 } else { self.updatedAtMs = try r.readInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.lastRotatedAtMs = nil } else { self.lastRotatedAtMs = try r.readInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.revokedAtMs = nil } else { self.revokedAtMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2265,10 +2265,10 @@ extension LightningV1.ControlPlaneSecurityStateResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { global = nil } else { try r.readMessage(into: &global) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerControls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneOwnerSecurityControl(); try r.readMessage(into: &v); ownerControls.append(v) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { credentialRoles = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneCredentialRoleState(); try r.readMessage(into: &v); credentialRoles.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.global = nil } else { try r.readMessage(into: &self.global) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerControls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneOwnerSecurityControl(); try r.readMessage(into: &v); self.ownerControls.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.credentialRoles = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = LightningV1.ControlPlaneCredentialRoleState(); try r.readMessage(into: &v); self.credentialRoles.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2311,8 +2311,8 @@ extension LightningV1.SecurityGlobalWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { global = nil } else { try r.readMessage(into: &global) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.global = nil } else { try r.readMessage(into: &self.global) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2355,8 +2355,8 @@ extension LightningV1.SecurityOwnerControlWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerControl = nil } else { try r.readMessage(into: &ownerControl) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerControl = nil } else { try r.readMessage(into: &self.ownerControl) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2399,8 +2399,8 @@ extension LightningV1.SecurityCredentialRoleWriteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { credentialRole = nil } else { try r.readMessage(into: &credentialRole) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.credentialRole = nil } else { try r.readMessage(into: &self.credentialRole) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

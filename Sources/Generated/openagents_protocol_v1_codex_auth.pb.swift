@@ -194,11 +194,11 @@ extension ProtocolV1.CodexAuthTokenReference {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { tokenRef = "" } else { tokenRef = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { scopes = [] } else { try r.readArray { r throws(JSONDecodingError) in scopes.append(try r.readString()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { refreshable = false } else { refreshable = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.tokenRef = "" } else { self.tokenRef = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.scopes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.scopes.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.expiresAt = nil } else { try r.readMessage(into: &self.expiresAt) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.refreshable = false } else { self.refreshable = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -256,13 +256,13 @@ extension ProtocolV1.CodexDeviceFlowStatus {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { flowId = "" } else { flowId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { verificationUri = "" } else { verificationUri = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { userCodeRef = "" } else { userCodeRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { expiresAt = nil } else { try r.readMessage(into: &expiresAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { pollIntervalSeconds = 0 } else { pollIntervalSeconds = try r.readUInt32() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { status = "" } else { status = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.flowId = "" } else { self.flowId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.verificationUri = "" } else { self.verificationUri = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.userCodeRef = "" } else { self.userCodeRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.expiresAt = nil } else { try r.readMessage(into: &self.expiresAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.pollIntervalSeconds = 0 } else { self.pollIntervalSeconds = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -326,15 +326,15 @@ extension ProtocolV1.CodexAuthStateEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { hydrationStatus = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexAuthHydrationStatus.self) { hydrationStatus = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { tokenReference = nil } else { try r.readMessage(into: &tokenReference) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { deviceFlow = nil } else { try r.readMessage(into: &deviceFlow) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { statusReason = "" } else { statusReason = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.hydrationStatus = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexAuthHydrationStatus.self) { self.hydrationStatus = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.tokenReference = nil } else { try r.readMessage(into: &self.tokenReference) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.deviceFlow = nil } else { try r.readMessage(into: &self.deviceFlow) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.statusReason = "" } else { self.statusReason = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.observedAt = nil } else { try r.readMessage(into: &self.observedAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

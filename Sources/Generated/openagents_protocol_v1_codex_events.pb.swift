@@ -234,13 +234,13 @@ extension ProtocolV1.CodexProjectionEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runtimeSource = "" } else { runtimeSource = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runtimeRunId = "" } else { runtimeRunId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { runtimeWorkerId = "" } else { runtimeWorkerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { runtimeSeq = 0 } else { runtimeSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimeSeqEnd = 0 } else { runtimeSeqEnd = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionVersion = 0 } else { projectionVersion = try r.readUInt32() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectedAt = nil } else { try r.readMessage(into: &projectedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runtimeSource = "" } else { self.runtimeSource = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runtimeRunId = "" } else { self.runtimeRunId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.runtimeWorkerId = "" } else { self.runtimeWorkerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.runtimeSeq = 0 } else { self.runtimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runtimeSeqEnd = 0 } else { self.runtimeSeqEnd = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.projectionVersion = 0 } else { self.projectionVersion = try r.readUInt32() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.projectedAt = nil } else { try r.readMessage(into: &self.projectedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -286,9 +286,9 @@ extension ProtocolV1.CodexWorkerStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -334,9 +334,9 @@ extension ProtocolV1.CodexWorkerRequestReceivedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestVersion = "" } else { self.requestVersion = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -382,9 +382,9 @@ extension ProtocolV1.CodexWorkerResponsePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -436,11 +436,11 @@ extension ProtocolV1.CodexWorkerErrorPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -483,8 +483,8 @@ extension ProtocolV1.CodexWorkerHeartbeatPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.observedAt = nil } else { try r.readMessage(into: &self.observedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -527,8 +527,8 @@ extension ProtocolV1.CodexWorkerStoppedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -568,7 +568,7 @@ extension ProtocolV1.CodexWorkerUnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -686,19 +686,19 @@ extension ProtocolV1.CodexWorkerEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventVersion = 0 } else { eventVersion = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { projection = nil } else { try r.readMessage(into: &projection) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); payload = .started(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .requestReceived(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); payload = .response(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); payload = .error(v) }
-            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .heartbeat(v) }
-            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .stopped(v) }
-            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.eventVersion = 0 } else { self.eventVersion = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.projection = nil } else { try r.readMessage(into: &self.projection) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStartedPayload(); try r.readMessage(into: &v); self.payload = .started(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerRequestReceivedPayload(); try r.readMessage(into: &v); self.payload = .requestReceived(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerResponsePayload(); try r.readMessage(into: &v); self.payload = .response(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerErrorPayload(); try r.readMessage(into: &v); self.payload = .error(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerHeartbeatPayload(); try r.readMessage(into: &v); self.payload = .heartbeat(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerStoppedPayload(); try r.readMessage(into: &v); self.payload = .stopped(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.CodexWorkerUnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

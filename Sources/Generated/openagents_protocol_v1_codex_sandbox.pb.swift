@@ -203,16 +203,16 @@ extension ProtocolV1.CodexSandboxBinding {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { executionMode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexExecutionMode.self) { executionMode = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { sandboxBackend = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexSandboxBackend.self) { sandboxBackend = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { sandboxSessionRef = "" } else { sandboxSessionRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { region = "" } else { region = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { providerProjectRef = "" } else { providerProjectRef = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { placementRef = "" } else { placementRef = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.executionMode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexExecutionMode.self) { self.executionMode = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.sandboxBackend = .unspecified } else { if let e = try r.readEnum(ProtocolV1.CodexSandboxBackend.self) { self.sandboxBackend = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sandboxSessionRef = "" } else { self.sandboxSessionRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.region = "" } else { self.region = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.providerProjectRef = "" } else { self.providerProjectRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.placementRef = "" } else { self.placementRef = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

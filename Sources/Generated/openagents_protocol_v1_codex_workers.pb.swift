@@ -220,18 +220,18 @@ extension ProtocolV1.CodexWorker {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { stoppedAt = nil } else { try r.readMessage(into: &stoppedAt) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.ownerUserRef = "" } else { self.ownerUserRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.startedAt = nil } else { try r.readMessage(into: &self.startedAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.stoppedAt = nil } else { try r.readMessage(into: &self.stoppedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.lastHeartbeatAt = nil } else { try r.readMessage(into: &self.lastHeartbeatAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -286,12 +286,12 @@ extension ProtocolV1.CodexWorkerCreateRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { sandbox = nil } else { try r.readMessage(into: &sandbox) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sandbox = nil } else { try r.readMessage(into: &self.sandbox) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -334,8 +334,8 @@ extension ProtocolV1.CodexWorkerCreateResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -375,7 +375,7 @@ extension ProtocolV1.CodexWorkerSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -424,10 +424,10 @@ extension ProtocolV1.CodexWorkerRequestEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { requestVersion = "" } else { requestVersion = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.request = nil } else { try r.readMessage(into: &self.request) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.requestVersion = "" } else { self.requestVersion = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -476,10 +476,10 @@ extension ProtocolV1.CodexWorkerRequestResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -519,7 +519,7 @@ extension ProtocolV1.CodexWorkerStopRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -565,9 +565,9 @@ extension ProtocolV1.CodexWorkerStopResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

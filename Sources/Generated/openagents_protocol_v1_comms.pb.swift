@@ -97,13 +97,13 @@ extension ProtocolV1.CommsSendIntent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { orgId = "" } else { orgId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { channel = "" } else { channel = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { templateId = "" } else { templateId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { recipient = "" } else { recipient = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { variables = nil } else { try r.readMessage(into: &variables) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.orgId = "" } else { self.orgId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.userId = "" } else { self.userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.channel = "" } else { self.channel = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.templateId = "" } else { self.templateId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.recipient = "" } else { self.recipient = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.variables = nil } else { try r.readMessage(into: &self.variables) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -155,11 +155,11 @@ extension ProtocolV1.CommsSendResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { state = "" } else { state = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { providerMetadata = nil } else { try r.readMessage(into: &providerMetadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.messageId = "" } else { self.messageId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.state = "" } else { self.state = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCodeText = "" } else { self.reasonCodeText = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.providerMetadata = nil } else { try r.readMessage(into: &self.providerMetadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

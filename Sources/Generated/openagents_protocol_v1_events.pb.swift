@@ -162,7 +162,7 @@ extension ProtocolV1.RunStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { actor = "" } else { actor = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.actor = "" } else { self.actor = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -202,7 +202,7 @@ extension ProtocolV1.TextDeltaPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.delta = "" } else { self.delta = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -248,9 +248,9 @@ extension ProtocolV1.ToolCallPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { input = nil } else { try r.readMessage(into: &input) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toolName = "" } else { self.toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.input = nil } else { try r.readMessage(into: &self.input) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -302,11 +302,11 @@ extension ProtocolV1.ToolResultPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { state = "" } else { state = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { output = nil } else { try r.readMessage(into: &output) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toolName = "" } else { self.toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.state = "" } else { self.state = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.output = nil } else { try r.readMessage(into: &self.output) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -349,8 +349,8 @@ extension ProtocolV1.RunFinishedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -390,7 +390,7 @@ extension ProtocolV1.UnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -494,16 +494,16 @@ extension ProtocolV1.RunEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunStartedPayload(); try r.readMessage(into: &v); payload = .runStarted(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.TextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolCallPayload(); try r.readMessage(into: &v); payload = .toolCall(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolResultPayload(); try r.readMessage(into: &v); payload = .toolResult(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunFinishedPayload(); try r.readMessage(into: &v); payload = .runFinished(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.UnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunStartedPayload(); try r.readMessage(into: &v); self.payload = .runStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.TextDeltaPayload(); try r.readMessage(into: &v); self.payload = .textDelta(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolCallPayload(); try r.readMessage(into: &v); self.payload = .toolCall(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.ToolResultPayload(); try r.readMessage(into: &v); self.payload = .toolResult(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.RunFinishedPayload(); try r.readMessage(into: &v); self.payload = .runFinished(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ProtocolV1.UnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -195,19 +195,19 @@ extension ProtocolV1.PolicyDecision {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { policyId = "" } else { policyId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { reasonCodesVersion = "" } else { reasonCodesVersion = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { evaluationHash = "" } else { evaluationHash = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { artifactVariant = "" } else { artifactVariant = try r.readString() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { canaryPercent = 0 } else { canaryPercent = try r.readInt32() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { rolloutBucket = 0 } else { rolloutBucket = try r.readInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.policyId = "" } else { self.policyId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.authorizationId = "" } else { self.authorizationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.authorizationMode = "" } else { self.authorizationMode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.decision = "" } else { self.decision = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.reasonCodeText = "" } else { self.reasonCodeText = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.reasonCodesVersion = "" } else { self.reasonCodesVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.evaluationHash = "" } else { self.evaluationHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.compiledId = "" } else { self.compiledId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.strategyId = "" } else { self.strategyId = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.artifactVariant = "" } else { self.artifactVariant = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.canaryPercent = 0 } else { self.canaryPercent = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.rolloutBucket = 0 } else { self.rolloutBucket = try r.readInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -262,12 +262,12 @@ extension ProtocolV1.BudgetSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { totalTokens = 0 } else { totalTokens = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { spentSats = 0 } else { spentSats = try r.readInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reservedSats = 0 } else { reservedSats = try r.readInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { remainingSats = 0 } else { remainingSats = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.inputTokens = 0 } else { self.inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.outputTokens = 0 } else { self.outputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.totalTokens = 0 } else { self.totalTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.spentSats = 0 } else { self.spentSats = try r.readInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reservedSats = 0 } else { self.reservedSats = try r.readInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.remainingSats = 0 } else { self.remainingSats = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -313,9 +313,9 @@ extension ProtocolV1.TimingSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { startedAt = "" } else { startedAt = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { completedAt = "" } else { completedAt = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.startedAt = "" } else { self.startedAt = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.completedAt = "" } else { self.completedAt = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latencyMs = 0 } else { self.latencyMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -409,25 +409,25 @@ extension ProtocolV1.PredictReceipt {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { signatureId = "" } else { signatureId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { schemaHash = "" } else { schemaHash = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { promptHash = "" } else { promptHash = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { programHash = "" } else { programHash = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { timing = nil } else { try r.readMessage(into: &timing) }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceRef = "" } else { traceRef = try r.readString() }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { traceHash = "" } else { traceHash = try r.readString() }
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { traceStorage = "" } else { traceStorage = try r.readString() }
-            case 16: try r.claim(&seen, 16); if r.consumeNull() { traceArtifactUri = "" } else { traceArtifactUri = try r.readString() }
-            case 17: try r.claim(&seen, 17); if r.consumeNull() { catalogVersion = "" } else { catalogVersion = try r.readString() }
-            case 18: try r.claim(&seen, 18); if r.consumeNull() { outputPreview = nil } else { try r.readMessage(into: &outputPreview) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.receiptId = "" } else { self.receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.signatureId = "" } else { self.signatureId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.strategyId = "" } else { self.strategyId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.compiledId = "" } else { self.compiledId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.schemaHash = "" } else { self.schemaHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.promptHash = "" } else { self.promptHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.programHash = "" } else { self.programHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.paramsHash = "" } else { self.paramsHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.outputHash = "" } else { self.outputHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.policy = nil } else { try r.readMessage(into: &self.policy) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.budget = nil } else { try r.readMessage(into: &self.budget) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.timing = nil } else { try r.readMessage(into: &self.timing) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.traceRef = "" } else { self.traceRef = try r.readString() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.traceHash = "" } else { self.traceHash = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.traceStorage = "" } else { self.traceStorage = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { self.traceArtifactUri = "" } else { self.traceArtifactUri = try r.readString() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { self.catalogVersion = "" } else { self.catalogVersion = try r.readString() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { self.outputPreview = nil } else { try r.readMessage(into: &self.outputPreview) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -146,9 +146,9 @@ extension RuntimeV1.RuntimeRegistryRouting {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { agentTypeField = "" } else { agentTypeField = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { defaultAgentType = "" } else { defaultAgentType = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requiredOnMethods = [] } else { try r.readArray { r throws(JSONDecodingError) in requiredOnMethods.append(try r.readString()) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.agentTypeField = "" } else { self.agentTypeField = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.defaultAgentType = "" } else { self.defaultAgentType = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requiredOnMethods = [] } else { try r.readArray { r throws(JSONDecodingError) in self.requiredOnMethods.append(try r.readString()) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -215,16 +215,16 @@ extension RuntimeV1.RuntimeMethods {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { history = "" } else { history = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { messages = "" } else { messages = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { watch = "" } else { watch = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { unwatch = "" } else { unwatch = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { start = "" } else { start = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { send = "" } else { send = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { stop = "" } else { stop = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { input = "" } else { input = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { respond = "" } else { respond = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { state = nil } else { state = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.history = "" } else { self.history = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.messages = "" } else { self.messages = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.watch = "" } else { self.watch = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.unwatch = "" } else { self.unwatch = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.start = "" } else { self.start = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.send = "" } else { self.send = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.stop = "" } else { self.stop = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.input = "" } else { self.input = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.respond = "" } else { self.respond = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.state = nil } else { self.state = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -297,18 +297,18 @@ extension RuntimeV1.RuntimeCapability {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { id = "" } else { id = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { displayName = "" } else { displayName = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { sessionListSource = "" } else { sessionListSource = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { sessionMessagesSource = "" } else { sessionMessagesSource = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { sessionWatchSource = "" } else { sessionWatchSource = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { requiresWorkspaceActivationOnResume = false } else { requiresWorkspaceActivationOnResume = try r.readBool() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { requiresSessionResolutionOnNewSession = false } else { requiresSessionResolutionOnNewSession = try r.readBool() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { supportsResume = false } else { supportsResume = try r.readBool() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { supportsInteractiveQuestions = false } else { supportsInteractiveQuestions = try r.readBool() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { supportsPermissions = false } else { supportsPermissions = try r.readBool() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { methods = nil } else { try r.readMessage(into: &methods) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.id = "" } else { self.id = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.displayName = "" } else { self.displayName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.sessionListSource = "" } else { self.sessionListSource = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sessionMessagesSource = "" } else { self.sessionMessagesSource = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.sessionWatchSource = "" } else { self.sessionWatchSource = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.requiresWorkspaceActivationOnResume = false } else { self.requiresWorkspaceActivationOnResume = try r.readBool() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.requiresSessionResolutionOnNewSession = false } else { self.requiresSessionResolutionOnNewSession = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.supportsResume = false } else { self.supportsResume = try r.readBool() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.supportsInteractiveQuestions = false } else { self.supportsInteractiveQuestions = try r.readBool() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.supportsPermissions = false } else { self.supportsPermissions = try r.readBool() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.methods = nil } else { try r.readMessage(into: &self.methods) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -363,11 +363,11 @@ extension RuntimeV1.RuntimeRegistry {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { schemaVersion = "" } else { schemaVersion = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { generatedAt = nil } else { try r.readMessage(into: &generatedAt) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { defaultRuntime = "" } else { defaultRuntime = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { routing = nil } else { try r.readMessage(into: &routing) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runtimes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RuntimeCapability(); try r.readMessage(into: &v); runtimes.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.schemaVersion = "" } else { self.schemaVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.generatedAt = nil } else { try r.readMessage(into: &self.generatedAt) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.defaultRuntime = "" } else { self.defaultRuntime = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.routing = nil } else { try r.readMessage(into: &self.routing) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runtimes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RuntimeCapability(); try r.readMessage(into: &v); self.runtimes.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -652,7 +652,7 @@ extension RuntimeV1.ErrorEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { error = nil } else { try r.readMessage(into: &error) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.error = nil } else { try r.readMessage(into: &self.error) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -716,14 +716,14 @@ extension RuntimeV1.ErrorBody {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = "" } else { code = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArrayAllowingNull { r throws(JSONDecodingError) in var v = GoogleProtobuf.Value(); try r.readMessage(into: &v); details.append(v) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { oldestAvailableCursor = nil } else { oldestAvailableCursor = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { headCursor = nil } else { headCursor = try r.readUInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { actualPreviousSeq = nil } else { actualPreviousSeq = try r.readUInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { retryAfterMs = nil } else { retryAfterMs = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.details = [] } else { try r.readArrayAllowingNull { r throws(JSONDecodingError) in var v = GoogleProtobuf.Value(); try r.readMessage(into: &v); self.details.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.oldestAvailableCursor = nil } else { self.oldestAvailableCursor = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.headCursor = nil } else { self.headCursor = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.actualPreviousSeq = nil } else { self.actualPreviousSeq = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.retryAfterMs = nil } else { self.retryAfterMs = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -787,15 +787,15 @@ extension RuntimeV1.HealthzResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { service = "" } else { service = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { buildSha = "" } else { buildSha = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { uptimeSeconds = 0 } else { uptimeSeconds = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { authorityWriteMode = "" } else { authorityWriteMode = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { authorityWriterActive = false } else { authorityWriterActive = try r.readBool() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { fanoutDriver = "" } else { fanoutDriver = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { dbConfigured = false } else { dbConfigured = try r.readBool() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { version = "" } else { version = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.service = "" } else { self.service = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.buildSha = "" } else { self.buildSha = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.uptimeSeconds = 0 } else { self.uptimeSeconds = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.authorityWriteMode = "" } else { self.authorityWriteMode = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.authorityWriterActive = false } else { self.authorityWriterActive = try r.readBool() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.fanoutDriver = "" } else { self.fanoutDriver = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.dbConfigured = false } else { self.dbConfigured = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.version = "" } else { self.version = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -850,12 +850,12 @@ extension RuntimeV1.ReadyzResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorityReady = false } else { authorityReady = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { projectorReady = false } else { projectorReady = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { workersReady = false } else { workersReady = try r.readBool() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { authorityWriterActive = false } else { authorityWriterActive = try r.readBool() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { fanoutDriver = "" } else { fanoutDriver = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.authorityReady = false } else { self.authorityReady = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.projectorReady = false } else { self.projectorReady = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workersReady = false } else { self.workersReady = try r.readBool() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.authorityWriterActive = false } else { self.authorityWriterActive = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.fanoutDriver = "" } else { self.fanoutDriver = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -901,9 +901,9 @@ extension RuntimeV1.HealthResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { service = "" } else { service = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { version = "" } else { version = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.service = "" } else { self.service = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.version = "" } else { self.version = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -952,10 +952,10 @@ extension RuntimeV1.CreateRunRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1001,9 +1001,9 @@ extension RuntimeV1.RunResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { event = nil } else { try r.readMessage(into: &event) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.run = nil } else { try r.readMessage(into: &self.run) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.event = nil } else { try r.readMessage(into: &self.event) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1055,11 +1055,11 @@ extension RuntimeV1.AppendRunEventRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 1: try r.claim(&seen, 1); try r.readMessage(into: &payload)
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { expectedPreviousSeq = nil } else { expectedPreviousSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 1: try r.claim(&seen, 1); try r.readMessage(into: &self.payload)
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.expectedPreviousSeq = nil } else { self.expectedPreviousSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1111,11 +1111,11 @@ extension RuntimeV1.AppendFrameRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { type = "" } else { type = try r.readString() }
-            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.frameId = "" } else { self.frameId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.type = "" } else { self.type = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &self.payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1164,10 +1164,10 @@ extension RuntimeV1.AppendFrameResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.frameId = "" } else { self.frameId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1213,9 +1213,9 @@ extension RuntimeV1.CancelRunRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1264,10 +1264,10 @@ extension RuntimeV1.CancelRunResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { cancelRequested = false } else { cancelRequested = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.cancelRequested = false } else { self.cancelRequested = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1319,11 +1319,11 @@ extension RuntimeV1.RunSnapshotResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1375,11 +1375,11 @@ extension RuntimeV1.ReceiptToolCall {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { tool = "" } else { tool = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { sideEffects = [] } else { try r.readArray { r throws(JSONDecodingError) in sideEffects.append(try r.readString()) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.tool = "" } else { self.tool = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.paramsHash = "" } else { self.paramsHash = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.outputHash = "" } else { self.outputHash = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.latencyMs = 0 } else { self.latencyMs = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sideEffects = [] } else { try r.readArray { r throws(JSONDecodingError) in self.sideEffects.append(try r.readString()) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1428,10 +1428,10 @@ extension RuntimeV1.ReceiptVerification {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { command = "" } else { command = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { exitCode = 0 } else { exitCode = try r.readInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { cwd = nil } else { cwd = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { durationMs = nil } else { durationMs = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.command = "" } else { self.command = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.exitCode = 0 } else { self.exitCode = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.cwd = nil } else { self.cwd = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.durationMs = nil } else { self.durationMs = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1480,10 +1480,10 @@ extension RuntimeV1.ReceiptMetrics {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCalls = 0 } else { toolCalls = try r.readUInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolLatencyMsTotal = 0 } else { toolLatencyMsTotal = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { verificationPassed = nil } else { verificationPassed = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { paymentsMsatsTotal = 0 } else { paymentsMsatsTotal = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCalls = 0 } else { self.toolCalls = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toolLatencyMsTotal = 0 } else { self.toolLatencyMsTotal = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.verificationPassed = nil } else { self.verificationPassed = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.paymentsMsatsTotal = 0 } else { self.paymentsMsatsTotal = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1553,17 +1553,17 @@ extension RuntimeV1.ReceiptPayment {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { schema = "" } else { schema = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { rail = "" } else { rail = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { assetId = "" } else { assetId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { amountMsats = 0 } else { amountMsats = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { paymentProof = "" } else { paymentProof = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { trajectoryHash = "" } else { trajectoryHash = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { policyBundleId = "" } else { policyBundleId = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { jobHash = nil } else { jobHash = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { canonicalJsonSha256 = "" } else { canonicalJsonSha256 = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.schema = "" } else { self.schema = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.rail = "" } else { self.rail = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.assetId = "" } else { self.assetId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.amountMsats = 0 } else { self.amountMsats = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.paymentProof = "" } else { self.paymentProof = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.trajectoryHash = "" } else { self.trajectoryHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.policyBundleId = "" } else { self.policyBundleId = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.jobHash = nil } else { self.jobHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.canonicalJsonSha256 = "" } else { self.canonicalJsonSha256 = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1648,19 +1648,19 @@ extension RuntimeV1.RuntimeReceipt {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { schema = "" } else { schema = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { trajectoryHash = "" } else { trajectoryHash = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { policyBundleId = "" } else { policyBundleId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { canonicalJsonSha256 = "" } else { canonicalJsonSha256 = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { createdAt = nil } else { try r.readMessage(into: &createdAt) }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { metrics = nil } else { try r.readMessage(into: &metrics) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptToolCall(); try r.readMessage(into: &v); toolCalls.append(v) } }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { verification = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptVerification(); try r.readMessage(into: &v); verification.append(v) } }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { payments = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptPayment(); try r.readMessage(into: &v); payments.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.schema = "" } else { self.schema = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.trajectoryHash = "" } else { self.trajectoryHash = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.policyBundleId = "" } else { self.policyBundleId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.canonicalJsonSha256 = "" } else { self.canonicalJsonSha256 = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.createdAt = nil } else { try r.readMessage(into: &self.createdAt) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.eventCount = 0 } else { self.eventCount = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.firstSeq = 0 } else { self.firstSeq = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.lastSeq = 0 } else { self.lastSeq = try r.readUInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.metrics = nil } else { try r.readMessage(into: &self.metrics) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptToolCall(); try r.readMessage(into: &v); self.toolCalls.append(v) } }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.verification = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptVerification(); try r.readMessage(into: &v); self.verification.append(v) } }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.payments = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ReceiptPayment(); try r.readMessage(into: &v); self.payments.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1709,10 +1709,10 @@ extension RuntimeV1.ProjectorCheckpoint {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastEventType = "" } else { lastEventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.lastSeq = 0 } else { self.lastSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lastEventType = "" } else { self.lastEventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1752,7 +1752,7 @@ extension RuntimeV1.CheckpointResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { checkpoint = nil } else { try r.readMessage(into: &checkpoint) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.checkpoint = nil } else { try r.readMessage(into: &self.checkpoint) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1807,12 +1807,12 @@ extension RuntimeV1.ProjectionSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { projectionHash = "" } else { projectionHash = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lastSeq = 0 } else { self.lastSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.eventCount = 0 } else { self.eventCount = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.projectionHash = "" } else { self.projectionHash = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1852,7 +1852,7 @@ extension RuntimeV1.RunSummaryResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { summary = nil } else { try r.readMessage(into: &summary) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.summary = nil } else { try r.readMessage(into: &self.summary) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1907,12 +1907,12 @@ extension RuntimeV1.DriftReport {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { expectedNextSeq = 0 } else { expectedNextSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeenSeq = 0 } else { lastSeenSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { incomingSeq = 0 } else { incomingSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { detectedAt = nil } else { try r.readMessage(into: &detectedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.expectedNextSeq = 0 } else { self.expectedNextSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lastSeenSeq = 0 } else { self.lastSeenSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.incomingSeq = 0 } else { self.incomingSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.detectedAt = nil } else { try r.readMessage(into: &self.detectedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1952,7 +1952,7 @@ extension RuntimeV1.DriftResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { drift = nil } else { try r.readMessage(into: &drift) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.drift = nil } else { try r.readMessage(into: &self.drift) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2010,13 +2010,13 @@ extension RuntimeV1.RegisterWorkerRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2065,10 +2065,10 @@ extension RuntimeV1.WorkerHeartbeatRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { metadataPatch = nil } else { try r.readMessage(into: &metadataPatch) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.metadataPatch = nil } else { try r.readMessage(into: &self.metadataPatch) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2120,11 +2120,11 @@ extension RuntimeV1.WorkerStatusRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2170,9 +2170,9 @@ extension RuntimeV1.WorkerLiveness {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { heartbeatAgeMs = nil } else { heartbeatAgeMs = try r.readUInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { heartbeatStaleAfterMs = 0 } else { heartbeatStaleAfterMs = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { heartbeatState = "" } else { heartbeatState = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.heartbeatAgeMs = nil } else { self.heartbeatAgeMs = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.heartbeatStaleAfterMs = 0 } else { self.heartbeatStaleAfterMs = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.heartbeatState = "" } else { self.heartbeatState = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2215,8 +2215,8 @@ extension RuntimeV1.WorkerView {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { liveness = nil } else { try r.readMessage(into: &liveness) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.liveness = nil } else { try r.readMessage(into: &self.liveness) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2256,7 +2256,7 @@ extension RuntimeV1.WorkerResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2299,7 +2299,7 @@ extension RuntimeV1.WorkerListResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerView(); try r.readMessage(into: &v); workers.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerView(); try r.readMessage(into: &v); self.workers.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -77,13 +77,13 @@ extension RuntimeV1.RuntimeSignatureClaims {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { iat = 0 } else { iat = try r.readInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { exp = 0 } else { exp = try r.readInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { nonce = "" } else { nonce = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { guestScope = "" } else { guestScope = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.iat = 0 } else { self.iat = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.exp = 0 } else { self.exp = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.nonce = "" } else { self.nonce = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.userId = "" } else { self.userId = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.guestScope = "" } else { self.guestScope = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -1086,11 +1086,11 @@ extension RuntimeV1.RuntimeError {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeErrorCode.self) { code = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { details = [] } else { try r.readArray { r throws(JSONDecodingError) in details.append(try r.readString()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeErrorCode.self) { self.code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.details = [] } else { try r.readArray { r throws(JSONDecodingError) in self.details.append(try r.readString()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.retryAfterMs = 0 } else { self.retryAfterMs = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.fullResyncRequired = false } else { self.fullResyncRequired = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1166,19 +1166,19 @@ extension RuntimeV1.RuntimeRun {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { status = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { terminalReasonClass = "" } else { terminalReasonClass = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { terminalReason = "" } else { terminalReason = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { terminalAt = nil } else { try r.readMessage(into: &terminalAt) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { createdAt = nil } else { try r.readMessage(into: &createdAt) }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { self.status = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.ownerUserRef = "" } else { self.ownerUserRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.terminalReasonClass = "" } else { self.terminalReasonClass = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.terminalReason = "" } else { self.terminalReason = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.terminalAt = nil } else { try r.readMessage(into: &self.terminalAt) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.createdAt = nil } else { try r.readMessage(into: &self.createdAt) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1239,14 +1239,14 @@ extension RuntimeV1.RuntimeRunLifecycleTransition {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { fromStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { fromStatus = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { toStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { toStatus = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { transitionEventType = "" } else { transitionEventType = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonClass = "" } else { reasonClass = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { transitionedAt = nil } else { try r.readMessage(into: &transitionedAt) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.fromStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { self.fromStatus = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.toStatus = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { self.toStatus = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.transitionEventType = "" } else { self.transitionEventType = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reasonClass = "" } else { self.reasonClass = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.transitionedAt = nil } else { try r.readMessage(into: &self.transitionedAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1286,7 +1286,7 @@ extension RuntimeV1.RuntimeRunStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { actor = "" } else { actor = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.actor = "" } else { self.actor = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1329,8 +1329,8 @@ extension RuntimeV1.RuntimeTextDeltaPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { delta = "" } else { delta = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.delta = "" } else { self.delta = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.frameId = "" } else { self.frameId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1376,9 +1376,9 @@ extension RuntimeV1.RuntimeToolCallPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { input = nil } else { try r.readMessage(into: &input) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toolName = "" } else { self.toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.input = nil } else { try r.readMessage(into: &self.input) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1430,11 +1430,11 @@ extension RuntimeV1.RuntimeToolResultPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { toolName = "" } else { toolName = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { state = "" } else { state = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { output = nil } else { try r.readMessage(into: &output) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.toolName = "" } else { self.toolName = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.state = "" } else { self.state = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.output = nil } else { try r.readMessage(into: &self.output) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1483,10 +1483,10 @@ extension RuntimeV1.RuntimeRunFinishedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { status = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonClass = "" } else { reasonClass = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeRunStatus.self) { self.status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reasonClass = "" } else { self.reasonClass = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1532,9 +1532,9 @@ extension RuntimeV1.RuntimeRunCancelRequestedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedBy = "" } else { requestedBy = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestedAt = nil } else { try r.readMessage(into: &requestedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestedBy = "" } else { self.requestedBy = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestedAt = nil } else { try r.readMessage(into: &self.requestedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1580,9 +1580,9 @@ extension RuntimeV1.RuntimeRunExecutorLostPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { leaseOwner = "" } else { leaseOwner = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedProgressSeq = 0 } else { observedProgressSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.leaseOwner = "" } else { self.leaseOwner = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.observedProgressSeq = 0 } else { self.observedProgressSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1634,11 +1634,11 @@ extension RuntimeV1.RuntimeRunLoopDetectedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { detector = "" } else { detector = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { level = "" } else { level = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.detector = "" } else { self.detector = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.level = "" } else { self.level = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reasonCodeText = "" } else { self.reasonCodeText = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.frameId = "" } else { self.frameId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1681,8 +1681,8 @@ extension RuntimeV1.RuntimeRunFrameConsumedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { frameId = "" } else { frameId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { frameType = "" } else { frameType = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.frameId = "" } else { self.frameId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.frameType = "" } else { self.frameType = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1722,7 +1722,7 @@ extension RuntimeV1.RuntimeUnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1864,22 +1864,22 @@ extension RuntimeV1.RuntimeRunEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStartedPayload(); try r.readMessage(into: &v); payload = .runStarted(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeTextDeltaPayload(); try r.readMessage(into: &v); payload = .textDelta(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolCallPayload(); try r.readMessage(into: &v); payload = .toolCall(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolResultPayload(); try r.readMessage(into: &v); payload = .toolResult(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFinishedPayload(); try r.readMessage(into: &v); payload = .runFinished(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunCancelRequestedPayload(); try r.readMessage(into: &v); payload = .runCancelRequested(v) }
-            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunExecutorLostPayload(); try r.readMessage(into: &v); payload = .runExecutorLost(v) }
-            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunLoopDetectedPayload(); try r.readMessage(into: &v); payload = .runLoopDetected(v) }
-            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFrameConsumedPayload(); try r.readMessage(into: &v); payload = .runFrameConsumed(v) }
-            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
-            case 14: try r.claim(&seen, 14); try r.readMessage(into: &payloadJson)
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { idempotencyKey = "" } else { idempotencyKey = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStartedPayload(); try r.readMessage(into: &v); self.payload = .runStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeTextDeltaPayload(); try r.readMessage(into: &v); self.payload = .textDelta(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolCallPayload(); try r.readMessage(into: &v); self.payload = .toolCall(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeToolResultPayload(); try r.readMessage(into: &v); self.payload = .toolResult(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFinishedPayload(); try r.readMessage(into: &v); self.payload = .runFinished(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunCancelRequestedPayload(); try r.readMessage(into: &v); self.payload = .runCancelRequested(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunExecutorLostPayload(); try r.readMessage(into: &v); self.payload = .runExecutorLost(v) }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunLoopDetectedPayload(); try r.readMessage(into: &v); self.payload = .runLoopDetected(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunFrameConsumedPayload(); try r.readMessage(into: &v); self.payload = .runFrameConsumed(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeUnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
+            case 14: try r.claim(&seen, 14); try r.readMessage(into: &self.payloadJson)
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1955,19 +1955,19 @@ extension RuntimeV1.RuntimeWorker {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { workspaceRef = "" } else { workspaceRef = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { codexHomeRef = "" } else { codexHomeRef = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { adapter = "" } else { adapter = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { ownerUserRef = "" } else { ownerUserRef = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { stoppedAt = nil } else { try r.readMessage(into: &stoppedAt) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { updatedAt = nil } else { try r.readMessage(into: &updatedAt) }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { lastHeartbeatAt = nil } else { try r.readMessage(into: &lastHeartbeatAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { self.status = e } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workspaceRef = "" } else { self.workspaceRef = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.codexHomeRef = "" } else { self.codexHomeRef = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.adapter = "" } else { self.adapter = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.ownerUserRef = "" } else { self.ownerUserRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.startedAt = nil } else { try r.readMessage(into: &self.startedAt) }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.stoppedAt = nil } else { try r.readMessage(into: &self.stoppedAt) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.updatedAt = nil } else { try r.readMessage(into: &self.updatedAt) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.lastHeartbeatAt = nil } else { try r.readMessage(into: &self.lastHeartbeatAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2028,14 +2028,14 @@ extension RuntimeV1.RuntimeProjectionCheckpoint {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { projectionName = "" } else { projectionName = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { entityId = "" } else { entityId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { documentId = "" } else { documentId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastRuntimeSeq = 0 } else { lastRuntimeSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { lagEvents = 0 } else { lagEvents = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { projectionStatus = "" } else { projectionStatus = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { projectionVersion = "" } else { projectionVersion = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { lastProjectedAt = nil } else { try r.readMessage(into: &lastProjectedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.projectionName = "" } else { self.projectionName = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.entityId = "" } else { self.entityId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.documentId = "" } else { self.documentId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastRuntimeSeq = 0 } else { self.lastRuntimeSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.lagEvents = 0 } else { self.lagEvents = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.projectionStatus = "" } else { self.projectionStatus = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.projectionVersion = "" } else { self.projectionVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.lastProjectedAt = nil } else { try r.readMessage(into: &self.lastProjectedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2078,8 +2078,8 @@ extension RuntimeV1.RuntimeWorkerSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { projectionCheckpoint = nil } else { try r.readMessage(into: &projectionCheckpoint) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.projectionCheckpoint = nil } else { try r.readMessage(into: &self.projectionCheckpoint) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2122,8 +2122,8 @@ extension RuntimeV1.RuntimeWorkerStartedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { metadata = nil } else { try r.readMessage(into: &metadata) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { self.status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.metadata = nil } else { try r.readMessage(into: &self.metadata) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2166,8 +2166,8 @@ extension RuntimeV1.RuntimeWorkerRequestReceivedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { method = "" } else { method = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.method = "" } else { self.method = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2213,9 +2213,9 @@ extension RuntimeV1.RuntimeWorkerResponsePayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2267,11 +2267,11 @@ extension RuntimeV1.RuntimeWorkerErrorPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { code = "" } else { code = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2314,8 +2314,8 @@ extension RuntimeV1.RuntimeWorkerHeartbeatPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { observedAt = nil } else { try r.readMessage(into: &observedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { self.status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.observedAt = nil } else { try r.readMessage(into: &self.observedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2358,8 +2358,8 @@ extension RuntimeV1.RuntimeWorkerStoppedPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { status = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reason = "" } else { reason = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = .unspecified } else { if let e = try r.readEnum(RuntimeV1.RuntimeWorkerStatus.self) { self.status = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reason = "" } else { self.reason = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2399,7 +2399,7 @@ extension RuntimeV1.RuntimeWorkerUnknownPayload {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { body = nil } else { try r.readMessage(into: &body) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.body = nil } else { try r.readMessage(into: &self.body) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2514,18 +2514,18 @@ extension RuntimeV1.RuntimeWorkerEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStartedPayload(); try r.readMessage(into: &v); payload = .workerStarted(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestReceivedPayload(); try r.readMessage(into: &v); payload = .workerRequestReceived(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerResponsePayload(); try r.readMessage(into: &v); payload = .workerResponse(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerErrorPayload(); try r.readMessage(into: &v); payload = .workerError(v) }
-            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerHeartbeatPayload(); try r.readMessage(into: &v); payload = .workerHeartbeat(v) }
-            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStoppedPayload(); try r.readMessage(into: &v); payload = .workerStopped(v) }
-            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerUnknownPayload(); try r.readMessage(into: &v); payload = .unknown(v) }
-            case 11: try r.claim(&seen, 11); try r.readMessage(into: &payloadJson)
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStartedPayload(); try r.readMessage(into: &v); self.payload = .workerStarted(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestReceivedPayload(); try r.readMessage(into: &v); self.payload = .workerRequestReceived(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerResponsePayload(); try r.readMessage(into: &v); self.payload = .workerResponse(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerErrorPayload(); try r.readMessage(into: &v); self.payload = .workerError(v) }
+            case 8: try r.claim(&seen, 8); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerHeartbeatPayload(); try r.readMessage(into: &v); self.payload = .workerHeartbeat(v) }
+            case 9: try r.claim(&seen, 9); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerStoppedPayload(); try r.readMessage(into: &v); self.payload = .workerStopped(v) }
+            case 10: try r.claim(&seen, 10); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerUnknownPayload(); try r.readMessage(into: &v); self.payload = .unknown(v) }
+            case 11: try r.claim(&seen, 11); try r.readMessage(into: &self.payloadJson)
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2601,19 +2601,19 @@ extension RuntimeV1.RuntimePolicyDecision {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { policyId = "" } else { policyId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { reasonCode = e } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { reasonCodeText = "" } else { reasonCodeText = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { reasonCodesVersion = "" } else { reasonCodesVersion = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { evaluationHash = "" } else { evaluationHash = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { artifactVariant = "" } else { artifactVariant = try r.readString() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { canaryPercent = 0 } else { canaryPercent = try r.readInt32() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { rolloutBucket = 0 } else { rolloutBucket = try r.readInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.policyId = "" } else { self.policyId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.authorizationId = "" } else { self.authorizationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.authorizationMode = "" } else { self.authorizationMode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.decision = "" } else { self.decision = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reasonCode = .unspecified } else { if let e = try r.readEnum(ProtocolV1.ReasonCode.self) { self.reasonCode = e } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.reasonCodeText = "" } else { self.reasonCodeText = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.reasonCodesVersion = "" } else { self.reasonCodesVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.evaluationHash = "" } else { self.evaluationHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.compiledId = "" } else { self.compiledId = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.strategyId = "" } else { self.strategyId = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.artifactVariant = "" } else { self.artifactVariant = try r.readString() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.canaryPercent = 0 } else { self.canaryPercent = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.rolloutBucket = 0 } else { self.rolloutBucket = try r.readInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2668,12 +2668,12 @@ extension RuntimeV1.RuntimeBudgetSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { inputTokens = 0 } else { inputTokens = try r.readInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { outputTokens = 0 } else { outputTokens = try r.readInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { totalTokens = 0 } else { totalTokens = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { spentSats = 0 } else { spentSats = try r.readInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reservedSats = 0 } else { reservedSats = try r.readInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { remainingSats = 0 } else { remainingSats = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.inputTokens = 0 } else { self.inputTokens = try r.readInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.outputTokens = 0 } else { self.outputTokens = try r.readInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.totalTokens = 0 } else { self.totalTokens = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.spentSats = 0 } else { self.spentSats = try r.readInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reservedSats = 0 } else { self.reservedSats = try r.readInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.remainingSats = 0 } else { self.remainingSats = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2719,9 +2719,9 @@ extension RuntimeV1.RuntimeTimingSummary {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { startedAt = nil } else { try r.readMessage(into: &startedAt) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { completedAt = nil } else { try r.readMessage(into: &completedAt) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { latencyMs = 0 } else { latencyMs = try r.readInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.startedAt = nil } else { try r.readMessage(into: &self.startedAt) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.completedAt = nil } else { try r.readMessage(into: &self.completedAt) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latencyMs = 0 } else { self.latencyMs = try r.readInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2815,25 +2815,25 @@ extension RuntimeV1.RuntimePredictReceipt {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { signatureId = "" } else { signatureId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { strategyId = "" } else { strategyId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { compiledId = "" } else { compiledId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { schemaHash = "" } else { schemaHash = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { promptHash = "" } else { promptHash = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { programHash = "" } else { programHash = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { paramsHash = "" } else { paramsHash = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { outputHash = "" } else { outputHash = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { timing = nil } else { try r.readMessage(into: &timing) }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { traceRef = "" } else { traceRef = try r.readString() }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { traceHash = "" } else { traceHash = try r.readString() }
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { traceStorage = "" } else { traceStorage = try r.readString() }
-            case 16: try r.claim(&seen, 16); if r.consumeNull() { traceArtifactUri = "" } else { traceArtifactUri = try r.readString() }
-            case 17: try r.claim(&seen, 17); if r.consumeNull() { catalogVersion = "" } else { catalogVersion = try r.readString() }
-            case 18: try r.claim(&seen, 18); if r.consumeNull() { outputPreview = nil } else { try r.readMessage(into: &outputPreview) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.receiptId = "" } else { self.receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.signatureId = "" } else { self.signatureId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.strategyId = "" } else { self.strategyId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.compiledId = "" } else { self.compiledId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.schemaHash = "" } else { self.schemaHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.promptHash = "" } else { self.promptHash = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.programHash = "" } else { self.programHash = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.paramsHash = "" } else { self.paramsHash = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.outputHash = "" } else { self.outputHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.policy = nil } else { try r.readMessage(into: &self.policy) }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.budget = nil } else { try r.readMessage(into: &self.budget) }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.timing = nil } else { try r.readMessage(into: &self.timing) }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.traceRef = "" } else { self.traceRef = try r.readString() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.traceHash = "" } else { self.traceHash = try r.readString() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.traceStorage = "" } else { self.traceStorage = try r.readString() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { self.traceArtifactUri = "" } else { self.traceArtifactUri = try r.readString() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { self.catalogVersion = "" } else { self.catalogVersion = try r.readString() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { self.outputPreview = nil } else { try r.readMessage(into: &self.outputPreview) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2900,16 +2900,16 @@ extension RuntimeV1.RuntimeReplayArtifact {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { artifactId = "" } else { artifactId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { eventCount = 0 } else { eventCount = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayHash = "" } else { replayHash = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { storageRef = "" } else { storageRef = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { compression = "" } else { compression = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { chunkCount = 0 } else { chunkCount = try r.readUInt32() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { generatedAt = nil } else { try r.readMessage(into: &generatedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.artifactId = "" } else { self.artifactId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.firstSeq = 0 } else { self.firstSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastSeq = 0 } else { self.lastSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.eventCount = 0 } else { self.eventCount = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.replayHash = "" } else { self.replayHash = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.storageRef = "" } else { self.storageRef = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.compression = "" } else { self.compression = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.chunkCount = 0 } else { self.chunkCount = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.generatedAt = nil } else { try r.readMessage(into: &self.generatedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2949,7 +2949,7 @@ extension RuntimeV1.RuntimeRunSnapshotResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.run = nil } else { try r.readMessage(into: &self.run) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -2998,10 +2998,10 @@ extension RuntimeV1.RuntimeRunStreamResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { staleCursor = false } else { staleCursor = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { retentionFloor = 0 } else { retentionFloor = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.staleCursor = false } else { self.staleCursor = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.retentionFloor = 0 } else { self.retentionFloor = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -3041,7 +3041,7 @@ extension RuntimeV1.RuntimeWorkerSnapshotResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { snapshot = nil } else { try r.readMessage(into: &snapshot) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.snapshot = nil } else { try r.readMessage(into: &self.snapshot) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -3093,11 +3093,11 @@ extension RuntimeV1.RuntimeWorkerRequestResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { response = nil } else { try r.readMessage(into: &response) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { latestSeq = 0 } else { latestSeq = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.response = nil } else { try r.readMessage(into: &self.response) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -3195,14 +3195,14 @@ extension RuntimeV1.RuntimeResultEnvelope {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ok = false } else { ok = try r.readBool() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { error = nil } else { try r.readMessage(into: &error) }
-            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunSnapshotResult(); try r.readMessage(into: &v); result = .runSnapshot(v) }
-            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStreamResult(); try r.readMessage(into: &v); result = .runStream(v) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerSnapshotResult(); try r.readMessage(into: &v); result = .workerSnapshot(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestResult(); try r.readMessage(into: &v); result = .workerRequest(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimePredictReceipt(); try r.readMessage(into: &v); result = .predictReceipt(v) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeReplayArtifact(); try r.readMessage(into: &v); result = .replayArtifact(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ok = false } else { self.ok = try r.readBool() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.error = nil } else { try r.readMessage(into: &self.error) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunSnapshotResult(); try r.readMessage(into: &v); self.result = .runSnapshot(v) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunStreamResult(); try r.readMessage(into: &v); self.result = .runStream(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerSnapshotResult(); try r.readMessage(into: &v); self.result = .workerSnapshot(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerRequestResult(); try r.readMessage(into: &v); self.result = .workerRequest(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimePredictReceipt(); try r.readMessage(into: &v); self.result = .predictReceipt(v) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeReplayArtifact(); try r.readMessage(into: &v); self.result = .replayArtifact(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

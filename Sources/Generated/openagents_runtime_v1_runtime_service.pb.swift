@@ -340,7 +340,7 @@ extension RuntimeV1.GetRunRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -380,7 +380,7 @@ extension RuntimeV1.GetRunReceiptRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -420,7 +420,7 @@ extension RuntimeV1.GetRunReplayRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -463,8 +463,8 @@ extension RuntimeV1.GetRunSnapshotRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -513,10 +513,10 @@ extension RuntimeV1.StreamRunRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { cursor = nil } else { cursor = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { tailMs = nil } else { tailMs = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.cursor = nil } else { self.cursor = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.tailMs = nil } else { self.tailMs = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -559,8 +559,8 @@ extension RuntimeV1.ListWorkersRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -606,9 +606,9 @@ extension RuntimeV1.GetWorkerRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { ownerUserId = "" } else { ownerUserId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { ownerGuestScope = "" } else { ownerGuestScope = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.ownerGuestScope = "" } else { self.ownerGuestScope = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -648,7 +648,7 @@ extension RuntimeV1.GetWorkerCheckpointRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -688,7 +688,7 @@ extension RuntimeV1.GetRunCheckpointRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -728,7 +728,7 @@ extension RuntimeV1.GetRunSummaryRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -768,7 +768,7 @@ extension RuntimeV1.GetDriftRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -325,13 +325,13 @@ extension RuntimeV1.RuntimeLogRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { lsn = 0 } else { lsn = try r.readUInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { recordedAt = nil } else { try r.readMessage(into: &recordedAt) }
-            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRun(); try r.readMessage(into: &v); entry = .runCreated(v) }
-            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); entry = .runEvent(v) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerLogEvent(); try r.readMessage(into: &v); entry = .workerEvent(v) }
-            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); entry = .commsDelivery(v) }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); entry = .toolExecution(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.lsn = 0 } else { self.lsn = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.recordedAt = nil } else { try r.readMessage(into: &self.recordedAt) }
+            case 2: try r.claim(&seen, 2); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRun(); try r.readMessage(into: &v); self.entry = .runCreated(v) }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); self.entry = .runEvent(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.RuntimeWorkerLogEvent(); try r.readMessage(into: &v); self.entry = .workerEvent(v) }
+            case 5: try r.claim(&seen, 5); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); self.entry = .commsDelivery(v) }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); self.entry = .toolExecution(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -386,12 +386,12 @@ extension RuntimeV1.RuntimeWorkerLogEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { workerId = "" } else { workerId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { eventType = "" } else { eventType = try r.readString() }
-            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { emittedAt = nil } else { try r.readMessage(into: &emittedAt) }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.workerId = "" } else { self.workerId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &self.payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -520,10 +520,10 @@ extension RuntimeV1.ProjectionState {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { checkpoints = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectorCheckpoint(); try r.readMessage(into: &v); if checkpoints.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { runSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if runSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { workerSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if workerSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { driftReports = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.DriftReport(); try r.readMessage(into: &v); if driftReports.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.checkpoints = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectorCheckpoint(); try r.readMessage(into: &v); if self.checkpoints.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.runSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if self.runSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.workerSummaries = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.ProjectionSummary(); try r.readMessage(into: &v); if self.workerSummaries.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.driftReports = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; var v = RuntimeV1.DriftReport(); try r.readMessage(into: &v); if self.driftReports.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -578,12 +578,12 @@ extension RuntimeV1.ToolExecutionRecord {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { result = nil } else { try r.readMessage(into: &result) }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { costSats = 0 } else { costSats = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.receiptId = "" } else { self.receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.userId = "" } else { self.userId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.request = nil } else { try r.readMessage(into: &self.request) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.result = nil } else { try r.readMessage(into: &self.result) }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.costSats = 0 } else { self.costSats = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.authorizationId = "" } else { self.authorizationId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -662,16 +662,16 @@ extension RuntimeV1.LedgerSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { lsn = 0 } else { lsn = try r.readUInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { logBytes = 0 } else { logBytes = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastRecordOffset = 0 } else { lastRecordOffset = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastRecordCrc = 0 } else { lastRecordCrc = try r.readUInt32() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RunHeadSnapshot(); try r.readMessage(into: &v); runs.append(v) } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerHeadSnapshot(); try r.readMessage(into: &v); workers.append(v) } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { comms = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); comms.append(v) } }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); toolCalls.append(v) } }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { format = 0 } else { format = try r.readUInt32() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { indexBytes = 0 } else { indexBytes = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.lsn = 0 } else { self.lsn = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.logBytes = 0 } else { self.logBytes = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lastRecordOffset = 0 } else { self.lastRecordOffset = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastRecordCrc = 0 } else { self.lastRecordCrc = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RunHeadSnapshot(); try r.readMessage(into: &v); self.runs.append(v) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.workers = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.WorkerHeadSnapshot(); try r.readMessage(into: &v); self.workers.append(v) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.comms = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.CommsDeliveryEventRequest(); try r.readMessage(into: &v); self.comms.append(v) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.toolCalls = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.ToolExecutionRecord(); try r.readMessage(into: &v); self.toolCalls.append(v) } }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.format = 0 } else { self.format = try r.readUInt32() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.indexBytes = 0 } else { self.indexBytes = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -746,16 +746,16 @@ extension RuntimeV1.RunHeadSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { run = nil } else { try r.readMessage(into: &run) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { keyTags = [] } else { try r.readArray { r throws(JSONDecodingError) in keyTags.append(try r.readUInt32()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { keySeqs = [] } else { try r.readArray { r throws(JSONDecodingError) in keySeqs.append(try r.readUInt64()) } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in indexBlocks.append(try r.readUInt64()) } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in tailOffsets.append(try r.readUInt64()) } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { tailTags = [] } else { try r.readArray { r throws(JSONDecodingError) in tailTags.append(try r.readUInt32()) } }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { tailKeyed = [] } else { try r.readArray { r throws(JSONDecodingError) in tailKeyed.append(try r.readBool()) } }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { keyFilter = [] } else { try r.readArray { r throws(JSONDecodingError) in keyFilter.append(try r.readUInt64()) } }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { keyCount = 0 } else { keyCount = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.run = nil } else { try r.readMessage(into: &self.run) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in self.eventOffsets.append(try r.readUInt64()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.keyTags = [] } else { try r.readArray { r throws(JSONDecodingError) in self.keyTags.append(try r.readUInt32()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.keySeqs = [] } else { try r.readArray { r throws(JSONDecodingError) in self.keySeqs.append(try r.readUInt64()) } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in self.indexBlocks.append(try r.readUInt64()) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tailOffsets.append(try r.readUInt64()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.tailTags = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tailTags.append(try r.readUInt32()) } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.tailKeyed = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tailKeyed.append(try r.readBool()) } }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.keyFilter = [] } else { try r.readArray { r throws(JSONDecodingError) in self.keyFilter.append(try r.readUInt64()) } }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.keyCount = 0 } else { self.keyCount = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -807,10 +807,10 @@ extension RuntimeV1.WorkerHeadSnapshot {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { worker = nil } else { try r.readMessage(into: &worker) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in eventOffsets.append(try r.readUInt64()) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in indexBlocks.append(try r.readUInt64()) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in tailOffsets.append(try r.readUInt64()) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.worker = nil } else { try r.readMessage(into: &self.worker) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.eventOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in self.eventOffsets.append(try r.readUInt64()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.indexBlocks = [] } else { try r.readArray { r throws(JSONDecodingError) in self.indexBlocks.append(try r.readUInt64()) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.tailOffsets = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tailOffsets.append(try r.readUInt64()) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -853,7 +853,7 @@ extension RuntimeV1.LogCompaction {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { dropped = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedSegment(); try r.readMessage(into: &v); dropped.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.dropped = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedSegment(); try r.readMessage(into: &v); self.dropped.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -908,11 +908,11 @@ extension RuntimeV1.DroppedSegment {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { base = 0 } else { base = try r.readUInt64() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { end = 0 } else { end = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { firstLsn = 0 } else { firstLsn = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastLsn = 0 } else { lastLsn = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedRunRange(); try r.readMessage(into: &v); runs.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.base = 0 } else { self.base = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.end = 0 } else { self.end = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.firstLsn = 0 } else { self.firstLsn = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastLsn = 0 } else { self.lastLsn = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.runs = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.DroppedRunRange(); try r.readMessage(into: &v); self.runs.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -958,9 +958,9 @@ extension RuntimeV1.DroppedRunRange {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { firstSeq = 0 } else { firstSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { lastSeq = 0 } else { lastSeq = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.firstSeq = 0 } else { self.firstSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lastSeq = 0 } else { self.lastSeq = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

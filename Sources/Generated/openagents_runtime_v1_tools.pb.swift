@@ -261,8 +261,8 @@ extension RuntimeV1.ToolManifestPolicy {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { writeOperationsMode = "" } else { writeOperationsMode = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { defaultRepository = "" } else { defaultRepository = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.writeOperationsMode = "" } else { self.writeOperationsMode = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.defaultRepository = "" } else { self.defaultRepository = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -320,13 +320,13 @@ extension RuntimeV1.ToolManifest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { manifestVersion = "" } else { manifestVersion = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { toolPack = "" } else { toolPack = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { capabilities = [] } else { try r.readArray { r throws(JSONDecodingError) in capabilities.append(try r.readString()) } }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.manifestVersion = "" } else { self.manifestVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.integrationId = "" } else { self.integrationId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.toolPack = "" } else { self.toolPack = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.capabilities = [] } else { try r.readArray { r throws(JSONDecodingError) in self.capabilities.append(try r.readString()) } }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.policy = nil } else { try r.readMessage(into: &self.policy) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -390,15 +390,15 @@ extension RuntimeV1.ToolRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { operation = "" } else { operation = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { repository = "" } else { repository = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { issueNumber = 0 } else { issueNumber = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { pullNumber = 0 } else { pullNumber = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { body = "" } else { body = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { toolCallId = "" } else { toolCallId = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { writeApproved = false } else { writeApproved = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.integrationId = "" } else { self.integrationId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.operation = "" } else { self.operation = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.repository = "" } else { self.repository = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.issueNumber = 0 } else { self.issueNumber = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.pullNumber = 0 } else { self.pullNumber = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.body = "" } else { self.body = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.toolCallId = "" } else { self.toolCallId = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.writeApproved = false } else { self.writeApproved = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -438,7 +438,7 @@ extension RuntimeV1.ToolBudget {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { maxTotalSats = 0 } else { maxTotalSats = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.maxTotalSats = 0 } else { self.maxTotalSats = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -487,10 +487,10 @@ extension RuntimeV1.ToolPolicy {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { authorizationId = "" } else { authorizationId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { authorizationMode = "" } else { authorizationMode = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { budget = nil } else { try r.readMessage(into: &budget) }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { writeApproved = false } else { writeApproved = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.authorizationId = "" } else { self.authorizationId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.authorizationMode = "" } else { self.authorizationMode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.budget = nil } else { try r.readMessage(into: &self.budget) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.writeApproved = false } else { self.writeApproved = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -551,14 +551,14 @@ extension RuntimeV1.ToolExecuteRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { toolPack = "" } else { toolPack = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { mode = "" } else { mode = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { runId = "" } else { runId = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { threadId = "" } else { threadId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { userId = "" } else { userId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { manifest = nil } else { try r.readMessage(into: &manifest) }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { request = nil } else { try r.readMessage(into: &request) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { policy = nil } else { try r.readMessage(into: &policy) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.toolPack = "" } else { self.toolPack = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.mode = "" } else { self.mode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.userId = "" } else { self.userId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.manifest = nil } else { try r.readMessage(into: &self.manifest) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.request = nil } else { try r.readMessage(into: &self.request) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.policy = nil } else { try r.readMessage(into: &self.policy) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -601,8 +601,8 @@ extension RuntimeV1.ToolReceipt {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { receiptId = "" } else { receiptId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { replayHash = "" } else { replayHash = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.receiptId = "" } else { self.receiptId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.replayHash = "" } else { self.replayHash = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -657,12 +657,12 @@ extension RuntimeV1.ToolExecuteResult {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { state = "" } else { state = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { decision = "" } else { decision = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { receipt = nil } else { try r.readMessage(into: &receipt) }
-            case 4: try r.claim(&seen, 4); try r.readMessage(into: &result)
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayed = false } else { replayed = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.state = "" } else { self.state = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.decision = "" } else { self.decision = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.receipt = nil } else { try r.readMessage(into: &self.receipt) }
+            case 4: try r.claim(&seen, 4); try r.readMessage(into: &self.result)
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.replayed = false } else { self.replayed = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -702,7 +702,7 @@ extension RuntimeV1.ToolExecuteResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { data = nil } else { try r.readMessage(into: &data) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.data = nil } else { try r.readMessage(into: &self.data) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -766,15 +766,15 @@ extension RuntimeV1.CommsDeliveryEventRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { provider = "" } else { provider = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { deliveryState = "" } else { deliveryState = try r.readString() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { messageId = "" } else { messageId = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { integrationId = "" } else { integrationId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { recipient = "" } else { recipient = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { occurredAt = nil } else { try r.readMessage(into: &occurredAt) }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { reason = nil } else { reason = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { payload = nil } else { try r.readMessage(into: &payload) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.eventId = "" } else { self.eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.provider = "" } else { self.provider = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.deliveryState = "" } else { self.deliveryState = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.messageId = "" } else { self.messageId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.integrationId = "" } else { self.integrationId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.recipient = "" } else { self.recipient = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.occurredAt = nil } else { try r.readMessage(into: &self.occurredAt) }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.reason = nil } else { self.reason = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.payload = nil } else { try r.readMessage(into: &self.payload) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -820,9 +820,9 @@ extension RuntimeV1.CommsDeliveryEventResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { idempotentReplay = false } else { idempotentReplay = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.eventId = "" } else { self.eventId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

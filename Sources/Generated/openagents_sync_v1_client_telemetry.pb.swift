@@ -236,11 +236,11 @@ extension SyncV1.ClientReconnect {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { attempt = 0 } else { attempt = try r.readUInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { backoffMs = 0 } else { backoffMs = try r.readUInt32() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { resumed = false } else { resumed = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { lastAppliedSeq = 0 } else { lastAppliedSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.attempt = 0 } else { self.attempt = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.backoffMs = 0 } else { self.backoffMs = try r.readUInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.resumed = false } else { self.resumed = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.lastAppliedSeq = 0 } else { self.lastAppliedSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -286,9 +286,9 @@ extension SyncV1.ClientAuthFailure {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { httpStatus = 0 } else { httpStatus = try r.readUInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { refreshAttempted = false } else { refreshAttempted = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.httpStatus = 0 } else { self.httpStatus = try r.readUInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.refreshAttempted = false } else { self.refreshAttempted = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -340,11 +340,11 @@ extension SyncV1.ClientReplay {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { status = "" } else { status = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedAfterSeq = 0 } else { requestedAfterSeq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { oldestAvailableSeq = 0 } else { oldestAvailableSeq = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { headSeq = 0 } else { headSeq = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { catchupDurationMs = 0 } else { catchupDurationMs = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestedAfterSeq = 0 } else { self.requestedAfterSeq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.oldestAvailableSeq = 0 } else { self.oldestAvailableSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.headSeq = 0 } else { self.headSeq = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.catchupDurationMs = 0 } else { self.catchupDurationMs = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -390,9 +390,9 @@ extension SyncV1.ClientDeliveryError {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { channel = "" } else { channel = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { reasonCode = "" } else { reasonCode = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { rollingErrorCount5m = 0 } else { rollingErrorCount5m = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.channel = "" } else { self.channel = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.reasonCode = "" } else { self.reasonCode = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.rollingErrorCount5m = 0 } else { self.rollingErrorCount5m = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -501,21 +501,21 @@ extension SyncV1.ClientTelemetryEvent {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { schemaVersion = "" } else { schemaVersion = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { eventId = "" } else { eventId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { occurredAtUnixMs = 0 } else { occurredAtUnixMs = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { surface = .unspecified } else { if let e = try r.readEnum(SyncV1.ClientSurface.self) { surface = e } }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { clientBuildId = "" } else { clientBuildId = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { appVersion = "" } else { appVersion = try r.readString() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { protocolVersion = "" } else { protocolVersion = try r.readString() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { topicClass = "" } else { topicClass = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { actorScopeHash = "" } else { actorScopeHash = try r.readString() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { sessionId = "" } else { sessionId = try r.readString() }
-            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReconnect(); try r.readMessage(into: &v); event = .reconnect(v) }
-            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientAuthFailure(); try r.readMessage(into: &v); event = .authFailure(v) }
-            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReplay(); try r.readMessage(into: &v); event = .replay(v) }
-            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientDeliveryError(); try r.readMessage(into: &v); event = .deliveryError(v) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.schemaVersion = "" } else { self.schemaVersion = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.eventId = "" } else { self.eventId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.occurredAtUnixMs = 0 } else { self.occurredAtUnixMs = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.surface = .unspecified } else { if let e = try r.readEnum(SyncV1.ClientSurface.self) { self.surface = e } }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.clientBuildId = "" } else { self.clientBuildId = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.appVersion = "" } else { self.appVersion = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.protocolVersion = "" } else { self.protocolVersion = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.topicClass = "" } else { self.topicClass = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.actorScopeHash = "" } else { self.actorScopeHash = try r.readString() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReconnect(); try r.readMessage(into: &v); self.event = .reconnect(v) }
+            case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientAuthFailure(); try r.readMessage(into: &v); self.event = .authFailure(v) }
+            case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientReplay(); try r.readMessage(into: &v); self.event = .replay(v) }
+            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = SyncV1.ClientDeliveryError(); try r.readMessage(into: &v); self.event = .deliveryError(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -142,11 +142,11 @@ extension SyncV1.FanoutMessage {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { sequence = 0 } else { sequence = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = "" } else { kind = try r.readString() }
-            case 3: try r.claim(&seen, 3); try r.readMessage(into: &payload)
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { publishedAt = nil } else { try r.readMessage(into: &publishedAt) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.sequence = 0 } else { self.sequence = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.kind = "" } else { self.kind = try r.readString() }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &self.payload)
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.publishedAt = nil } else { try r.readMessage(into: &self.publishedAt) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -240,24 +240,24 @@ extension SyncV1.KhalaPollResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { driver = "" } else { driver = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { messages = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.FanoutMessage(); try r.readMessage(into: &v); messages.append(v) } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { oldestAvailableCursor = nil } else { oldestAvailableCursor = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { headCursor = nil } else { headCursor = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { queueDepth = 0 } else { queueDepth = try r.readUInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { droppedMessages = 0 } else { droppedMessages = try r.readUInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { nextCursor = 0 } else { nextCursor = try r.readUInt64() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { replayComplete = false } else { replayComplete = try r.readBool() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { limitApplied = 0 } else { limitApplied = try r.readUInt32() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { limitCapped = false } else { limitCapped = try r.readBool() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { fairnessApplied = false } else { fairnessApplied = try r.readBool() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { activeTopicCount = 0 } else { activeTopicCount = try r.readUInt32() }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { outboundQueueLimit = 0 } else { outboundQueueLimit = try r.readUInt32() }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { consumerLag = 0 } else { consumerLag = try r.readUInt64() }
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { slowConsumerStrikes = 0 } else { slowConsumerStrikes = try r.readUInt32() }
-            case 16: try r.claim(&seen, 16); if r.consumeNull() { slowConsumerMaxStrikes = 0 } else { slowConsumerMaxStrikes = try r.readUInt32() }
-            case 17: try r.claim(&seen, 17); if r.consumeNull() { recommendedReconnectBackoffMs = 0 } else { recommendedReconnectBackoffMs = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.driver = "" } else { self.driver = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.messages = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.FanoutMessage(); try r.readMessage(into: &v); self.messages.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.oldestAvailableCursor = nil } else { self.oldestAvailableCursor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.headCursor = nil } else { self.headCursor = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.queueDepth = 0 } else { self.queueDepth = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.droppedMessages = 0 } else { self.droppedMessages = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.nextCursor = 0 } else { self.nextCursor = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.replayComplete = false } else { self.replayComplete = try r.readBool() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.limitApplied = 0 } else { self.limitApplied = try r.readUInt32() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.limitCapped = false } else { self.limitCapped = try r.readBool() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.fairnessApplied = false } else { self.fairnessApplied = try r.readBool() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.activeTopicCount = 0 } else { self.activeTopicCount = try r.readUInt32() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.outboundQueueLimit = 0 } else { self.outboundQueueLimit = try r.readUInt32() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.consumerLag = 0 } else { self.consumerLag = try r.readUInt64() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.slowConsumerStrikes = 0 } else { self.slowConsumerStrikes = try r.readUInt32() }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { self.slowConsumerMaxStrikes = 0 } else { self.slowConsumerMaxStrikes = try r.readUInt32() }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { self.recommendedReconnectBackoffMs = 0 } else { self.recommendedReconnectBackoffMs = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -321,15 +321,15 @@ extension SyncV1.StaleCursorDetails {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { requestedCursor = 0 } else { requestedCursor = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { oldestAvailableCursor = 0 } else { oldestAvailableCursor = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { headCursor = 0 } else { headCursor = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { reasonCodes = [] } else { try r.readArray { r throws(JSONDecodingError) in reasonCodes.append(try r.readString()) } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { replayLag = 0 } else { replayLag = try r.readUInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { replayBudgetEvents = 0 } else { replayBudgetEvents = try r.readUInt64() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { qosTier = "" } else { qosTier = try r.readString() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { recovery = "" } else { recovery = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.requestedCursor = 0 } else { self.requestedCursor = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.oldestAvailableCursor = 0 } else { self.oldestAvailableCursor = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.headCursor = 0 } else { self.headCursor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.reasonCodes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.reasonCodes.append(try r.readString()) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.replayLag = 0 } else { self.replayLag = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.replayBudgetEvents = 0 } else { self.replayBudgetEvents = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.qosTier = "" } else { self.qosTier = try r.readString() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.recovery = "" } else { self.recovery = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

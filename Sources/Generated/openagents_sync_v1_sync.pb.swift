@@ -243,8 +243,8 @@ extension SyncV1.TopicCursor {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { topic = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { watermark = 0 } else { watermark = try r.readUInt64() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { self.topic = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.watermark = 0 } else { self.watermark = try r.readUInt64() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -294,9 +294,9 @@ extension SyncV1.Subscribe {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topics = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(SyncV1.SyncTopic.self) { topics.append(e) } } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { resumeAfter = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); resumeAfter.append(v) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { requestId = "" } else { requestId = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topics = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(SyncV1.SyncTopic.self) { self.topics.append(e) } } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.resumeAfter = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); self.resumeAfter.append(v) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.requestId = "" } else { self.requestId = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -342,8 +342,8 @@ extension SyncV1.Subscribed {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { subscriptionId = "" } else { subscriptionId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { currentWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); currentWatermarks.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.subscriptionId = "" } else { self.subscriptionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.currentWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); self.currentWatermarks.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -401,13 +401,13 @@ extension SyncV1.Update {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { topic = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { docKey = "" } else { docKey = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { docVersion = 0 } else { docVersion = try r.readUInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { payload = [] } else { payload = try r.readBytes() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { watermark = 0 } else { watermark = try r.readUInt64() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { payloadHash = [] } else { payloadHash = try r.readBytes() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { hydrationRequired = false } else { hydrationRequired = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncTopic.self) { self.topic = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.docKey = "" } else { self.docKey = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.docVersion = 0 } else { self.docVersion = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.payload = [] } else { self.payload = try r.readBytes() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.watermark = 0 } else { self.watermark = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.payloadHash = [] } else { self.payloadHash = try r.readBytes() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.hydrationRequired = false } else { self.hydrationRequired = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -459,9 +459,9 @@ extension SyncV1.UpdateBatch {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { updates = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.Update(); try r.readMessage(into: &v); updates.append(v) } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { replayComplete = false } else { replayComplete = try r.readBool() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { headWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); headWatermarks.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.updates = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.Update(); try r.readMessage(into: &v); self.updates.append(v) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.replayComplete = false } else { self.replayComplete = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.headWatermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); self.headWatermarks.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -504,7 +504,7 @@ extension SyncV1.Heartbeat {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { watermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); watermarks.append(v) } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.watermarks = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.TopicCursor(); try r.readMessage(into: &v); self.watermarks.append(v) } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -553,10 +553,10 @@ extension SyncV1.Error {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { code = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncErrorCode.self) { code = e } }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { message = "" } else { message = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { retryAfterMs = 0 } else { retryAfterMs = try r.readUInt32() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { fullResyncRequired = false } else { fullResyncRequired = try r.readBool() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.code = .unspecified } else { if let e = try r.readEnum(SyncV1.SyncErrorCode.self) { self.code = e } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.message = "" } else { self.message = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.retryAfterMs = 0 } else { self.retryAfterMs = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.fullResyncRequired = false } else { self.fullResyncRequired = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -608,11 +608,11 @@ extension SyncV1.KhalaFrame {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { topic = "" } else { topic = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { seq = 0 } else { seq = try r.readUInt64() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(SyncV1.KhalaFrameKind.self) { kind = e } }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { payloadBytes = [] } else { payloadBytes = try r.readBytes() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { schemaVersion = 0 } else { schemaVersion = try r.readUInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.kind = .unspecified } else { if let e = try r.readEnum(SyncV1.KhalaFrameKind.self) { self.kind = e } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.payloadBytes = [] } else { self.payloadBytes = try r.readBytes() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.schemaVersion = 0 } else { self.schemaVersion = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -1,5 +1,7 @@
+import ControlService
 import Dispatch
 import Foundation
+import Generated
 import HTTPServer
 import RuntimeCore
 import RuntimeService
@@ -95,9 +97,22 @@ case "serve":
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(runtime.ledger.runCount)", "workers": "\(runtime.ledger.workerCount)", "lsn": "\(runtime.ledger.recoveredLSN)",
                                                         "from": runtime.ledger.recoveredFrom.rawValue, "seconds": String(format: "%.2f", runtime.recoverySeconds)])
         }
-        for service in Services.served(config: config, core: core, signature: signature) {
+        var control: (router: Router, metrics: Metrics)?
+        if config.startControl {
+            let env = ProcessInfo.processInfo.environment
+            let metrics = Metrics()
+            let mode = config.authorityWriteMode
+            let service = try ControlService(dataDirectory: config.dataDirectory, runtimeURL: config.runtimeURL,
+                                             runtimeSecret: try RuntimeSignature.loadSecret(environment: env, dataDirectory: config.dataDirectory),
+                                             environment: env, metrics: metrics, logger: logger,
+                                             writesFrozen: { mode == "rust_active" ? nil : "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(mode)" })
+            control = (service.router, metrics)
+            logger.log(.info, "control state recovered", ["path": service.handler.store.path, "records": "\(service.handler.store.recoveredRecords)",
+                                                          "runtime": config.runtimeURL ?? "not configured"])
+        }
+        for service in Services.served(config: config, core: core, signature: signature, control: control) {
             let server = HTTPServer(config: serverConfig(port: service.port, name: service.name), router: service.router, logger: logger,
-                                    metrics: service.metrics, errors: ServiceError.rendering)
+                                    metrics: service.metrics, errors: service.name == "control" ? ControlErrors.rendering : ServiceError.rendering)
             try server.start()
             started.withLock { $0.append(server) }
         }
@@ -162,6 +177,39 @@ case "sign":
         let claims = RuntimeSignature.claims(ttl: ttl, runID: values["--run-id"] ?? "", threadID: values["--thread-id"] ?? "",
                                              userID: values["--user-id"] ?? "", guestScope: values["--guest-scope"] ?? "")
         print(RuntimeSignature.sign(claims, secret: secret))
+    } catch { fail("\(error)") }
+case "token":
+    // Mints a control session token or a Khala sync token with the keys `serve` uses.
+    var rest = Array(args.dropFirst())
+    let usage = "usage: openagents token session|sync --user-id U [--org-id O] [--device-id D] [--scopes a,b] [--ttl SECONDS] [--data-dir DIR]"
+    guard let kind = rest.first, ["session", "sync"].contains(kind) else { fail(usage) }
+    rest.removeFirst()
+    var values: [String: String] = [:]
+    var serviceArgs: [String] = []
+    while !rest.isEmpty {
+        let flag = rest.removeFirst()
+        guard ["--user-id", "--org-id", "--device-id", "--scopes", "--ttl", "--data-dir"].contains(flag), !rest.isEmpty else { fail(usage) }
+        let value = rest.removeFirst()
+        if flag == "--data-dir" { serviceArgs += [flag, value] } else { values[flag] = value }
+    }
+    guard let user = values["--user-id"], !user.isEmpty else { fail("--user-id is required\n" + usage) }
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(serviceArgs, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    let env = ProcessInfo.processInfo.environment
+    do {
+        if kind == "session" {
+            guard let ttl = Int64(values["--ttl"] ?? "3600"), ttl > 0 else { fail("--ttl must be a positive number of seconds") }
+            let tokens = SessionTokens(key: try SessionTokens.loadKey(environment: env, dataDirectory: config.dataDirectory))
+            print(tokens.mint(userID: user, orgID: values["--org-id"] ?? "", deviceID: values["--device-id"] ?? "", ttl: ttl).token)
+        } else {
+            let sync = SyncTokens(key: try SyncTokens.loadKey(environment: env, dataDirectory: config.dataDirectory))
+            var request = ControlV1.SyncTokenMintRequest()
+            request.scopes = (values["--scopes"] ?? "").split(separator: ",").map(String.init)
+            if let t = values["--ttl"] { guard let n = UInt32(t) else { fail("--ttl must be a number of seconds") }; request.ttlSeconds = n }
+            let session = ControlSession(userID: user, sessionID: "cli_" + UUID().uuidString.lowercased(), orgID: values["--org-id"] ?? "",
+                                         deviceID: values["--device-id"] ?? "", issuedAt: 0, expiresAt: 0)
+            print(try sync.mint(request, session: session).token)
+        }
     } catch { fail("\(error)") }
 case "replay":
     let rest = Array(args.dropFirst())

@@ -32,6 +32,16 @@ public struct ServiceConfig: Sendable {
     public var eventCacheRecords = 8192
     /// RUNTIME_SEGMENT_BYTES: the log starts a new segment file once the current one is this big.
     public var segmentBytes: UInt64 = 256 << 20
+    /// --runtime-url / OA_RUNTIME_URL: where the control service reaches the runtime.
+    public var runtimeURLSetting: String?
+    /// The runtime the control service proxies to: the configured URL, else the
+    /// runtime this same `serve` starts, else none (runtime-owned routes are 503).
+    public var runtimeURL: String? {
+        if let u = runtimeURLSetting, !u.isEmpty { return u }
+        guard startRuntime else { return nil }
+        let h = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host
+        return "http://\(h):\(runtimePort)"
+    }
 
     public static let help = """
     usage: openagents serve [options]
@@ -45,6 +55,8 @@ public struct ServiceConfig: Sendable {
       --data-dir DIR       state directory         (OA_DATA_DIR, default ./.runtime-data)
       --max-body BYTES     request body limit      (OA_MAX_BODY_BYTES, default 1048576)
       --only runtime|control   start one service only
+      --runtime-url URL    where control reaches the runtime (OA_RUNTIME_URL; default
+                           the runtime this serve starts; none with --only control)
       -h, --help           this text
 
     Environment: OA_LOG_LEVEL=debug|info|warn|error (default info; per-request
@@ -57,7 +69,9 @@ public struct ServiceConfig: Sendable {
     RUNTIME_STREAM_HEARTBEAT_MS (default 15000),
     RUNTIME_SNAPSHOT_EVERY_RECORDS (default 100000; 0: no snapshots),
     RUNTIME_EVENT_CACHE_RECORDS (default 8192),
-    RUNTIME_SEGMENT_BYTES (default 268435456: the log's segment file size).
+    RUNTIME_SEGMENT_BYTES (default 268435456: the log's segment file size),
+    OA_CONTROL_SESSION_SECRET (default: created once in <data dir>/control-session.secret),
+    RUNTIME_SYNC_TOKEN_SIGNING_KEY (default: created once in <data dir>/sync-token.key).
 
     Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
     openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl S]
@@ -73,8 +87,13 @@ public struct ServiceConfig: Sendable {
                                          (RUNTIME_STREAM_RETENTION_EVENTS)
     openagents replay validate FILE      check a REPLAY.jsonl v1 file
     openagents sign [claims options]     print a signature token (one request each)
+    openagents token session --user-id U [--org-id O] [--device-id D] [--ttl S]
+                                         print a control session token
+    openagents token sync --user-id U [--org-id O] [--scopes a,b] [--ttl S]
+                                         print a Khala sync token
 
     Try: curl -s http://127.0.0.1:4100/healthz
+         curl -s -H "authorization: Bearer $(openagents token session --user-id u1)" http://127.0.0.1:8080/api/v1/control/status
     """
 
     public enum ConfigError: Error, CustomStringConvertible {
@@ -120,6 +139,7 @@ public struct ServiceConfig: Sendable {
             guard let n = Int(v), n >= 0 else { throw ConfigError.bad("RUNTIME_EVENT_CACHE_RECORDS must be a whole number") }
             c.eventCacheRecords = n
         }
+        if let v = env["OA_RUNTIME_URL"], !v.isEmpty { c.runtimeURLSetting = v }
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }
             c.authorityWriteMode = v
@@ -136,6 +156,7 @@ public struct ServiceConfig: Sendable {
             case "--runtime-port": c.runtimePort = try port(try value(), "--runtime-port")
             case "--control-port": c.controlPort = try port(try value(), "--control-port")
             case "--data-dir": c.dataDirectory = try value()
+            case "--runtime-url": c.runtimeURLSetting = try value()
             case "--max-body":
                 let v = try value()
                 guard let n = Int(v), n > 0 else { throw ConfigError.bad("--max-body must be a positive number") }

@@ -18,15 +18,14 @@ public struct ServedService: Sendable {
 public enum Services {
     /// The services this configuration starts, in start order. The runtime
     /// needs its core (the recovered log) and, unless auth is off, the signer.
-    public static func served(config: ServiceConfig, core: RuntimeCore?, signature: RuntimeSignature?) -> [ServedService] {
+    public static func served(config: ServiceConfig, core: RuntimeCore?, signature: RuntimeSignature?, control: (router: Router, metrics: Metrics)? = nil) -> [ServedService] {
         var out: [ServedService] = []
         if config.startRuntime {
             let m = Metrics()
             out.append(ServedService(name: "runtime", port: config.runtimePort, router: runtimeRouter(config: config, metrics: m, core: core, signature: signature), metrics: m))
         }
-        if config.startControl {
-            let m = Metrics()
-            out.append(ServedService(name: "control", port: config.controlPort, router: controlRouter(config: config, metrics: m), metrics: m))
+        if config.startControl, let control {
+            out.append(ServedService(name: "control", port: config.controlPort, router: control.router, metrics: control.metrics))
         }
         return out
     }
@@ -54,18 +53,4 @@ public enum Services {
         return r
     }
 
-    public static func controlRouter(config: ServiceConfig, metrics: Metrics) -> Router {
-        var r = Router()
-        r.getSync("/healthz") { req in
-            var h = RuntimeV1.HealthResponse()
-            h.status = "ok"
-            h.service = "openagents-control"
-            h.version = version
-            return MessageIO.respond(200, h, to: req)
-        }
-        r.getSync("/metrics") { _ in
-            HTTPResponse(status: 200, headers: HTTPHeaders([("content-type", "text/plain; version=0.0.4")]), body: Array(metrics.render().utf8))
-        }
-        return r
-    }
 }

@@ -14,6 +14,8 @@ public struct RouteBinder: Sendable {
     public var checks: [any RequestCheck]
     /// Serve Connect unary beside the REST bindings.
     public var connect = true
+    /// The service's error envelope when it is not the runtime's (`ServiceError.response`).
+    public var render: (@Sendable (ServiceError) -> HTTPResponse)?
 
     public init(middleware: [any RouteMiddleware] = [], checks: [any RequestCheck] = []) {
         self.middleware = middleware
@@ -110,7 +112,9 @@ public struct RouteBinder: Sendable {
                 }
             }
           } catch {
-            throw ServiceError.mapped(error)
+            let mapped = ServiceError.mapped(error)
+            if let render, let e = mapped as? ServiceError { return render(e) }
+            throw mapped
           }
         }
     }

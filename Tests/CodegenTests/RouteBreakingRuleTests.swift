@@ -61,6 +61,14 @@ final class RouteBreakingRuleTests: XCTestCase {
         XCTAssertEqual(rules(f), ["OPENAGENTS_HTTP_SAME_RESPONSE_BODY"], Checks.format(f, json: false))
     }
 
+    func testMovingARouteToAnotherAuthorityIsBreaking() throws {
+        let f = try findings(editing: "openagents/control/v1/control_service.proto") {
+            $0.replacingOccurrences(of: "authority: {owner: \"runtime_service\" delivery: \"runtime_proxy\"", with: "authority: {owner: \"control_service\" delivery: \"in_process\"")
+        }
+        XCTAssertEqual(rules(f), ["OPENAGENTS_HTTP_SAME_AUTHORITY"], Checks.format(f, json: false))
+        XCTAssertTrue(f.contains { $0.message.contains("changed its authority from \"runtime_service/runtime_proxy\" to \"control_service/in_process\"") })
+    }
+
     func testRemovingAQueryFieldIsBreaking() throws {
         // thread_id of the snapshot comes from the query; renaming the field takes the parameter away.
         let f = try findings(editing: service) { $0.replacingOccurrences(of: "  string thread_id = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream", with: "  string thread = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream") }

@@ -3,7 +3,8 @@ import APIRuntime
 
 /// Breaking changes of the HTTP API itself, beside buf's rule IDs (buf has
 /// none): in a stable package (`…v1`, `…v2`) a route that existed must keep
-/// its method, template, variables, body, response body and query fields.
+/// its method, template, variables, body, response body, query fields and
+/// declared authority (owner and delivery).
 /// Bindings are matched by service, rpc and position (0 for the rpc's own
 /// binding, then its additional_bindings in order).
 enum RouteBreakingRules {
@@ -15,6 +16,7 @@ enum RouteBreakingRules {
         "OPENAGENTS_HTTP_SAME_BODY",
         "OPENAGENTS_HTTP_SAME_RESPONSE_BODY",
         "OPENAGENTS_HTTP_QUERY_FIELD_NO_DELETE",
+        "OPENAGENTS_HTTP_SAME_AUTHORITY",
     ]
 
     static func isStable(_ package: String) -> Bool {
@@ -31,6 +33,8 @@ enum RouteBreakingRules {
         var body: String
         var responseBody: String
         var queryFields: Set<String>
+        /// `owner/delivery` of `(route).authority` ("" when undeclared).
+        var authority: String
         var path: [Int32]
     }
 
@@ -54,7 +58,8 @@ enum RouteBreakingRules {
                     for v in t.variables { shape = shape.replacingOccurrences(of: "{\(v.fieldPath)", with: "{") }
                     let key = "\(plan.fullName).\(r.rpc)#\(r.bindingIndex)"
                     out[key] = (Binding(method: r.method, template: t.source, variables: t.variables.map(\.fieldPath), shape: shape, body: body,
-                                        responseBody: r.responseBody, queryFields: Set(r.queryFields.map(\.path)), path: [6, Int32(si), 2, Int32(mi)]), fi)
+                                        responseBody: r.responseBody, queryFields: Set(r.queryFields.map(\.path)),
+                                        authority: r.options.authority.map { "\($0.owner)/\($0.delivery)" } ?? "", path: [6, Int32(si), 2, Int32(mi)]), fi)
                 }
             }
         }
@@ -104,6 +109,11 @@ enum RouteBreakingRules {
             if old.responseBody != new.responseBody {
                 add("OPENAGENTS_HTTP_SAME_RESPONSE_BODY", fi, new.path, fallback: fallback,
                     "HTTP binding of RPC \"\(name)\" changed response_body from \"\(old.responseBody)\" to \"\(new.responseBody)\".")
+            }
+            // Moving a route to another authority moves where its records live: clients of v1 keep the old owner.
+            if old.authority != new.authority {
+                add("OPENAGENTS_HTTP_SAME_AUTHORITY", fi, new.path, fallback: fallback,
+                    "HTTP binding of RPC \"\(name)\" changed its authority from \"\(old.authority)\" to \"\(new.authority)\".")
             }
             for q in old.queryFields.subtracting(new.queryFields).sorted() {
                 add("OPENAGENTS_HTTP_QUERY_FIELD_NO_DELETE", fi, new.path, fallback: fallback,

@@ -79,6 +79,8 @@ struct RouteOptionsModel: Sendable {
     var writes = false
     var principal = 0
     var tag = ""
+    /// `(owner, delivery, migration_status, rationale)` of `authority`, when declared.
+    var authority: (owner: String, delivery: String, migrationStatus: String, rationale: String)?
 
     init(_ o: RawOptions?) {
         guard let o else { return }
@@ -93,5 +95,6 @@ struct RouteOptionsModel: Sendable {
         writes = o.bool(5) ?? false
         principal = Int(o.varint(6) ?? 0)
         tag = o.string(7) ?? ""
+        if let a = o.message(8) { authority = (a.string(1) ?? "", a.string(2) ?? "", a.string(3) ?? "", a.string(4) ?? "") }
     }
 }

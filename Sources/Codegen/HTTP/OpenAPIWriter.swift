@@ -21,6 +21,13 @@ struct OpenAPIWriter {
         return "." + t
     }
 
+    /// `(service).malformed_status`, 400 when unset.
+    var malformedStatus: Int {
+        let o = plan.service.options.message(OptionNumbers.serviceOptions)
+        guard let v = o?.varint(3), v != 0 else { return 400 }
+        return Int(v)
+    }
+
     static let reasons: [Int: String] = [
         200: "OK", 201: "Created", 202: "Accepted", 400: "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
         401: "The credential is missing, malformed, expired or replayed.", 403: "Forbidden.", 404: "Not found.", 409: "Conflict.", 410: "Gone.",
@@ -97,6 +104,10 @@ struct OpenAPIWriter {
         if let first = lines.first { op.append(("summary", .string(first))) }
         if lines.count > 1 { op.append(("description", .string(lines.joined(separator: "\n")))) }
         if !r.options.tag.isEmpty { op.append(("tags", .array([.string(r.options.tag)]))) }
+        if let a = r.options.authority {
+            op.append(("x-openagents-authority", .object([("owner", .string(a.owner)), ("delivery", .string(a.delivery)),
+                                                          ("migration_status", .string(a.migrationStatus)), ("rationale", .string(a.rationale))])))
+        }
         var params: [OrderedJSON] = []
         for f in r.pathFields {
             params.append(.object([("name", .string(f.path)), ("in", .string("path")), ("required", .bool(true)), ("schema", paramSchema(f))]))
@@ -122,12 +133,13 @@ struct OpenAPIWriter {
         let declared = Dictionary(r.options.statuses.map { ($0.code, $0.description) }, uniquingKeysWith: { a, _ in a })
         responses.append((String(r.options.successStatus), successResponse(r)))
         var codes = Set(r.options.statuses.map(\.code))
-        codes.insert(400)
+        codes.insert(malformedStatus)
         if r.options.auth != 0 { codes.insert(401) }
         if r.body != .none { codes.formUnion([413, 415]) }
         if r.options.writes { codes.insert(503) }
         for code in codes.sorted() where code != r.options.successStatus {
-            let description = declared[code] ?? Self.reasons[code] ?? "Status \(code)."
+            let description = declared[code].map { code == malformedStatus && code != 400 ? "\($0) Also a malformed request: \(Self.reasons[400] ?? "")" : $0 }
+                ?? (code == malformedStatus ? Self.reasons[400] : nil) ?? Self.reasons[code] ?? "Status \(code)."
             if code < 400 {
                 responses.append((String(code), successResponse(r, description: description)))
             } else if let e = errorType {

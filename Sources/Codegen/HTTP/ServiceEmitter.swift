@@ -136,7 +136,12 @@ struct ServiceEmitter {
         out.line("tag: \(Naming.stringLiteral(r.options.tag)), docs: \(Naming.stringLiteral(r.docs)), noSideEffects: \(r.noSideEffects),")
         out.line("pathFields: [\(r.pathFields.map(bindingLiteral).joined(separator: ", "))],")
         out.line("queryFields: [\(r.queryFields.map(bindingLiteral).joined(separator: ", "))],")
-        out.line("requiredFields: [\(r.requiredFields.map(Naming.stringLiteral).joined(separator: ", "))]")
+        if let a = r.options.authority {
+            out.line("requiredFields: [\(r.requiredFields.map(Naming.stringLiteral).joined(separator: ", "))],")
+            out.line("authority: RouteAuthority(owner: \(Naming.stringLiteral(a.owner)), delivery: \(Naming.stringLiteral(a.delivery)), migrationStatus: \(Naming.stringLiteral(a.migrationStatus)), rationale: \(Naming.stringLiteral(a.rationale)))")
+        } else {
+            out.line("requiredFields: [\(r.requiredFields.map(Naming.stringLiteral).joined(separator: ", "))]")
+        }
         out.outdent()
         out.line("),")
     }

@@ -160,7 +160,8 @@ extension SwiftEmitter {
         out.openSwitch("names.slot(key)")
         for (slot, p) in plans.enumerated() {
             let d = p.descriptor
-            let x = p.name
+            // `self.`: a field may share a name with a local of this method (`key`).
+            let x = "self." + p.name
             let claim = "try r.claim(&seen, \(slot))"
             switch p.shape {
             case .singular:
@@ -199,7 +200,7 @@ extension SwiftEmitter {
                 out.line("case \(slot): \(claim); if r.consumeNull() { \(x) = [:] } else { try r.readObject(\(allow)_: { r, k throws(JSONDecodingError) in let key = \(keyExpr); \(jsonRead(v, vd) { "if \(x).updateValue(\($0), forKey: key) != nil { throw r.error(\"duplicate map key\") }" }) }) }")
             case .oneofMember(let o):
                 guard let names = oneofs[o] else { continue }
-                let read = jsonRead(p.value, d) { "\(names.property) = .\(p.name)(\($0))" }
+                let read = jsonRead(p.value, d) { "self.\(names.property) = .\(p.name)(\($0))" }
                 let claimOneof = "try r.claimOneof(&oneofs, \(o))"
                 if nullIsAValue(d) {
                     out.line("case \(slot): \(claim); \(claimOneof); \(read)")

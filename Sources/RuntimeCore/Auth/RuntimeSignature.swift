@@ -100,28 +100,7 @@ public final class RuntimeSignature: Sendable {
     /// `OA_RUNTIME_SIGNATURE_SECRET` when set; otherwise a random secret created
     /// once in the data directory (mode 0600) and reused after restarts.
     public static func loadSecret(environment: [String: String], dataDirectory: String) throws -> [UInt8] {
-        if let s = environment["OA_RUNTIME_SIGNATURE_SECRET"], !s.isEmpty { return Array(s.utf8) }
-        let path = dataDirectory + "/runtime-signature.secret"
-        if let data = FileManager.default.contents(atPath: path) {
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { throw APIError.internalError("\(path) is empty") }
-            return Array(text.utf8)
-        }
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        // SystemRandomNumberGenerator is the kernel's CSPRNG (getrandom) on Linux.
-        var generator = SystemRandomNumberGenerator()
-        let random = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let text = random.map { String($0, radix: 16).leftPad(2) }.joined()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            // Another process created it first: use theirs.
-            if errno == EEXIST { return try loadSecret(environment: environment, dataDirectory: dataDirectory) }
-            throw APIError.internalError("cannot create \(path): \(FileIO.lastError())")
-        }
-        defer { close(fd) }
-        guard FileIO.writeAll(fd, Array((text + "\n").utf8)), fsync(fd) == 0 else {
-            throw APIError.internalError("cannot write \(path): \(FileIO.lastError())")
-        }
-        return Array(text.utf8)
+        try SecretFile.load(variable: "OA_RUNTIME_SIGNATURE_SECRET", file: "runtime-signature.secret", environment: environment, dataDirectory: dataDirectory)
     }
+
 }

@@ -57,7 +57,10 @@ public enum JSONValue {
 /// Canonical JSON: object keys sorted by their UTF-8 bytes at every depth,
 /// no whitespace, whole numbers without a fraction, strings escaped as
 /// serde_json does. Hashes over artifacts are taken over these bytes.
-enum CanonicalJSON {
+public enum CanonicalJSON {
+    /// `sha256:<hex>` of a message's canonical JSON (keys sorted, so the same content always hashes the same).
+    public static func hash<M: ProtoMessage>(_ message: M) -> String { prefixedHash(tree(message)) }
+
     static func bytes(_ v: GoogleProtobuf.Value) -> [UInt8] {
         var w = JSONWriter(capacity: 256, options: JSONEncodingOptions(int64AsNumbers: true))
         write(v, to: &w)

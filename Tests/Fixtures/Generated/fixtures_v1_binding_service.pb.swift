@@ -188,8 +188,8 @@ extension FixturesV1.Page {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { size = 0 } else { size = try r.readInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { token = "" } else { token = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.size = 0 } else { self.size = try r.readInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.token = "" } else { self.token = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -232,8 +232,8 @@ extension FixturesV1.Shelf {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { name = "" } else { name = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { title = "" } else { title = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.title = "" } else { self.title = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -297,15 +297,15 @@ extension FixturesV1.BindingRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { name = "" } else { name = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { shelfId = "" } else { shelfId = try r.readString() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { count = 0 } else { count = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { flag = false } else { flag = try r.readBool() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { tags = [] } else { try r.readArray { r throws(JSONDecodingError) in tags.append(try r.readString()) } }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { page = nil } else { try r.readMessage(into: &page) }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { hue = .unspecified } else { if let e = try r.readEnum(FixturesV1.Hue.self) { hue = e } }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { shelf = nil } else { try r.readMessage(into: &shelf) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { note = nil } else { note = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.shelfId = "" } else { self.shelfId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.count = 0 } else { self.count = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.flag = false } else { self.flag = try r.readBool() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.tags = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tags.append(try r.readString()) } }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.page = nil } else { try r.readMessage(into: &self.page) }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.hue = .unspecified } else { if let e = try r.readEnum(FixturesV1.Hue.self) { self.hue = e } }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.shelf = nil } else { try r.readMessage(into: &self.shelf) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.note = nil } else { self.note = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -348,8 +348,8 @@ extension FixturesV1.BindingResponse {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { rpc = "" } else { rpc = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { echo = nil } else { try r.readMessage(into: &echo) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.rpc = "" } else { self.rpc = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.echo = nil } else { try r.readMessage(into: &self.echo) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -392,8 +392,8 @@ extension FixturesV1.StrictRequest {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { requiredText = "" } else { requiredText = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { other = "" } else { other = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.requiredText = "" } else { self.requiredText = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.other = "" } else { self.other = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -701,59 +701,59 @@ extension FixturesV1.AllTypes {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { fDouble = 0 } else { fDouble = try r.readDouble() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { fFloat = 0 } else { fFloat = try r.readFloat() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { fInt64 = 0 } else { fInt64 = try r.readInt64() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { fUint64 = 0 } else { fUint64 = try r.readUInt64() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { fInt32 = 0 } else { fInt32 = try r.readInt32() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { fFixed64 = 0 } else { fFixed64 = try r.readUInt64() }
-            case 6: try r.claim(&seen, 6); if r.consumeNull() { fFixed32 = 0 } else { fFixed32 = try r.readUInt32() }
-            case 7: try r.claim(&seen, 7); if r.consumeNull() { fBool = false } else { fBool = try r.readBool() }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { fString = "" } else { fString = try r.readString() }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { fBytes = [] } else { fBytes = try r.readBytes() }
-            case 10: try r.claim(&seen, 10); if r.consumeNull() { fUint32 = 0 } else { fUint32 = try r.readUInt32() }
-            case 11: try r.claim(&seen, 11); if r.consumeNull() { fSfixed32 = 0 } else { fSfixed32 = try r.readInt32() }
-            case 12: try r.claim(&seen, 12); if r.consumeNull() { fSfixed64 = 0 } else { fSfixed64 = try r.readInt64() }
-            case 13: try r.claim(&seen, 13); if r.consumeNull() { fSint32 = 0 } else { fSint32 = try r.readInt32() }
-            case 14: try r.claim(&seen, 14); if r.consumeNull() { fSint64 = 0 } else { fSint64 = try r.readInt64() }
-            case 15: try r.claim(&seen, 15); if r.consumeNull() { fEnum = .unspecified } else { if let e = try r.readEnum(FixturesV1.Color.self) { fEnum = e } }
-            case 16: try r.claim(&seen, 16); if r.consumeNull() { fMessage = nil } else { try r.readMessage(into: &fMessage) }
-            case 17: try r.claim(&seen, 17); if r.consumeNull() { oInt32 = nil } else { oInt32 = try r.readInt32() }
-            case 18: try r.claim(&seen, 18); if r.consumeNull() { oString = nil } else { oString = try r.readString() }
-            case 19: try r.claim(&seen, 19); if r.consumeNull() { oEnum = nil } else { if let e = try r.readEnum(FixturesV1.Color.self) { oEnum = e } }
-            case 20: try r.claim(&seen, 20); if r.consumeNull() { oDouble = nil } else { oDouble = try r.readDouble() }
-            case 21: try r.claim(&seen, 21); if r.consumeNull() { rDouble = [] } else { try r.readArray { r throws(JSONDecodingError) in rDouble.append(try r.readDouble()) } }
-            case 22: try r.claim(&seen, 22); if r.consumeNull() { rFloat = [] } else { try r.readArray { r throws(JSONDecodingError) in rFloat.append(try r.readFloat()) } }
-            case 23: try r.claim(&seen, 23); if r.consumeNull() { rInt64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rInt64.append(try r.readInt64()) } }
-            case 24: try r.claim(&seen, 24); if r.consumeNull() { rUint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rUint64.append(try r.readUInt64()) } }
-            case 25: try r.claim(&seen, 25); if r.consumeNull() { rInt32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rInt32.append(try r.readInt32()) } }
-            case 26: try r.claim(&seen, 26); if r.consumeNull() { rFixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rFixed64.append(try r.readUInt64()) } }
-            case 27: try r.claim(&seen, 27); if r.consumeNull() { rFixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rFixed32.append(try r.readUInt32()) } }
-            case 28: try r.claim(&seen, 28); if r.consumeNull() { rBool = [] } else { try r.readArray { r throws(JSONDecodingError) in rBool.append(try r.readBool()) } }
-            case 29: try r.claim(&seen, 29); if r.consumeNull() { rString = [] } else { try r.readArray { r throws(JSONDecodingError) in rString.append(try r.readString()) } }
-            case 30: try r.claim(&seen, 30); if r.consumeNull() { rBytes = [] } else { try r.readArray { r throws(JSONDecodingError) in rBytes.append(try r.readBytes()) } }
-            case 31: try r.claim(&seen, 31); if r.consumeNull() { rUint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rUint32.append(try r.readUInt32()) } }
-            case 32: try r.claim(&seen, 32); if r.consumeNull() { rSfixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSfixed32.append(try r.readInt32()) } }
-            case 33: try r.claim(&seen, 33); if r.consumeNull() { rSfixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSfixed64.append(try r.readInt64()) } }
-            case 34: try r.claim(&seen, 34); if r.consumeNull() { rSint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSint32.append(try r.readInt32()) } }
-            case 35: try r.claim(&seen, 35); if r.consumeNull() { rSint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in rSint64.append(try r.readInt64()) } }
-            case 36: try r.claim(&seen, 36); if r.consumeNull() { rEnum = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(FixturesV1.Color.self) { rEnum.append(e) } } }
-            case 37: try r.claim(&seen, 37); if r.consumeNull() { rMessage = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); rMessage.append(v) } }
-            case 38: try r.claim(&seen, 38); if r.consumeNull() { rUnpacked = [] } else { try r.readArray { r throws(JSONDecodingError) in rUnpacked.append(try r.readInt32()) } }
-            case 39: try r.claim(&seen, 39); if r.consumeNull() { mString = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if mString.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 40: try r.claim(&seen, 40); if r.consumeNull() { mMessage = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt32(k); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); if mMessage.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 41: try r.claim(&seen, 41); if r.consumeNull() { mEnum = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyBool(k); if let e = try r.readEnum(FixturesV1.Color.self) { if mEnum.updateValue(e, forKey: key) != nil { throw r.error("duplicate map key") } } }) }
-            case 42: try r.claim(&seen, 42); if r.consumeNull() { mBytes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if mBytes.updateValue(try r.readBytes(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 43: try r.claim(&seen, 43); if r.consumeNull() { mDouble = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if mDouble.updateValue(try r.readDouble(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 44: try r.claim(&seen, 44); if r.consumeNull() { mSint = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if mSint.updateValue(try r.readInt32(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 45: try r.claim(&seen, 45); if r.consumeNull() { mFixed = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if mFixed.updateValue(try r.readBool(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
-            case 46: try r.claim(&seen, 46); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); choice = .cString(try r.readString()) }
-            case 47: try r.claim(&seen, 47); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); choice = .cMessage(v) }
-            case 48: try r.claim(&seen, 48); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); choice = .cInt64(try r.readInt64()) }
-            case 49: try r.claim(&seen, 49); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); if let e = try r.readEnum(FixturesV1.Color.self) { choice = .cEnum(e) } }
-            case 50: try r.claim(&seen, 50); if r.consumeNull() { fStruct = nil } else { try r.readMessage(into: &fStruct) }
-            case 51: try r.claim(&seen, 51); if r.consumeNull() { fTimestamp = nil } else { try r.readMessage(into: &fTimestamp) }
-            case 52: try r.claim(&seen, 52); if r.consumeNull() { fAliased = .unspecified } else { if let e = try r.readEnum(FixturesV1.Aliased.self) { fAliased = e } }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.fDouble = 0 } else { self.fDouble = try r.readDouble() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.fFloat = 0 } else { self.fFloat = try r.readFloat() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.fInt64 = 0 } else { self.fInt64 = try r.readInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.fUint64 = 0 } else { self.fUint64 = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.fInt32 = 0 } else { self.fInt32 = try r.readInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.fFixed64 = 0 } else { self.fFixed64 = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.fFixed32 = 0 } else { self.fFixed32 = try r.readUInt32() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.fBool = false } else { self.fBool = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.fString = "" } else { self.fString = try r.readString() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.fBytes = [] } else { self.fBytes = try r.readBytes() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.fUint32 = 0 } else { self.fUint32 = try r.readUInt32() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.fSfixed32 = 0 } else { self.fSfixed32 = try r.readInt32() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.fSfixed64 = 0 } else { self.fSfixed64 = try r.readInt64() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.fSint32 = 0 } else { self.fSint32 = try r.readInt32() }
+            case 14: try r.claim(&seen, 14); if r.consumeNull() { self.fSint64 = 0 } else { self.fSint64 = try r.readInt64() }
+            case 15: try r.claim(&seen, 15); if r.consumeNull() { self.fEnum = .unspecified } else { if let e = try r.readEnum(FixturesV1.Color.self) { self.fEnum = e } }
+            case 16: try r.claim(&seen, 16); if r.consumeNull() { self.fMessage = nil } else { try r.readMessage(into: &self.fMessage) }
+            case 17: try r.claim(&seen, 17); if r.consumeNull() { self.oInt32 = nil } else { self.oInt32 = try r.readInt32() }
+            case 18: try r.claim(&seen, 18); if r.consumeNull() { self.oString = nil } else { self.oString = try r.readString() }
+            case 19: try r.claim(&seen, 19); if r.consumeNull() { self.oEnum = nil } else { if let e = try r.readEnum(FixturesV1.Color.self) { self.oEnum = e } }
+            case 20: try r.claim(&seen, 20); if r.consumeNull() { self.oDouble = nil } else { self.oDouble = try r.readDouble() }
+            case 21: try r.claim(&seen, 21); if r.consumeNull() { self.rDouble = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rDouble.append(try r.readDouble()) } }
+            case 22: try r.claim(&seen, 22); if r.consumeNull() { self.rFloat = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rFloat.append(try r.readFloat()) } }
+            case 23: try r.claim(&seen, 23); if r.consumeNull() { self.rInt64 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rInt64.append(try r.readInt64()) } }
+            case 24: try r.claim(&seen, 24); if r.consumeNull() { self.rUint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rUint64.append(try r.readUInt64()) } }
+            case 25: try r.claim(&seen, 25); if r.consumeNull() { self.rInt32 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rInt32.append(try r.readInt32()) } }
+            case 26: try r.claim(&seen, 26); if r.consumeNull() { self.rFixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rFixed64.append(try r.readUInt64()) } }
+            case 27: try r.claim(&seen, 27); if r.consumeNull() { self.rFixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rFixed32.append(try r.readUInt32()) } }
+            case 28: try r.claim(&seen, 28); if r.consumeNull() { self.rBool = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rBool.append(try r.readBool()) } }
+            case 29: try r.claim(&seen, 29); if r.consumeNull() { self.rString = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rString.append(try r.readString()) } }
+            case 30: try r.claim(&seen, 30); if r.consumeNull() { self.rBytes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rBytes.append(try r.readBytes()) } }
+            case 31: try r.claim(&seen, 31); if r.consumeNull() { self.rUint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rUint32.append(try r.readUInt32()) } }
+            case 32: try r.claim(&seen, 32); if r.consumeNull() { self.rSfixed32 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rSfixed32.append(try r.readInt32()) } }
+            case 33: try r.claim(&seen, 33); if r.consumeNull() { self.rSfixed64 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rSfixed64.append(try r.readInt64()) } }
+            case 34: try r.claim(&seen, 34); if r.consumeNull() { self.rSint32 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rSint32.append(try r.readInt32()) } }
+            case 35: try r.claim(&seen, 35); if r.consumeNull() { self.rSint64 = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rSint64.append(try r.readInt64()) } }
+            case 36: try r.claim(&seen, 36); if r.consumeNull() { self.rEnum = [] } else { try r.readArray { r throws(JSONDecodingError) in if let e = try r.readEnum(FixturesV1.Color.self) { self.rEnum.append(e) } } }
+            case 37: try r.claim(&seen, 37); if r.consumeNull() { self.rMessage = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); self.rMessage.append(v) } }
+            case 38: try r.claim(&seen, 38); if r.consumeNull() { self.rUnpacked = [] } else { try r.readArray { r throws(JSONDecodingError) in self.rUnpacked.append(try r.readInt32()) } }
+            case 39: try r.claim(&seen, 39); if r.consumeNull() { self.mString = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = k; if self.mString.updateValue(try r.readString(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 40: try r.claim(&seen, 40); if r.consumeNull() { self.mMessage = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt32(k); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); if self.mMessage.updateValue(v, forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 41: try r.claim(&seen, 41); if r.consumeNull() { self.mEnum = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyBool(k); if let e = try r.readEnum(FixturesV1.Color.self) { if self.mEnum.updateValue(e, forKey: key) != nil { throw r.error("duplicate map key") } } }) }
+            case 42: try r.claim(&seen, 42); if r.consumeNull() { self.mBytes = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if self.mBytes.updateValue(try r.readBytes(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 43: try r.claim(&seen, 43); if r.consumeNull() { self.mDouble = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if self.mDouble.updateValue(try r.readDouble(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 44: try r.claim(&seen, 44); if r.consumeNull() { self.mSint = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyInt64(k); if self.mSint.updateValue(try r.readInt32(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 45: try r.claim(&seen, 45); if r.consumeNull() { self.mFixed = [:] } else { try r.readObject(_: { r, k throws(JSONDecodingError) in let key = try r.mapKeyUInt32(k); if self.mFixed.updateValue(try r.readBool(), forKey: key) != nil { throw r.error("duplicate map key") } }) }
+            case 46: try r.claim(&seen, 46); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.choice = .cString(try r.readString()) }
+            case 47: try r.claim(&seen, 47); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.AllTypes.Nested(); try r.readMessage(into: &v); self.choice = .cMessage(v) }
+            case 48: try r.claim(&seen, 48); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.choice = .cInt64(try r.readInt64()) }
+            case 49: try r.claim(&seen, 49); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); if let e = try r.readEnum(FixturesV1.Color.self) { self.choice = .cEnum(e) } }
+            case 50: try r.claim(&seen, 50); if r.consumeNull() { self.fStruct = nil } else { try r.readMessage(into: &self.fStruct) }
+            case 51: try r.claim(&seen, 51); if r.consumeNull() { self.fTimestamp = nil } else { try r.readMessage(into: &self.fTimestamp) }
+            case 52: try r.claim(&seen, 52); if r.consumeNull() { self.fAliased = .unspecified } else { if let e = try r.readEnum(FixturesV1.Aliased.self) { self.fAliased = e } }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -800,9 +800,9 @@ extension FixturesV1.AllTypes.Nested {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { a = 0 } else { a = try r.readInt32() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { b = [] } else { try r.readArray { r throws(JSONDecodingError) in b.append(try r.readInt32()) } }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { c = "" } else { c = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.a = 0 } else { self.a = try r.readInt32() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.b = [] } else { try r.readArray { r throws(JSONDecodingError) in self.b.append(try r.readInt32()) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.c = "" } else { self.c = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -869,11 +869,11 @@ extension FixturesV1.Recursive {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { child = nil } else { try r.readMessage(into: &child) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { depth = 0 } else { depth = try r.readInt32() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { children = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.Recursive(); try r.readMessage(into: &v); children.append(v) } }
-            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.Recursive(); try r.readMessage(into: &v); node = .left(v) }
-            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); node = .leaf(try r.readString()) }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.child = nil } else { try r.readMessage(into: &self.child) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.depth = 0 } else { self.depth = try r.readInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.children = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = FixturesV1.Recursive(); try r.readMessage(into: &v); self.children.append(v) } }
+            case 3: try r.claim(&seen, 3); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = FixturesV1.Recursive(); try r.readMessage(into: &v); self.node = .left(v) }
+            case 4: try r.claim(&seen, 4); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.node = .leaf(try r.readString()) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -916,8 +916,8 @@ extension FixturesV1.MutualA {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { b = nil } else { try r.readMessage(into: &b) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { name = "" } else { name = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.b = nil } else { try r.readMessage(into: &self.b) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -960,8 +960,8 @@ extension FixturesV1.MutualB {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { a = nil } else { try r.readMessage(into: &a) }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { value = 0 } else { value = try r.readInt32() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.a = nil } else { try r.readMessage(into: &self.a) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.value = 0 } else { self.value = try r.readInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
@@ -1035,16 +1035,16 @@ extension FixturesV1.Keywords {
         while more {
             let key = try r.readKey()
             switch names.slot(key) {
-            case 0: try r.claim(&seen, 0); if r.consumeNull() { `default` = "" } else { `default` = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { `class` = 0 } else { `class` = try r.readInt32() }
-            case 2: try r.claim(&seen, 2); if r.consumeNull() { `protocol` = false } else { `protocol` = try r.readBool() }
-            case 3: try r.claim(&seen, 3); if r.consumeNull() { self_ = "" } else { self_ = try r.readString() }
-            case 4: try r.claim(&seen, 4); if r.consumeNull() { unknownFields_ = "" } else { unknownFields_ = try r.readString() }
-            case 5: try r.claim(&seen, 5); if r.consumeNull() { type = "" } else { type = try r.readString() }
-            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); `switch` = .`case`(try r.readString()) }
-            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); `switch` = .`in`(try r.readInt32()) }
-            case 8: try r.claim(&seen, 8); if r.consumeNull() { kind = .unspecified } else { if let e = try r.readEnum(FixturesV1.Keywords.Type_.self) { kind = e } }
-            case 9: try r.claim(&seen, 9); if r.consumeNull() { init_ = "" } else { init_ = try r.readString() }
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.`default` = "" } else { self.`default` = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.`class` = 0 } else { self.`class` = try r.readInt32() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.`protocol` = false } else { self.`protocol` = try r.readBool() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.self_ = "" } else { self.self_ = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.unknownFields_ = "" } else { self.unknownFields_ = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.type = "" } else { self.type = try r.readString() }
+            case 6: try r.claim(&seen, 6); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.`switch` = .`case`(try r.readString()) }
+            case 7: try r.claim(&seen, 7); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); self.`switch` = .`in`(try r.readInt32()) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.kind = .unspecified } else { if let e = try r.readEnum(FixturesV1.Keywords.Type_.self) { self.kind = e } }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.init_ = "" } else { self.init_ = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()

@@ -1,0 +1,92 @@
+import APIRuntime
+import Foundation
+import Generated
+import RuntimeCore
+
+/// A verified control session: who, which session, which org and device.
+public struct ControlSession: Sendable, Equatable {
+    public var userID: String
+    public var sessionID: String
+    public var orgID: String
+    public var deviceID: String
+    public var issuedAt: Int64
+    public var expiresAt: Int64
+
+    public init(userID: String, sessionID: String, orgID: String = "", deviceID: String = "", issuedAt: Int64 = 0, expiresAt: Int64 = 0) {
+        self.userID = userID
+        self.sessionID = sessionID
+        self.orgID = orgID
+        self.deviceID = deviceID
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Control session tokens: HS256 JWTs with `sub` (the user id, a string),
+/// `sid`, `oa_org_id`, `oa_device_id` (optional), `iat`, `exp`, signed with
+/// `OA_CONTROL_SESSION_SECRET` or `<data dir>/control-session.secret`.
+/// Verification checks, in order: a bearer token is present, it is a JWT
+/// whose header says HS256, its MAC, its claims, its lifetime, then the
+/// durable revocations.
+public struct SessionTokens: Sendable {
+    let key: [UInt8]
+    let clock: @Sendable () -> Int64
+    /// Tokens may be up to this many seconds early (clock skew between machines).
+    static let skewSeconds: Int64 = 30
+
+    public init(key: [UInt8], clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.key = key
+        self.clock = clock
+    }
+
+    public static func loadKey(environment: [String: String], dataDirectory: String) throws -> [UInt8] {
+        try SecretFile.load(variable: "OA_CONTROL_SESSION_SECRET", file: "control-session.secret", environment: environment, dataDirectory: dataDirectory)
+    }
+
+    /// A token for a new session (`openagents token session`, email login, tests).
+    public func mint(userID: String, orgID: String, deviceID: String = "", sessionID: String = "sess_" + UUID().uuidString.lowercased(),
+                     ttl: Int64 = 3600, now: Int64? = nil) -> (token: String, session: ControlSession) {
+        let iat = now ?? clock()
+        var claims: [String: Any] = ["sub": userID, "sid": sessionID, "oa_org_id": orgID, "iat": iat, "exp": iat + ttl]
+        if !deviceID.isEmpty { claims["oa_device_id"] = deviceID }
+        let json = (try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data()
+        let session = ControlSession(userID: userID, sessionID: sessionID, orgID: orgID, deviceID: deviceID, issuedAt: iat, expiresAt: iat + ttl)
+        return (JWT.sign(claims: [UInt8](json), key: key), session)
+    }
+
+    /// The session an `Authorization` header value carries, or 401 naming why not.
+    public func verify(authorization: String?, revocations: [String: ControlV1.SessionRevoked]) throws(APIError) -> ControlSession {
+        guard let header = authorization?.trimmingCharacters(in: .whitespaces), !header.isEmpty else {
+            throw .unauthorized("Authorization: Bearer <session token> is required")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .unauthorized("the Authorization scheme must be Bearer") }
+        let bytes: [UInt8]
+        do { bytes = try JWT.verify(String(parts[1]).trimmingCharacters(in: .whitespaces), key: key) } catch {
+            switch error {
+            case .malformed: throw .unauthorized("the session token is malformed")
+            case .unsupportedAlgorithm(let alg): throw .unauthorized("the session token's algorithm \(alg) is not HS256")
+            case .badSignature: throw .unauthorized("the session token's signature does not verify")
+            }
+        }
+        guard let claims = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let sub = claims["sub"] as? String, !sub.isEmpty, let sid = claims["sid"] as? String, !sid.isEmpty,
+              let iat = (claims["iat"] as? NSNumber)?.int64Value, let exp = (claims["exp"] as? NSNumber)?.int64Value else {
+            throw .unauthorized("the session token lacks sub, sid, iat or exp")
+        }
+        let now = clock()
+        guard exp > now else { throw .unauthorized("the session has expired") }
+        guard iat <= now + SessionTokens.skewSeconds, exp > iat else { throw .unauthorized("the session token's iat and exp are not a valid lifetime") }
+        let session = ControlSession(userID: sub, sessionID: sid, orgID: claims["oa_org_id"] as? String ?? "", deviceID: claims["oa_device_id"] as? String ?? "",
+                                     issuedAt: iat, expiresAt: exp)
+        if SessionTokens.isRevoked(session, revocations) { throw .unauthorized("the session has been revoked") }
+        return session
+    }
+
+    static func isRevoked(_ s: ControlSession, _ revocations: [String: ControlV1.SessionRevoked]) -> Bool {
+        if revocations["sid:" + s.sessionID] != nil { return true }
+        if let all = revocations["user:" + s.userID], s.issuedAt <= (all.revokedAt?.seconds ?? 0) { return true }
+        if !s.deviceID.isEmpty, let d = revocations["device:\(s.userID):\(s.deviceID)"], s.issuedAt <= (d.revokedAt?.seconds ?? 0) { return true }
+        return false
+    }
+}

@@ -1,0 +1,31 @@
+import APIRuntime
+import Foundation
+import Generated
+import HTTPServer
+import RuntimeCore
+import ServiceKit
+
+/// The control service assembled: its durable state, token issuers, runtime
+/// proxy and router (control_service.proto's route table bound to
+/// `ControlHandler`, REST and Connect, behind the session middleware).
+public final class ControlService: Sendable {
+    public let handler: ControlHandler
+    public let router: Router
+
+    /// `runtimeURL` nil: runtime-owned routes answer 503 "Runtime is not configured.".
+    /// `runtimeSecret` nil: the runtime does not check signatures.
+    public init(dataDirectory: String, runtimeURL: String?, runtimeSecret: [UInt8]?, environment: [String: String], metrics: Metrics, logger: Logger,
+                writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil) throws {
+        let store = try RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
+        let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
+        let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
+        let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret)
+        handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, mailSink: mailSink)
+        var binder = RouteBinder(middleware: [SessionMiddleware(tokens: sessions, store: store), WriteFreezeMiddleware(frozen: writesFrozen)])
+        binder.render = { ControlErrors.render($0) }
+        var r = Router()
+        binder.mount(ControlV1.ControlService.bind(handler), on: &r)
+        OpenAPIRoute.add(ControlV1.ControlService.openAPIDocument, to: &r)
+        router = r
+    }
+}

@@ -1,0 +1,177 @@
+import APIRuntime
+import Foundation
+import Glibc
+import ProtoWire
+import Synchronization
+
+/// A durable, group-committed state machine over one append-only file of
+/// records in the event log's line format (`{"crc":"<CRC-32>","record":<JSON>}`):
+/// the control service's records, and any other service's that needs its
+/// writes to survive `kill -9` without a runtime ledger of its own.
+///
+/// `State.apply` is the one transition function: start-up replays every line
+/// through it, the writer applies each new record to its own copy while it
+/// evaluates a batch, and the committed copy readers see gets the same
+/// records only after their `fdatasync`. So nothing is visible or
+/// acknowledged before it is durable, and a restart rebuilds exactly what was
+/// acknowledged. After a failed write or sync the log takes no more writes.
+public protocol RecordState: Sendable {
+    associatedtype Record: ProtoMessage & Sendable
+    init()
+    /// Applies one committed record; a record that cannot follow the state is damage (start-up names its line).
+    mutating func apply(_ record: Record) throws(APIError)
+}
+
+public final class RecordLog<State: RecordState>: @unchecked Sendable {
+    public typealias Record = State.Record
+    /// What an intent evaluated to: the records to commit (applied to the
+    /// writer's state in order) and the answer once they are durable.
+    public typealias Evaluation = (records: [Record], answer: any Sendable)
+
+    private struct Pending: @unchecked Sendable {
+        let evaluate: (State) throws(APIError) -> Evaluation
+        let done: @Sendable (Result<any Sendable, APIError>) -> Void
+    }
+
+    public let path: String
+    private let committed: Mutex<State>
+    private var staged: State  // writer thread only
+    private let queue = Mutex<[Pending]>([])
+    private let wake = DispatchSemaphore(value: 0)
+    private let broken = Mutex<APIError?>(nil)
+    private let fd: Int32
+    /// How many records start-up read.
+    public let recoveredRecords: Int
+
+    /// Opens (creating) the log at `path` and replays it. A torn final line is
+    /// cut off; any other bad line stops start-up naming it.
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var state = State()
+        var count = 0
+        if let data = FileManager.default.contents(atPath: path) {
+            let bytes = [UInt8](data)
+            var start = 0, line = 1
+            while start < bytes.count {
+                guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
+                    // The last write never completed: it was never acknowledged.
+                    LogFile.truncate(path, Int64(start))
+                    break
+                }
+                do {
+                    let record = try RecordLog.decode(bytes[start..<newline])
+                    try state.apply(record)
+                } catch {
+                    throw APIError.internalError("\(path) line \(line): \(error); the file is damaged (a record that cannot follow the ones before it)")
+                }
+                count += 1
+                line += 1
+                start = newline + 1
+            }
+        }
+        recoveredRecords = count
+        committed = Mutex(state)
+        staged = state
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw APIError.internalError("cannot open \(path): \(FileIO.lastError())") }
+        _ = FileIO.syncDirectory(of: path)
+        let t = Thread { [self] in self.writerLoop() }
+        t.name = "record-log-writer"
+        t.start()
+    }
+
+    /// A read of committed state.
+    /// A read of committed state, under its lock (keep it short: the writer's commit waits for it).
+    public func read<T: Sendable, E: Error>(_ body: (borrowing State) throws(E) -> T) throws(E) -> T {
+        try committed.withLock { (state: inout State) throws(E) -> T in try body(state) }
+    }
+
+    /// Evaluates `intent` on the writer thread, in order, against every record
+    /// committed or earlier in the same batch; commits its records with the
+    /// batch (one fdatasync) and returns its answer once they are durable. An
+    /// intent that throws commits nothing.
+    public func commit<T: Sendable>(_ intent: @escaping (State) throws(APIError) -> (records: [Record], answer: T)) async throws(APIError) -> T {
+        let result: Result<any Sendable, APIError> = await withCheckedContinuation { cont in
+            let pending = Pending(evaluate: { state throws(APIError) in let (r, a) = try intent(state); return (r, a) }, done: { cont.resume(returning: $0) })
+            queue.withLock { $0.append(pending) }
+            wake.signal()
+        }
+        let answer = try result.get()
+        guard let typed = answer as? T else { throw APIError.internalError("record log: unexpected answer type") }
+        return typed
+    }
+
+    private func writerLoop() {
+        while true {
+            wake.wait()
+            let batch = queue.withLock { q -> [Pending] in let b = q; q.removeAll(keepingCapacity: true); return b }
+            if batch.isEmpty { continue }
+            if let failure = broken.withLock({ $0 }) {
+                for p in batch { p.done(.failure(failure)) }
+                continue
+            }
+            var lines: [UInt8] = []
+            var records: [Record] = []
+            var answers: [Result<any Sendable, APIError>] = []
+            for p in batch {
+                let evaluation: Evaluation
+                do { evaluation = try p.evaluate(staged) } catch {
+                    answers.append(.failure(error))
+                    continue
+                }
+                do {
+                    // An intent only returns records that follow from the state it read; one that does not is a bug, and
+                    // the writer's copy can no longer be trusted.
+                    for r in evaluation.records {
+                        try staged.apply(r)
+                        lines += try RecordLog.line(r)
+                    }
+                } catch {
+                    broken.withLock { b in if b == nil { b = APIError.internalError("\(path): an intent produced a record that does not apply (\(error)); restart the service") } }
+                    answers.append(.failure(error))
+                    break
+                }
+                records += evaluation.records
+                answers.append(.success(evaluation.answer))
+            }
+            if answers.count < batch.count {
+                let e = broken.withLock { $0 } ?? .internal
+                for p in batch { p.done(.failure(e)) }
+                continue
+            }
+            if !lines.isEmpty {
+                guard FileIO.writeAll(fd, lines), fdatasync(fd) == 0 else {
+                    let e = broken.withLock { b -> APIError in
+                        if b == nil { b = APIError.unavailable("\(path): write failed: \(FileIO.lastError()); restart the service to recover it") }
+                        return b ?? .internal
+                    }
+                    for p in batch { p.done(.failure(e)) }
+                    continue
+                }
+                committed.withLock { state in for r in records { try? state.apply(r) } }
+            }
+            for (p, a) in zip(batch, answers) { p.done(a) }
+        }
+    }
+
+    static func line(_ record: Record) throws(APIError) -> [UInt8] {
+        let body: [UInt8]
+        do { body = try record.jsonBytes() } catch { throw APIError.internalError("cannot encode a record: \(error)") }
+        return Array(#"{"crc":""#.utf8) + LogFile.crcHex(body.withUnsafeBytes { CRC32.checksum($0) }) + Array(#"","record":"#.utf8) + body + Array("}\n".utf8)
+    }
+
+    static func decode(_ line: ArraySlice<UInt8>) throws -> Record {
+        let prefix = Array(#"{"crc":""#.utf8), mid = Array(#"","record":"#.utf8)
+        let bytes = Array(line)
+        guard bytes.count > prefix.count + 8 + mid.count + 1, bytes.starts(with: prefix), bytes.last == UInt8(ascii: "}"),
+              Array(bytes[(prefix.count + 8)..<(prefix.count + 8 + mid.count)]) == mid else {
+            throw APIError.internalError("not a record line")
+        }
+        let body = Array(bytes[(prefix.count + 8 + mid.count)..<(bytes.count - 1)])
+        guard Array(bytes[prefix.count..<(prefix.count + 8)]) == LogFile.crcHex(body.withUnsafeBytes { CRC32.checksum($0) }) else {
+            throw APIError.internalError("checksum mismatch")
+        }
+        return try Record(jsonBytes: body, options: JSONDecodingOptions(ignoreUnknownFields: true))
+    }
+}
