@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-generate bench-append bench-stream tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-control tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -73,3 +73,10 @@ bench-stream: tools
 	swift build -c release --product openagents >/dev/null
 	swift build -c release --product StreamBench >/dev/null
 	scripts/bench-stream.sh
+
+# Control: the runtime's own worker read, the same read through control's signed proxy,
+# and a durable control write (codex worker event), in one run (release `openagents serve`).
+bench-control:
+	@scripts/ensure-tools.sh wrk curl
+	swift build -c release --product openagents >/dev/null
+	scripts/bench-control.sh

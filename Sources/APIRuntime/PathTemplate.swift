@@ -207,7 +207,7 @@ public enum PercentEncoding {
     static let reserved: Set<UInt8> = Set("!#$&'()*+,/:;=?@[]".utf8)
 
     public static func decode<S: StringProtocol>(_ s: S, keepReserved: Bool) -> String {
-        guard s.contains("%") else { return String(s) }
+        guard s.utf8.contains(UInt8(ascii: "%")) else { return String(s) }  // byte scans: Foundation's contains(String) is a locale-aware search
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {
@@ -223,7 +223,7 @@ public enum PercentEncoding {
 
     /// Query components: `+` is a space as well.
     public static func decodeQuery<S: StringProtocol>(_ s: S) -> String {
-        guard s.contains("+") else { return decode(s, keepReserved: false) }
+        guard s.utf8.contains(UInt8(ascii: "+")) else { return decode(s, keepReserved: false) }
         return decode(String(decoding: s.utf8.map { $0 == UInt8(ascii: "+") ? 0x20 : $0 }, as: UTF8.self), keepReserved: false)
     }
 

@@ -36,7 +36,10 @@ public final class HTTPClient: Sendable {
     public let timeout: Double
     public let maxIdle: Int
     private let idle = Mutex<[Int32]>([])
-    private static let queue = DispatchQueue(label: "http-client", attributes: .concurrent)
+    /// Exchanges block a thread for a whole round trip, so they get threads of
+    /// their own: Dispatch's pool stays near the core count, which capped a proxy
+    /// at three calls in flight.
+    private static let pool = BlockingPool(name: "http-client", maxThreads: 128)
 
     /// `base` is `http://host:port` (no TLS: put a TLS sidecar in front of anything remote).
     public init(host: String, port: Int, connectTimeout: Double = 2, timeout: Double = 10, maxIdle: Int = 64) {
@@ -56,7 +59,7 @@ public final class HTTPClient: Sendable {
 
     public func send(method: String, target: String, headers: [(String, String)], body: [UInt8], timeout: Double? = nil) async throws -> Response {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, Error>) in
-            Self.queue.async { [self] in
+            Self.pool.run { [self] in
                 c.resume(with: Result { try exchange(method: method, target: target, headers: headers, body: body, timeout: timeout ?? self.timeout) })
             }
         }
@@ -66,7 +69,7 @@ public final class HTTPClient: Sendable {
     func exchange(method: String, target: String, headers: [(String, String)], body: [UInt8], timeout: Double) throws -> Response {
         var head = "\(method) \(target) HTTP/1.1\r\nhost: \(host):\(port)\r\n"
         for (k, v) in headers where k.lowercased() != "content-length" && k.lowercased() != "host" {
-            guard !k.contains("\r") && !k.contains("\n") && !v.contains("\r") && !v.contains("\n") else { throw ClientError.malformed("header \(k) contains a line break") }
+            guard !k.utf8.contains(where: { $0 == 13 || $0 == 10 }) && !v.utf8.contains(where: { $0 == 13 || $0 == 10 }) else { throw ClientError.malformed("header \(k) contains a line break") }
             head += "\(k): \(v)\r\n"
         }
         if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" { head += "content-length: \(body.count)\r\n" }
@@ -159,28 +162,58 @@ struct ResponseParser {
     mutating func feed(_ bytes: ArraySlice<UInt8>) { buffer.append(contentsOf: bytes) }
 
     func find(_ pattern: [UInt8], from: Int) -> Int? {
-        guard buffer.count >= pattern.count + from else { return nil }
-        var i = from
-        while i + pattern.count <= buffer.count {
-            if buffer[i] == pattern[0] && Array(buffer[i..<i + pattern.count]) == pattern { return i }
-            i += 1
+        guard buffer.count >= pattern.count + from, let first = pattern.first else { return nil }
+        return buffer.withUnsafeBufferPointer { b -> Int? in
+            var i = from
+            outer: while i + pattern.count <= b.count {
+                if b[i] == first {
+                    for k in 1..<pattern.count where b[i + k] != pattern[k] { i += 1; continue outer }
+                    return i
+                }
+                i += 1
+            }
+            return nil
         }
-        return nil
     }
 
+    /// Bytes `a..<b` without surrounding spaces and tabs, as a string.
+    private func trimmed(_ a: Int, _ b: Int) -> String {
+        var (lo, hi) = (a, b)
+        while lo < hi, buffer[lo] == 0x20 || buffer[lo] == 0x09 { lo += 1 }
+        while hi > lo, buffer[hi - 1] == 0x20 || buffer[hi - 1] == 0x09 { hi -= 1 }
+        return String(decoding: buffer[lo..<hi], as: UTF8.self)
+    }
+
+    /// The status line and header fields, byte by byte (this runs once per proxied call).
     mutating func parseHead() throws -> Bool {
         if headEnd != nil { return true }
         guard let end = find([13, 10, 13, 10], from: 0) else { return false }
-        let lines = String(decoding: buffer[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
-        let parts = lines[0].split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let code = Int(parts[1]) else { throw HTTPClient.ClientError.malformed("status line \(lines[0])") }
+        let lineEnd = find([13, 10], from: 0) ?? end
+        // "HTTP/1.x NNN reason"
+        guard lineEnd >= 12, buffer[0..<7].elementsEqual("HTTP/1.".utf8), buffer[8] == 0x20 else {
+            throw HTTPClient.ClientError.malformed("status line \(String(decoding: buffer[0..<lineEnd], as: UTF8.self))")
+        }
+        var code = 0
+        for i in 9..<12 {
+            let d = buffer[i]
+            guard d >= 0x30 && d <= 0x39 else { throw HTTPClient.ClientError.malformed("status line \(String(decoding: buffer[0..<lineEnd], as: UTF8.self))") }
+            code = code * 10 + Int(d - 0x30)
+        }
         status = code
-        if parts[0] == "HTTP/1.0" { keepAlive = false }
-        for l in lines.dropFirst() {
-            guard let c = l.firstIndex(of: ":") else { continue }
-            let name = l[..<c].trimmingCharacters(in: .whitespaces), value = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
-            headers.append((name, value))
-            if name.lowercased() == "connection" { keepAlive = value.lowercased() != "close" && (parts[0] == "HTTP/1.1" || value.lowercased() == "keep-alive") }
+        let http11 = buffer[7] == 0x31
+        if !http11 { keepAlive = false }
+        var i = lineEnd + 2
+        while i < end {
+            let e = find([13, 10], from: i).map { min($0, end) } ?? end
+            if let colon = buffer[i..<e].firstIndex(of: 0x3A) {
+                let name = trimmed(i, colon), value = trimmed(colon + 1, e)
+                headers.append((name, value))
+                if name.utf8.count == 10, name.lowercased() == "connection" {
+                    let v = value.lowercased()
+                    keepAlive = v != "close" && (http11 || v == "keep-alive")
+                }
+            }
+            i = e + 2
         }
         headEnd = end + 4
         return true
@@ -227,5 +260,59 @@ struct ResponseParser {
     mutating func finishAtEOF() throws -> HTTPClient.Response? {
         guard try parseHead(), let start = headEnd, header("content-length") == nil, header("transfer-encoding") == nil else { return nil }
         return HTTPClient.Response(status: status, headers: headers, body: Array(buffer[start...]))
+    }
+}
+
+
+/// Threads for blocking work, started on demand up to a limit and kept for
+/// reuse: a job waits only when every thread is busy and the limit is reached.
+final class BlockingPool: @unchecked Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var head = 0
+        var threads = 0
+        var idle = 0
+    }
+    private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
+    let name: String
+    let maxThreads: Int
+
+    init(name: String, maxThreads: Int) {
+        self.name = name
+        self.maxThreads = maxThreads
+    }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        let spawn = state.withLock { s -> Bool in
+            s.jobs.append(job)
+            if s.idle > 0 { return false }  // a waiting thread takes it (it counts itself back in when it wakes)
+            guard s.threads < maxThreads else { return false }
+            s.threads += 1
+            return true
+        }
+        if spawn {
+            let t = Thread { [self] in self.work() }
+            t.name = name
+            t.start()
+        } else {
+            wake.signal()
+        }
+    }
+
+    private func work() {
+        while true {
+            let job = state.withLock { s -> (@Sendable () -> Void)? in
+                guard s.head < s.jobs.count else { return nil }
+                let j = s.jobs[s.head]
+                s.head += 1
+                if s.head > 1024 && s.head * 2 > s.jobs.count { s.jobs.removeFirst(s.head); s.head = 0 }
+                return j
+            }
+            if let job { job(); continue }
+            state.withLock { $0.idle += 1 }
+            wake.wait()
+            state.withLock { $0.idle -= 1 }
+        }
     }
 }

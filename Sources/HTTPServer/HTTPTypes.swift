@@ -62,7 +62,7 @@ public struct HTTPRequest: Sendable {
 }
 
 func percentDecode(_ s: String) -> String {
-    guard s.contains("%") || s.contains("+") else { return s }
+    guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return s }
     var out: [UInt8] = []
     var bytes = Array(s.utf8)[...]
     while let b = bytes.popFirst() {

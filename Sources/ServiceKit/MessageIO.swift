@@ -13,8 +13,19 @@ public enum MessageIO {
     /// REST requests: names, numbers and wire words are all accepted for enums.
     public static let restIn = JSONDecodingOptions(typeRegistry: GeneratedTypes.registry, acceptEnumWireWords: true)
 
+    /// The media type of a Content-Type value, lowercased, without parameters (byte-wise: this runs on every request).
+    static func mediaType(_ value: String?) -> String? {
+        guard let value else { return nil }
+        if value == "application/json" { return value }
+        let bytes = value.utf8.prefix { $0 != UInt8(ascii: ";") }
+        var lo = bytes.startIndex, hi = bytes.endIndex
+        while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 { lo = bytes.index(after: lo) }
+        while hi > lo, bytes[bytes.index(before: hi)] == 0x20 || bytes[bytes.index(before: hi)] == 0x09 { hi = bytes.index(before: hi) }
+        return String(decoding: bytes[lo..<hi].map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+
     public static func decode<M: ProtoMessage>(_ type: M.Type, from request: HTTPRequest) throws -> M {
-        let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "application/json"
+        let contentType = mediaType(request.headers["content-type"]) ?? "application/json"
         switch contentType {
         case protobuf:
             do { return try M(serializedBytes: request.body) } catch { throw ServiceError.invalidRequest("invalid protobuf body: \(error)") }
@@ -28,14 +39,16 @@ public enum MessageIO {
 
     /// Content-Type is JSON (or absent).
     public static func isJSON(_ request: HTTPRequest) -> Bool {
-        let t = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let t = mediaType(request.headers["content-type"]) ?? ""
         return t.isEmpty || t == "application/json"
     }
 
     /// Accept names protobuf and not JSON.
     public static func wantsProtobuf(_ request: HTTPRequest) -> Bool {
         guard let accept = request.headers["accept"] else { return false }
-        return accept.contains(protobuf) && !accept.contains("application/json")
+        let a = accept.utf8
+        func has(_ s: String) -> Bool { a.count >= s.utf8.count && a.indices.contains { a[$0...].starts(with: s.utf8) } }
+        return has(protobuf) && !has("application/json")
     }
 
     /// Encodes `message` as the client asked: JSON with 64-bit integers as numbers

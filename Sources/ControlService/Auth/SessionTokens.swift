@@ -2,6 +2,7 @@ import APIRuntime
 import Foundation
 import Generated
 import RuntimeCore
+import Synchronization
 
 /// A verified control session: who, which session, which org and device.
 public struct ControlSession: Sendable, Equatable {
@@ -56,13 +57,38 @@ public struct SessionTokens: Sendable {
 
     /// The session an `Authorization` header value carries, or 401 naming why not.
     public func verify(authorization: String?, revocations: [String: ControlV1.SessionRevoked]) throws(APIError) -> ControlSession {
-        guard let header = authorization?.trimmingCharacters(in: .whitespaces), !header.isEmpty else {
-            throw .unauthorized("Authorization: Bearer <session token> is required")
+        let header = authorization.map { $0.split(separator: " ", omittingEmptySubsequences: true) } ?? []
+        guard !header.isEmpty else { throw .unauthorized("Authorization: Bearer <session token> is required") }
+        guard header.count == 2, header[0].lowercased() == "bearer" else { throw .unauthorized("the Authorization scheme must be Bearer") }
+        let token = String(header[1])
+        // A token verified before needs only its lifetime and the revocations checked again.
+        if let s = verified.withLock({ $0[token] }) {
+            guard s.expiresAt > clock() else { throw .unauthorized("the session has expired") }
+            if SessionTokens.isRevoked(s, revocations) { throw .unauthorized("the session has been revoked") }
+            return s
         }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .unauthorized("the Authorization scheme must be Bearer") }
+        let session = try verifyToken(token)
+        if SessionTokens.isRevoked(session, revocations) { throw .unauthorized("the session has been revoked") }
+        verified.withLock { cache in
+            // Bounded: a full cache starts over (tokens are long-lived, so this is rare).
+            if cache.count >= SessionTokens.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[token] = session
+        }
+        return session
+    }
+
+    /// Tokens whose MAC and claims held, by token (the MAC check and JSON parse are most of a request's cost).
+    private let verified = VerifiedCache()
+    static let cacheLimit = 10_000
+
+    final class VerifiedCache: Sendable {
+        let tokens = Mutex<[String: ControlSession]>([:])
+        func withLock<T>(_ body: (inout [String: ControlSession]) -> T) -> T { tokens.withLock { body(&$0) } }
+    }
+
+    func verifyToken(_ token: String) throws(APIError) -> ControlSession {
         let bytes: [UInt8]
-        do { bytes = try JWT.verify(String(parts[1]).trimmingCharacters(in: .whitespaces), key: key) } catch {
+        do { bytes = try JWT.verify(token, key: key) } catch {
             switch error {
             case .malformed: throw .unauthorized("the session token is malformed")
             case .unsupportedAlgorithm(let alg): throw .unauthorized("the session token's algorithm \(alg) is not HS256")
@@ -77,10 +103,8 @@ public struct SessionTokens: Sendable {
         let now = clock()
         guard exp > now else { throw .unauthorized("the session has expired") }
         guard iat <= now + SessionTokens.skewSeconds, exp > iat else { throw .unauthorized("the session token's iat and exp are not a valid lifetime") }
-        let session = ControlSession(userID: sub, sessionID: sid, orgID: claims["oa_org_id"] as? String ?? "", deviceID: claims["oa_device_id"] as? String ?? "",
-                                     issuedAt: iat, expiresAt: exp)
-        if SessionTokens.isRevoked(session, revocations) { throw .unauthorized("the session has been revoked") }
-        return session
+        return ControlSession(userID: sub, sessionID: sid, orgID: claims["oa_org_id"] as? String ?? "", deviceID: claims["oa_device_id"] as? String ?? "",
+                              issuedAt: iat, expiresAt: exp)
     }
 
     static func isRevoked(_ s: ControlSession, _ revocations: [String: ControlV1.SessionRevoked]) -> Bool {
