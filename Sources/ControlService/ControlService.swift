@@ -15,11 +15,12 @@ public final class ControlService: Sendable {
     /// `runtimeURL` nil: runtime-owned routes answer 503 "Runtime is not configured.".
     /// `runtimeSecret` nil: the runtime does not check signatures.
     public init(dataDirectory: String, runtimeURL: String?, runtimeSecret: [UInt8]?, environment: [String: String], metrics: Metrics, logger: Logger,
-                writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil) throws {
+                writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil,
+                runtimeTimeout: Double = 5) throws {
         let store = try RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
         let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
-        let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret)
+        let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout)
         handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, mailSink: mailSink)
         var binder = RouteBinder(middleware: [SessionMiddleware(tokens: sessions, store: store), WriteFreezeMiddleware(frozen: writesFrozen)])
         binder.render = { ControlErrors.render($0) }

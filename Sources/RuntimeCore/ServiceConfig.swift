@@ -34,6 +34,8 @@ public struct ServiceConfig: Sendable {
     public var segmentBytes: UInt64 = 256 << 20
     /// --runtime-url / OA_RUNTIME_URL: where the control service reaches the runtime.
     public var runtimeURLSetting: String?
+    /// OA_RUNTIME_TIMEOUT_MS: how long a proxied call may take before it is a 503.
+    public var runtimeTimeoutMs = 5000
     /// The runtime the control service proxies to: the configured URL, else the
     /// runtime this same `serve` starts, else none (runtime-owned routes are 503).
     public var runtimeURL: String? {
@@ -71,6 +73,7 @@ public struct ServiceConfig: Sendable {
     RUNTIME_EVENT_CACHE_RECORDS (default 8192),
     RUNTIME_SEGMENT_BYTES (default 268435456: the log's segment file size),
     OA_CONTROL_SESSION_SECRET (default: created once in <data dir>/control-session.secret),
+    OA_RUNTIME_TIMEOUT_MS (default 5000: a proxied runtime call's limit),
     RUNTIME_SYNC_TOKEN_SIGNING_KEY (default: created once in <data dir>/sync-token.key).
 
     Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
@@ -140,6 +143,10 @@ public struct ServiceConfig: Sendable {
             c.eventCacheRecords = n
         }
         if let v = env["OA_RUNTIME_URL"], !v.isEmpty { c.runtimeURLSetting = v }
+        if let v = env["OA_RUNTIME_TIMEOUT_MS"] {
+            guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_RUNTIME_TIMEOUT_MS must be a positive number") }
+            c.runtimeTimeoutMs = n
+        }
         if let v = env["RUNTIME_AUTHORITY_WRITE_MODE"] {
             guard ["rust_active", "shadow_only", "read_only"].contains(v) else { throw ConfigError.bad("RUNTIME_AUTHORITY_WRITE_MODE must be rust_active, shadow_only or read_only") }
             c.authorityWriteMode = v

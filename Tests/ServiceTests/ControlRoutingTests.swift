@@ -118,6 +118,70 @@ final class ControlRoutingTests: ControlHarness {
         XCTAssertEqual(try envelope(r).error?.code, "unauthorized")
     }
 
+    /// A stand-in runtime that records what reached it and answers `status`, after `delay` seconds.
+    func recordingRuntime(status: Int = 200, delay: UInt32 = 0) throws -> (port: Int, seen: Seen) {
+        let seen = Seen()
+        var r = Router()
+        r.getSync("/internal/v1/workers") { req in
+            seen.withLock { $0.append(req.headers.fields.map { ($0.name.lowercased(), $0.value) }) }
+            if delay > 0 { usleep(delay * 1_000_000) }
+            return HTTPResponse.json(status, Array(status == 200 ? #"{"workers":[]}"#.utf8 : #"{"error":{"code":"boom","message":"runtime failed"}}"#.utf8))
+        }
+        var sc = ServerConfig()
+        sc.port = 0
+        sc.loops = 1
+        let s = HTTPServer(config: sc, router: r, logger: Logger(level: .error))
+        let port = try s.start()
+        runtime = s
+        return (port, seen)
+    }
+
+    final class Seen: @unchecked Sendable {
+        private let lock = NSLock()
+        private var requests: [[(String, String)]] = []
+        func withLock<T>(_ body: (inout [[(String, String)]]) -> T) -> T { lock.lock(); defer { lock.unlock() }; return body(&requests) }
+        var last: [String: String] { withLock { Dictionary(($0.last ?? []), uniquingKeysWith: { a, _ in a }) } }
+    }
+
+    func testTheProxyPropagatesRequestIDAndTraceAndSignsForTheSessionUser() throws {
+        let (rport, seen) = try recordingRuntime()
+        try serve(runtime: false, runtimeURL: "http://127.0.0.1:\(rport)")
+        let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        let r = try call("GET", "/api/runtime/workers", token: session("user-42"), headers: [("x-request-id", "req-abc-123"), ("traceparent", trace)])
+        XCTAssertEqual(r.status, 200, r.text)
+        let h = seen.last
+        XCTAssertEqual(h["x-request-id"], "req-abc-123")
+        XCTAssertEqual(h["traceparent"]?.split(separator: "-")[1], "0af7651916cd43dd8448eb211c80319c", "the same trace")
+        let claims = try RuntimeSignature(secret: Self.runtimeSecret).verify(h["x-oa-runtime-signature"], bindings: .init(userID: "user-42"))
+        XCTAssertEqual(claims.userId, "user-42")
+    }
+
+    func testARuntime5xxIs503NamingTheAction() throws {
+        let (rport, _) = try recordingRuntime(status: 500)
+        try serve(runtime: false, runtimeURL: "http://127.0.0.1:\(rport)")
+        let r = try get("/api/runtime/workers")
+        XCTAssertEqual(r.status, 503)
+        XCTAssertTrue(try envelope(r).message.hasPrefix("Failed to list runtime workers:"), r.text)
+    }
+
+    func testARuntimeThatDoesNotAnswerInTimeIs503() throws {
+        let (rport, _) = try recordingRuntime(delay: 2)
+        let env = ["OA_CONTROL_SESSION_SECRET": Self.sessionKey]
+        let svc = try ControlService(dataDirectory: dir + "/slow", runtimeURL: "http://127.0.0.1:\(rport)", runtimeSecret: Self.runtimeSecret,
+                                     environment: env, metrics: Metrics(), logger: Logger(level: .error), runtimeTimeout: 0.3)
+        var sc = ServerConfig()
+        sc.port = 0
+        sc.loops = 1
+        let s = HTTPServer(config: sc, router: svc.router, logger: Logger(level: .error), errors: ControlErrors.rendering)
+        controlPort = try s.start()
+        control = s
+        let started = Date()
+        let r = try get("/api/runtime/workers")
+        XCTAssertEqual(r.status, 503)
+        XCTAssertTrue(try envelope(r).message.contains("timed out"), r.text)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1.5)
+    }
+
     func testRuntimeRoutesAre503WhileCodexRoutesStayControlOwnedWithNoRuntime() throws {
         try serve(runtime: false)
         let r = try get("/api/runtime/workers")
