@@ -107,6 +107,22 @@ final class ControlSessionTests: ControlHarness {
         XCTAssertEqual(try call("GET", "/api/v1/auth/session", token: victim.token).status, 200)
     }
 
+    func testMalformedInputGetsTheControlEnvelope() throws {
+        try serve(runtime: false)
+        let bad = try call("POST", "/api/runtime/codex/workers", "{not json", token: session())
+        XCTAssertEqual(bad.status, 422, "invalid_request is 422 on control")
+        XCTAssertEqual(try envelope(bad).error?.code, "invalid_request")
+        let unknown = try call("POST", "/api/runtime/codex/workers", #"{"no_such_field":1}"#, token: session())
+        XCTAssertEqual(unknown.status, 422)
+        let missing = try call("GET", "/api/runtime/nothing-here", token: session())
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(try envelope(missing).error?.code, "not_found")
+        let huge = try call("POST", "/api/runtime/threads/t/messages", "{\"text\":\"\(String(repeating: "x", count: 2 << 20))\"}", token: session())
+        XCTAssertEqual(huge.status, 413)
+        XCTAssertNotNil(try envelope(huge).error)
+        XCTAssertEqual(try call("GET", "/api/runtime/threads", token: session()).text, #"{"data":[],"next_cursor":""}"#, "nothing was written")
+    }
+
     // MARK: Sync tokens
 
     func claims(_ token: String) throws -> [String: Any] {
