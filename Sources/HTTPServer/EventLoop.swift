@@ -22,6 +22,26 @@ final class EventLoop: @unchecked Sendable {
     var ids = IDGenerator()
     var dateHeader = ""
     private var dateSecond = -1
+    /// Client exchanges this loop runs (`LoopExchange`), by socket, and the
+    /// keep-alive connections they left, by origin.
+    var clients: [Int32: LoopExchange] = [:]
+    var idleClients: [String: [Int32]] = [:]
+
+    /// The loop running on the calling thread, if any.
+    static var current: EventLoop? {
+        guard let p = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(p).takeUnretainedValue()
+    }
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Client exchanges' read buffer (its own: an exchange can start inside a
+    /// connection's read, while that read holds `readBuffer`).
+    private var clientBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    func withReadBuffer<T>(_ body: (inout [UInt8]) -> T) -> T { body(&clientBuffer) }
 
     init(server: HTTPServer, listenFD: Int32, index: Int) throws {
         self.server = server
@@ -83,6 +103,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func run() {
+        pthread_setspecific(EventLoop.currentKey, Unmanaged.passUnretained(self).toOpaque())
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var lastSweep: Double = 0
         updateClock()
@@ -104,12 +125,15 @@ final class EventLoop: @unchecked Sendable {
                         if flags & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 && flags & EPOLLIN.rawValue == 0 { conn.close(); continue }
                         if flags & EPOLLIN.rawValue != 0 { conn.readable(&readBuffer) }
                         if flags & EPOLLOUT.rawValue != 0, connections[fd] != nil { conn.flush() }
+                    } else if let exchange = clients[fd] {
+                        exchange.ready(flags)
                     }
                 }
             }
             if now - lastSweep >= 0.1 {
                 lastSweep = now
                 for conn in Array(connections.values) { conn.checkTimeouts() }
+                for exchange in Array(clients.values) where now > exchange.deadline { exchange.timedOut() }
             }
         }
         close(epfd)
@@ -154,3 +178,4 @@ final class EventLoop: @unchecked Sendable {
         server.metrics.openConnections.store(open, ordering: .relaxed)
     }
 }
+

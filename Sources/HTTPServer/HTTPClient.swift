@@ -57,16 +57,25 @@ public final class HTTPClient: Sendable {
 
     deinit { for fd in idle.withLock({ $0 }) { close(fd) } }
 
+    /// Called from a handler running on one of our event loops, the exchange
+    /// runs on that loop (no thread hop); from anywhere else, on a pool thread.
     public func send(method: String, target: String, headers: [(String, String)], body: [UInt8], timeout: Double? = nil) async throws -> Response {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, Error>) in
+        if let loop = EventLoop.current {
+            let request = try serialize(method: method, target: target, headers: headers, body: body)
+            let limit = timeout ?? self.timeout
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, Error>) in
+                LoopExchange(loop: loop, host: host, port: port, request: request, headOnly: method == "HEAD", timeout: limit) { c.resume(with: $0) }.start()
+            }
+        }
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, Error>) in
             Self.pool.run { [self] in
                 c.resume(with: Result { try exchange(method: method, target: target, headers: headers, body: body, timeout: timeout ?? self.timeout) })
             }
         }
     }
 
-    /// One exchange, retried once on a fresh connection when a pooled one turns out closed.
-    func exchange(method: String, target: String, headers: [(String, String)], body: [UInt8], timeout: Double) throws -> Response {
+    /// The request's bytes: head (our host header, a content length) and body.
+    func serialize(method: String, target: String, headers: [(String, String)], body: [UInt8]) throws -> [UInt8] {
         var head = "\(method) \(target) HTTP/1.1\r\nhost: \(host):\(port)\r\n"
         for (k, v) in headers where k.lowercased() != "content-length" && k.lowercased() != "host" {
             guard !k.utf8.contains(where: { $0 == 13 || $0 == 10 }) && !v.utf8.contains(where: { $0 == 13 || $0 == 10 }) else { throw ClientError.malformed("header \(k) contains a line break") }
@@ -74,7 +83,12 @@ public final class HTTPClient: Sendable {
         }
         if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" { head += "content-length: \(body.count)\r\n" }
         head += "\r\n"
-        let request = Array(head.utf8) + body
+        return Array(head.utf8) + body
+    }
+
+    /// One exchange, retried once on a fresh connection when a pooled one turns out closed.
+    func exchange(method: String, target: String, headers: [(String, String)], body: [UInt8], timeout: Double) throws -> Response {
+        let request = try serialize(method: method, target: target, headers: headers, body: body)
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
         if let fd = idle.withLock({ $0.popLast() }) {
             if let r = try? roundTrip(fd, request, deadline: deadline, method: method) { return r }
