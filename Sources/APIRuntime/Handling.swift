@@ -71,6 +71,15 @@ public protocol StreamSink: Sendable {
     func send(data: String) async -> Bool
     /// A comment line, as keep-alive.
     func comment(_ text: String) async -> Bool
+    /// Whether the reader is still there (a closed socket says so at once; SSE only on a failed write).
+    var isOpen: Bool { get }
+    /// A keep-alive from synchronous code (an SSE comment, a WebSocket ping); false once the reader is gone.
+    func postKeepAlive() -> Bool
+}
+
+extension StreamSink {
+    public var isOpen: Bool { true }
+    public func postKeepAlive() -> Bool { post(framed: Array(": keep-alive\n\n".utf8)) }
 }
 
 /// A server-streaming handler's answer: the body that writes the stream.

@@ -49,6 +49,8 @@ public struct RouteDescriptor: Sendable {
         case unary
         /// `returns (stream M)`: served as server-sent events.
         case server
+        /// `returns (stream M)` with `(route).websocket`: a WebSocket upgrade, one text frame per element.
+        case webSocket
     }
 
     public enum Auth: Int, Sendable {

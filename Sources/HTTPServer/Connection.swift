@@ -16,16 +16,19 @@ final class Connection: @unchecked Sendable {
     unowned let loop: EventLoop
     var server: HTTPServer { loop.server }
 
-    private var input: [UInt8] = []
-    private var inputStart = 0
-    private var output: [UInt8] = []
-    private var outputStart = 0
+    var input: [UInt8] = []
+    var inputStart = 0
+    var output: [UInt8] = []
+    var outputStart = 0
     /// Lifecycle, answer order and socket interest (ConnectionState.swift).
-    private var state = ConnectionState()
-    private var closed: Bool { state.isClosed }
+    var state = ConnectionState()
+    var closed: Bool { state.isClosed }
 
     private var headDeadline: Double?
-    private var lastActivity: Double
+    var lastActivity: Double
+
+    /// Set once the connection was upgraded (WebSocketConnection.swift).
+    var webSocket: WebSocketMode?
 
     init(fd: Int32, loop: EventLoop) {
         self.fd = fd
@@ -80,6 +83,7 @@ final class Connection: @unchecked Sendable {
     // MARK: Parsing and dispatch
 
     func process() {
+        if webSocket != nil { processWebSocket(); return }
         while state.mayParse(maxPipelineDepth: server.config.maxPipelineDepth) {
             if inputStart >= input.count { headDeadline = nil; break }
             let head: RequestHead
@@ -247,6 +251,10 @@ final class Connection: @unchecked Sendable {
                 startStream(run)
                 break
             }
+            if case .webSocket(let run) = response.body {
+                startWebSocket(run)
+                break
+            }
             if close { break }
         }
         flush()
@@ -274,6 +282,9 @@ final class Connection: @unchecked Sendable {
             head += "\r\n"
             output.append(contentsOf: head.utf8)
             if request.method != "HEAD" { output.append(contentsOf: body) }
+        case .webSocket:
+            head += "\r\n"
+            output.append(contentsOf: head.utf8)
         case .eventStream:
             head += "transfer-encoding: chunked\r\n"
             if !keepAlive { head += "connection: close\r\n" }
@@ -354,11 +365,12 @@ final class Connection: @unchecked Sendable {
         output.removeAll(keepingCapacity: output.count < 256 * 1024)
         outputStart = 0
         perform(state.setWriteInterest(false))
-        if state.closesWhenFlushed { close() }
+        if state.closesWhenFlushed || webSocket?.closeWhenFlushed == true { close() }
     }
 
     func checkTimeouts() {
         guard !closed else { return }
+        if let d = webSocket?.closeDeadline, loop.now > d { close(); return }
         if let d = headDeadline, loop.now > d, !state.streaming {
             headDeadline = nil
             fail(HTTPParseError(status: 408, message: "request not received within \(server.config.headerTimeout) s"))
@@ -385,6 +397,11 @@ final class Connection: @unchecked Sendable {
 
     /// Shutdown: a stream gets its final chunk, everything else is closed.
     func shutdownClose() {
+        if webSocket != nil {
+            sendClose(WebSocketCloseCode.goingAway, "server shutting down", thenClose: true)
+            if !closed { close() }
+            return
+        }
         if state.streamEnded(shuttingDown: true) {
             output.append(contentsOf: Array("0\r\n\r\n".utf8))
             flush()
@@ -394,6 +411,7 @@ final class Connection: @unchecked Sendable {
 
     func close() {
         guard state.closed() else { return }
+        webSocket?.session?.ended()
         epoll_ctl(loop.epfd, EPOLL_CTL_DEL, fd, nil)
         Glibc.close(fd)
         loop.removed(fd)

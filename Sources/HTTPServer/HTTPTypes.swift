@@ -114,6 +114,8 @@ public struct HTTPResponse: Sendable {
         case bytes([UInt8])
         /// Server-sent events: the closure runs until it returns or the client goes away.
         case eventStream(@Sendable (EventStreamWriter) async -> Void)
+        /// A 101 upgrade: after the head the connection speaks RFC 6455 and the closure owns it until it returns.
+        case webSocket(@Sendable (WebSocket) async -> Void)
     }
     public var status: Int
     public var headers: HTTPHeaders
@@ -129,6 +131,15 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: HTTPHeaders([("content-type", "application/json")]), body: body)
     }
 
+    /// The 101 answer to a valid upgrade (check `WebSocketHandshake.problem` first).
+    public static func webSocket(_ request: HTTPRequest, _ run: @escaping @Sendable (WebSocket) async -> Void) -> HTTPResponse {
+        let key = request.headers["sec-websocket-key"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        var r = HTTPResponse(status: 101, headers: HTTPHeaders([("upgrade", "websocket"), ("connection", "Upgrade"),
+                                                               ("sec-websocket-accept", WebSocketHandshake.acceptKey(key))]))
+        r.body = .webSocket(run)
+        return r
+    }
+
     public static func eventStream(_ run: @escaping @Sendable (EventStreamWriter) async -> Void) -> HTTPResponse {
         var r = HTTPResponse(status: 200, headers: HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-store")]))
         r.body = .eventStream(run)
@@ -140,6 +151,7 @@ enum StatusText {
     static func of(_ code: Int) -> String {
         switch code {
         case 100: return "Continue"
+        case 101: return "Switching Protocols"
         case 200: return "OK"
         case 201: return "Created"
         case 202: return "Accepted"

@@ -15,6 +15,8 @@ public struct ServerConfig: Sendable {
     public var maxConnections = 50_000
     /// Unsent bytes a streaming client may fall behind by before it is dropped.
     public var streamBufferLimit = 1 << 20
+    /// A WebSocket data message (its fragments together) may not exceed this (1009 otherwise).
+    public var webSocketMaxMessageBytes = 1 << 20
     /// Requests parsed ahead of their responses on one connection.
     public var maxPipelineDepth = 64
     public var name = "openagents"

@@ -100,6 +100,13 @@ public final class RawClient {
         }
     }
 
+    /// Exactly `n` bytes (after whatever a response read left over); nil on EOF or timeout.
+    public func readBytes(_ n: Int) -> [UInt8]? {
+        while buffer.count < n { if !fill() { return nil } }
+        defer { buffer.removeFirst(n) }
+        return Array(buffer[0..<n])
+    }
+
     /// Reads the raw bytes of a chunked stream until `needle` appears.
     public func readStream(until needle: String) -> String? {
         let target = Array(needle.utf8)

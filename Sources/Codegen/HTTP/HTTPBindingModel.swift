@@ -81,6 +81,8 @@ struct RouteOptionsModel: Sendable {
     var tag = ""
     /// `(owner, delivery, migration_status, rationale)` of `authority`, when declared.
     var authority: (owner: String, delivery: String, migrationStatus: String, rationale: String)?
+    /// `websocket`: the stream is served as a WebSocket.
+    var websocket = false
 
     init(_ o: RawOptions?) {
         guard let o else { return }
@@ -95,6 +97,7 @@ struct RouteOptionsModel: Sendable {
         writes = o.bool(5) ?? false
         principal = Int(o.varint(6) ?? 0)
         tag = o.string(7) ?? ""
+        websocket = o.bool(9) ?? false
         if let a = o.message(8) { authority = (a.string(1) ?? "", a.string(2) ?? "", a.string(3) ?? "", a.string(4) ?? "") }
     }
 }

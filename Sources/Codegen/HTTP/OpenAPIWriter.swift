@@ -167,6 +167,10 @@ struct OpenAPIWriter {
 
     private mutating func successResponse(_ r: RoutePlan, description: String? = nil) -> OrderedJSON {
         let text = description ?? Self.reasons[r.options.successStatus] ?? "Success."
+        if r.serverStreaming && r.options.websocket {
+            ref(r.outputType)
+            return .object([("description", .string("Switching Protocols: a WebSocket (RFC 6455). Each server message is one text frame holding one \(r.outputType.dropFirst()) as JSON; 4xx answers come before any upgrade."))])
+        }
         if r.serverStreaming {
             ref(r.outputType)
             return .object([("description", .string(text + " Server-sent events: `id:` is the event seq, `data:` one \(r.outputType.dropFirst()) as JSON, `data: [DONE]` after the terminal event.")),

@@ -129,7 +129,7 @@ struct ServiceEmitter {
         out.line("service: name, rpc: \(Naming.stringLiteral(r.rpc)), bindingIndex: \(r.bindingIndex),")
         out.line("method: \(Naming.stringLiteral(r.method)), template: \(Naming.stringLiteral(r.template?.source ?? "/\(plan.fullName)/\(r.rpc)")),")
         out.line("requestType: \(Naming.stringLiteral(String(r.inputType.dropFirst()))), responseType: \(Naming.stringLiteral(String(r.outputType.dropFirst()))),")
-        out.line("body: \(body), responseBody: \(Naming.stringLiteral(r.responseBody)), streaming: \(r.serverStreaming ? ".server" : ".unary"),")
+        out.line("body: \(body), responseBody: \(Naming.stringLiteral(r.responseBody)), streaming: \(r.serverStreaming ? (r.options.websocket ? ".webSocket" : ".server") : ".unary"),")
         let statuses = r.options.statuses.map { "(\($0.code), \(Naming.stringLiteral($0.description)))" }.joined(separator: ", ")
         out.line("successStatus: \(r.options.successStatus), statuses: [\(statuses)],")
         out.line("mediaType: \(Naming.stringLiteral(r.options.mediaType)), auth: .\(auth), writes: \(r.options.writes), principal: .\(principal),")

@@ -139,6 +139,9 @@ struct BindingPlanner {
         }
         guard let input = index.message(m.inputType), let output = index.message(m.outputType) else { return nil }
         if rule.method.isEmpty { report("HTTP_METHOD_MISSING", file, rpc, "custom binding has no method") }
+        if options.websocket && (!m.serverStreaming || rule.method != "GET") {
+            report("HTTP_WEBSOCKET_NOT_GET_STREAM", file, rpc, "a websocket route must be a server-streaming rpc bound to GET")
+        }
         var body: RouteDescriptor.BodyRule = .none
         switch rule.body {
         case "": body = .none
