@@ -162,6 +162,11 @@ extension ApiV1 {
         /// it is an edge in front of others (the control service's /api/runtime/*
         /// ownership table). The router, the proxy and the status document read it.
         public var authority: ApiV1.RouteAuthority? = nil
+        /// A server-streaming rpc served as a WebSocket (RFC 6455) instead of
+        /// server-sent events: the GET is an upgrade, each element one text frame.
+        /// Browsers cannot set headers on an SSE reconnect, and a socket lets the
+        /// server see a reader leave at once.
+        public var websocket: Bool = false
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.api.v1.RouteOptions"
@@ -283,9 +288,10 @@ extension ApiV1.RouteOptions {
             case 48: principal = ApiV1.Principal(rawValue: try r.readEnum())
             case 58: tag = try r.readString()
             case 66: try r.readMessage(into: &authority)
+            case 72: websocket = try r.readBool()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -294,6 +300,7 @@ extension ApiV1.RouteOptions {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if websocket { w.writeBool(websocket); w.writeTag(72) }
         if let v = authority { w.writeMessage(v); w.writeTag(66) }
         if !tag.isEmpty { w.writeString(tag); w.writeTag(58) }
         if principal.rawValue != 0 { w.writeEnum(principal.rawValue); w.writeTag(48) }
@@ -313,6 +320,7 @@ extension ApiV1.RouteOptions {
         if principal.rawValue != 0 || w.emitDefaults { w.key("\"principal\":", "\"principal\":"); w.writeEnum(principal) }
         if !tag.isEmpty || w.emitDefaults { w.key("\"tag\":", "\"tag\":"); w.writeString(tag) }
         if let v = authority { w.key("\"authority\":", "\"authority\":"); v.encodeJSON(to: &w) }
+        if websocket || w.emitDefaults { w.key("\"websocket\":", "\"websocket\":"); w.writeBool(websocket) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -330,13 +338,14 @@ extension ApiV1.RouteOptions {
             case 5: try r.claim(&seen, 5); if r.consumeNull() { self.principal = .unspecified } else { if let e = try r.readEnum(ApiV1.Principal.self) { self.principal = e } }
             case 6: try r.claim(&seen, 6); if r.consumeNull() { self.tag = "" } else { self.tag = try r.readString() }
             case 7: try r.claim(&seen, 7); if r.consumeNull() { self.authority = nil } else { try r.readMessage(into: &self.authority) }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.websocket = false } else { self.websocket = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("successStatus", 0), ("success_status", 0), ("statuses", 1), ("mediaType", 2), ("media_type", 2), ("auth", 3), ("writes", 4), ("principal", 5), ("tag", 6), ("authority", 7)])
+    private static let _jsonFieldNames = JSONFieldNames([("successStatus", 0), ("success_status", 0), ("statuses", 1), ("mediaType", 2), ("media_type", 2), ("auth", 3), ("writes", 4), ("principal", 5), ("tag", 6), ("authority", 7), ("websocket", 8)])
 }
 
 extension ApiV1.RouteAuthority {

@@ -35,6 +35,10 @@ extension RuntimeV1 {
         public var actualPreviousSeq: UInt64? = nil
         /// Retry hint (429).
         public var retryAfterMs: UInt32? = nil
+        /// Khala's 410: where the retained window is and what the client should do.
+        public var staleCursor: SyncV1.StaleCursorDetails? = nil
+        /// Khala's 409: why the consumer was evicted.
+        public var slowConsumer: SyncV1.SlowConsumerDetails? = nil
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.ErrorBody"
@@ -677,9 +681,11 @@ extension RuntimeV1.ErrorBody {
             case 48: headCursor = try r.readUInt64()
             case 56: actualPreviousSeq = try r.readUInt64()
             case 64: retryAfterMs = try r.readUInt32()
+            case 74: try r.readMessage(into: &staleCursor)
+            case 82: try r.readMessage(into: &slowConsumer)
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -688,6 +694,8 @@ extension RuntimeV1.ErrorBody {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if let v = slowConsumer { w.writeMessage(v); w.writeTag(82) }
+        if let v = staleCursor { w.writeMessage(v); w.writeTag(74) }
         if let v = retryAfterMs { w.writeUInt32(v); w.writeTag(64) }
         if let v = actualPreviousSeq { w.writeUInt64(v); w.writeTag(56) }
         if let v = headCursor { w.writeUInt64(v); w.writeTag(48) }
@@ -707,6 +715,8 @@ extension RuntimeV1.ErrorBody {
         if let v = headCursor { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(v) }
         if let v = actualPreviousSeq { w.key("\"actual_previous_seq\":", "\"actual_previous_seq\":"); w.writeUInt64(v) }
         if let v = retryAfterMs { w.key("\"retry_after_ms\":", "\"retry_after_ms\":"); w.writeUInt32(v) }
+        if let v = staleCursor { w.key("\"stale_cursor\":", "\"stale_cursor\":"); v.encodeJSON(to: &w) }
+        if let v = slowConsumer { w.key("\"slow_consumer\":", "\"slow_consumer\":"); v.encodeJSON(to: &w) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -724,13 +734,15 @@ extension RuntimeV1.ErrorBody {
             case 5: try r.claim(&seen, 5); if r.consumeNull() { self.headCursor = nil } else { self.headCursor = try r.readUInt64() }
             case 6: try r.claim(&seen, 6); if r.consumeNull() { self.actualPreviousSeq = nil } else { self.actualPreviousSeq = try r.readUInt64() }
             case 7: try r.claim(&seen, 7); if r.consumeNull() { self.retryAfterMs = nil } else { self.retryAfterMs = try r.readUInt32() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.staleCursor = nil } else { try r.readMessage(into: &self.staleCursor) }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.slowConsumer = nil } else { try r.readMessage(into: &self.slowConsumer) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("details", 2), ("reason_code", 3), ("oldest_available_cursor", 4), ("head_cursor", 5), ("actual_previous_seq", 6), ("retry_after_ms", 7)])
+    private static let _jsonFieldNames = JSONFieldNames([("code", 0), ("message", 1), ("details", 2), ("reason_code", 3), ("oldest_available_cursor", 4), ("head_cursor", 5), ("actual_previous_seq", 6), ("retry_after_ms", 7), ("stale_cursor", 8), ("slow_consumer", 9)])
 }
 
 extension RuntimeV1.HealthzResponse {

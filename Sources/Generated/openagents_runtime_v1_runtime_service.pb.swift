@@ -1078,6 +1078,42 @@ extension RuntimeV1 {
                 queryFields: [FieldBinding(path: "topic", jsonPath: "topic", kind: .string)],
                 requiredFields: ["topic"]
             ),
+            RouteDescriptor(
+                service: name, rpc: "PollKhalaTopic", bindingIndex: 0,
+                method: "GET", template: "/internal/v1/khala/topics/{topic}/messages",
+                requestType: "openagents.sync.v1.KhalaPollRequest", responseType: "openagents.sync.v1.KhalaPollResponse",
+                body: .none, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [(401, "No valid sync token (reason_code says why)."), (403, "forbidden_origin, or forbidden_topic (missing_scope, owner_mismatch)."), (409, "slow_consumer_evicted: the consumer lagged too far too often (slow_consumer details)."), (410, "stale_cursor: the cursor is below the window or over the replay budget (stale_cursor details)."), (429, "rate_limited: polled again within the poll interval (retry_after_ms).")],
+                mediaType: "", auth: .syncToken, writes: false, principal: .none,
+                tag: "khala", docs: "A page of a Khala topic after a cursor (reference-system.md 2.6): origin\npolicy, sync token, topic ACL, limit clamping and fairness, the poll\ninterval guard, slow-consumer strikes and stale cursors, in that order.", noSideEffects: true,
+                pathFields: [FieldBinding(path: "topic", jsonPath: "topic", kind: .string)],
+                queryFields: [FieldBinding(path: "after_seq", jsonPath: "after_seq", kind: .string), FieldBinding(path: "limit", jsonPath: "limit", kind: .string)],
+                requiredFields: []
+            ),
+            RouteDescriptor(
+                service: name, rpc: "FollowKhalaTopic", bindingIndex: 0,
+                method: "GET", template: "/internal/v1/khala/topics/{topic}/ws",
+                requestType: "openagents.sync.v1.KhalaFollowRequest", responseType: "openagents.sync.v1.KhalaSocketFrame",
+                body: .none, responseBody: "", streaming: .webSocket,
+                successStatus: 101, statuses: [(400, "Not a WebSocket upgrade, or a bad cursor."), (401, "No valid sync token (before any upgrade)."), (403, "forbidden_origin or forbidden_topic (before any upgrade).")],
+                mediaType: "", auth: .syncToken, writes: false, principal: .none,
+                tag: "khala", docs: "The topic's WebSocket lane: hello, then every message after the cursor,\nthen new ones as they commit; stale_cursor or error end it.", noSideEffects: true,
+                pathFields: [FieldBinding(path: "topic", jsonPath: "topic", kind: .string)],
+                queryFields: [FieldBinding(path: "after_seq", jsonPath: "after_seq", kind: .string), FieldBinding(path: "limit", jsonPath: "limit", kind: .string)],
+                requiredFields: []
+            ),
+            RouteDescriptor(
+                service: name, rpc: "GetKhalaFanout", bindingIndex: 0,
+                method: "GET", template: "/internal/v1/khala/fanout",
+                requestType: "openagents.sync.v1.KhalaFanoutRequest", responseType: "openagents.sync.v1.KhalaFanoutResponse",
+                body: .none, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [],
+                mediaType: "", auth: .runtimeSignature, writes: false, principal: .none,
+                tag: "khala", docs: "Topic windows and per-class counters, for operators.", noSideEffects: true,
+                pathFields: [],
+                queryFields: [FieldBinding(path: "limit", jsonPath: "limit", kind: .number)],
+                requiredFields: []
+            ),
         ]
 
         /// The OpenAPI 3.1 document of this service (also committed as OpenAPI/openagents.runtime.v1.RuntimeService.openapi.json).
@@ -1116,6 +1152,9 @@ extension RuntimeV1 {
             },
             {
               "name": "projectors"
+            },
+            {
+              "name": "khala"
             }
           ],
           "paths": {
@@ -3304,6 +3343,258 @@ extension RuntimeV1 {
                   }
                 ]
               }
+            },
+            "/internal/v1/khala/topics/{topic}/messages": {
+              "get": {
+                "operationId": "RuntimeService_PollKhalaTopic",
+                "summary": "A page of a Khala topic after a cursor (reference-system.md 2.6): origin",
+                "description": "A page of a Khala topic after a cursor (reference-system.md 2.6): origin\npolicy, sync token, topic ACL, limit clamping and fairness, the poll\ninterval guard, slow-consumer strikes and stale cursors, in that order.",
+                "tags": [
+                  "khala"
+                ],
+                "parameters": [
+                  {
+                    "name": "topic",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "after_seq",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.sync.v1.KhalaPollResponse"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No valid sync token (reason_code says why).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "forbidden_origin, or forbidden_topic (missing_scope, owner_mismatch).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "slow_consumer_evicted: the consumer lagged too far too often (slow_consumer details).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "410": {
+                    "description": "stale_cursor: the cursor is below the window or over the replay budget (stale_cursor details).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "rate_limited: polled again within the poll interval (retry_after_ms).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "syncToken": []
+                  }
+                ]
+              }
+            },
+            "/internal/v1/khala/topics/{topic}/ws": {
+              "get": {
+                "operationId": "RuntimeService_FollowKhalaTopic",
+                "summary": "The topic's WebSocket lane: hello, then every message after the cursor,",
+                "description": "The topic's WebSocket lane: hello, then every message after the cursor,\nthen new ones as they commit; stale_cursor or error end it.",
+                "tags": [
+                  "khala"
+                ],
+                "parameters": [
+                  {
+                    "name": "topic",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "after_seq",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "101": {
+                    "description": "Switching Protocols: a WebSocket (RFC 6455). Each server message is one text frame holding one openagents.sync.v1.KhalaSocketFrame as JSON; 4xx answers come before any upgrade."
+                  },
+                  "400": {
+                    "description": "Not a WebSocket upgrade, or a bad cursor.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No valid sync token (before any upgrade).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "forbidden_origin or forbidden_topic (before any upgrade).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "syncToken": []
+                  }
+                ]
+              }
+            },
+            "/internal/v1/khala/fanout": {
+              "get": {
+                "operationId": "RuntimeService_GetKhalaFanout",
+                "summary": "Topic windows and per-class counters, for operators.",
+                "tags": [
+                  "khala"
+                ],
+                "parameters": [
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "number"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.sync.v1.KhalaFanoutResponse"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "The credential is missing, malformed, expired or replayed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "runtimeSignature": []
+                  }
+                ]
+              }
             }
           },
           "components": {
@@ -3618,6 +3909,12 @@ extension RuntimeV1 {
                     "type": "integer",
                     "minimum": 0,
                     "maximum": 4294967295
+                  },
+                  "stale_cursor": {
+                    "$ref": "#/components/schemas/openagents.sync.v1.StaleCursorDetails"
+                  },
+                  "slow_consumer": {
+                    "$ref": "#/components/schemas/openagents.sync.v1.SlowConsumerDetails"
                   }
                 }
               },
@@ -4841,6 +5138,634 @@ extension RuntimeV1 {
                     "$ref": "#/components/schemas/openagents.runtime.v1.WorkerLiveness"
                   }
                 }
+              },
+              "openagents.sync.v1.FanoutMessage": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "sequence": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "payload": {
+                    "description": "Any JSON value."
+                  },
+                  "publishedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaClassCounters": {
+                "type": "object",
+                "properties": {
+                  "topic_class": {
+                    "type": "string"
+                  },
+                  "qos_tier": {
+                    "type": "string"
+                  },
+                  "replay_budget_events": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "publish_rate_per_second": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "max_payload_bytes": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "polls": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "delivered_messages": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "stale_cursors": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "slow_consumer_evictions": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "rate_limited": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaFanoutResponse": {
+                "type": "object",
+                "properties": {
+                  "driver": {
+                    "type": "string"
+                  },
+                  "topics": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/openagents.sync.v1.KhalaTopicWindow"
+                    }
+                  },
+                  "classes": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/openagents.sync.v1.KhalaClassCounters"
+                    }
+                  },
+                  "external_hooks": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaPollResponse": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "driver": {
+                    "type": "string"
+                  },
+                  "messages": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/openagents.sync.v1.FanoutMessage"
+                    }
+                  },
+                  "oldest_available_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "head_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "queue_depth": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "dropped_messages": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "next_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "replay_complete": {
+                    "type": "boolean"
+                  },
+                  "limit_applied": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "limit_capped": {
+                    "type": "boolean"
+                  },
+                  "fairness_applied": {
+                    "type": "boolean"
+                  },
+                  "active_topic_count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "outbound_queue_limit": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "consumer_lag": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "slow_consumer_strikes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "slow_consumer_max_strikes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "recommended_reconnect_backoff_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaSocketFrame": {
+                "type": "object",
+                "properties": {
+                  "type": {
+                    "type": "string"
+                  },
+                  "topic": {
+                    "type": "string"
+                  },
+                  "after_seq": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "limit": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "recommended_reconnect_backoff_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "message": {
+                    "description": "Any JSON value."
+                  },
+                  "code": {
+                    "type": "string"
+                  },
+                  "requested_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "oldest_available_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "head_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "reason_codes": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "replay_lag": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "replay_budget_events": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "qos_tier": {
+                    "type": "string"
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaTopicWindow": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "topic_class": {
+                    "type": "string"
+                  },
+                  "qos_tier": {
+                    "type": "string"
+                  },
+                  "oldest_available_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "head_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "queue_depth": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "dropped_messages": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "subscribers": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  }
+                }
+              },
+              "openagents.sync.v1.SlowConsumerDetails": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "lag": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "lag_threshold": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "strikes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "max_strikes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  },
+                  "suggested_after_seq": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "recovery": {
+                    "type": "string"
+                  }
+                }
+              },
+              "openagents.sync.v1.StaleCursorDetails": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "requested_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "oldest_available_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "head_cursor": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "reason_codes": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "replay_lag": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "replay_budget_events": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "qos_tier": {
+                    "type": "string"
+                  },
+                  "recovery": {
+                    "type": "string"
+                  }
+                }
               }
             },
             "securitySchemes": {
@@ -4849,6 +5774,12 @@ extension RuntimeV1 {
                 "in": "header",
                 "name": "X-OA-RUNTIME-SIGNATURE",
                 "description": "v1.<claims>.<mac>: HMAC-SHA256 over the claims with the runtime's shared secret; single-use nonce."
+              },
+              "syncToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A Khala sync token (HS256)."
               }
             }
           }
@@ -4910,6 +5841,15 @@ extension RuntimeV1 {
         func getRunSummary(_ request: RuntimeV1.GetRunSummaryRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunSummaryResponse>
         /// The last sequence gap a projector saw on a topic.
         func getDrift(_ request: RuntimeV1.GetDriftRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.DriftResponse>
+        /// A page of a Khala topic after a cursor (reference-system.md 2.6): origin
+        /// policy, sync token, topic ACL, limit clamping and fairness, the poll
+        /// interval guard, slow-consumer strikes and stale cursors, in that order.
+        func pollKhalaTopic(_ request: SyncV1.KhalaPollRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPollResponse>
+        /// The topic's WebSocket lane: hello, then every message after the cursor,
+        /// then new ones as they commit; stale_cursor or error end it.
+        func followKhalaTopic(_ request: SyncV1.KhalaFollowRequest, context: RequestContext) async throws -> ServerStream<SyncV1.KhalaSocketFrame>
+        /// Topic windows and per-class counters, for operators.
+        func getKhalaFanout(_ request: SyncV1.KhalaFanoutRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaFanoutResponse>
     }
 }
 
@@ -4941,6 +5881,9 @@ extension RuntimeV1.RuntimeService {
             BoundRoute(routes[21], .unary { input, context in AnyAPIResponse(try await handler.getRunCheckpoint(try input.decode(RuntimeV1.GetRunCheckpointRequest.self), context: context)) }),
             BoundRoute(routes[22], .unary { input, context in AnyAPIResponse(try await handler.getRunSummary(try input.decode(RuntimeV1.GetRunSummaryRequest.self), context: context)) }),
             BoundRoute(routes[23], .unary { input, context in AnyAPIResponse(try await handler.getDrift(try input.decode(RuntimeV1.GetDriftRequest.self), context: context)) }),
+            BoundRoute(routes[24], .unary { input, context in AnyAPIResponse(try await handler.pollKhalaTopic(try input.decode(SyncV1.KhalaPollRequest.self), context: context)) }),
+            BoundRoute(routes[25], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
+            BoundRoute(routes[26], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
         ]
     }
 }
@@ -5127,6 +6070,25 @@ extension RuntimeV1 {
             var query: [(String, String)] = []
             if !(request.topic.isEmpty) { query.append(("topic", request.topic)) }
             return try await core.unary(RuntimeService.routes[23], request, path: path, query: query, as: RuntimeV1.DriftResponse.self, headers: headers)
+        }
+
+        /// A page of a Khala topic after a cursor (reference-system.md 2.6): origin
+        /// policy, sync token, topic ACL, limit clamping and fairness, the poll
+        /// interval guard, slow-consumer strikes and stale cursors, in that order.
+        public func pollKhalaTopic(_ request: SyncV1.KhalaPollRequest = SyncV1.KhalaPollRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaPollResponse> {
+            let path: [String: String] = ["topic": request.topic]
+            var query: [(String, String)] = []
+            if let v = request.afterSeq { query.append(("after_seq", v)) }
+            if let v = request.limit { query.append(("limit", v)) }
+            return try await core.unary(RuntimeService.routes[24], request, path: path, query: query, as: SyncV1.KhalaPollResponse.self, headers: headers)
+        }
+
+        /// Topic windows and per-class counters, for operators.
+        public func getKhalaFanout(_ request: SyncV1.KhalaFanoutRequest = SyncV1.KhalaFanoutRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaFanoutResponse> {
+            let path: [String: String] = [:]
+            var query: [(String, String)] = []
+            if let v = request.limit { query.append(("limit", String(describing: v))) }
+            return try await core.unary(RuntimeService.routes[26], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
         }
     }
 }

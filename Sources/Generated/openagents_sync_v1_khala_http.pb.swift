@@ -100,6 +100,163 @@ extension SyncV1 {
     }
 }
 
+extension SyncV1 {
+    /// Why a slow consumer was evicted (409 slow_consumer_evicted).
+    public struct SlowConsumerDetails: ProtoMessage {
+        public var topic: String = ""
+        /// Head minus the polled cursor.
+        public var lag: UInt64 = 0
+        /// A poll further behind than this is a strike.
+        public var lagThreshold: UInt64 = 0
+        public var strikes: UInt32 = 0
+        /// Strikes that evict.
+        public var maxStrikes: UInt32 = 0
+        /// The oldest resumable cursor.
+        public var suggestedAfterSeq: UInt64 = 0
+        /// advance_cursor_or_rebootstrap
+        public var recovery: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.SlowConsumerDetails"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// A poll of one topic. Cursor and limit stay text so a bad value is named (400).
+    public struct KhalaPollRequest: ProtoMessage {
+        /// run:<id>:events, worker:<id>:lifecycle, ...
+        public var topic: String = ""
+        /// The last sequence the client applied; 0 when absent.
+        public var afterSeq: String? = nil
+        /// At most this many messages; 100 when absent, clamped (limit_applied).
+        public var limit: String? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaPollRequest"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// Opens a topic's WebSocket lane.
+    public struct KhalaFollowRequest: ProtoMessage {
+        public var topic: String = ""
+        /// As for polling.
+        public var afterSeq: String? = nil
+        /// Messages per catch-up page.
+        public var limit: String? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaFollowRequest"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// One text frame of the WebSocket lane, tagged by `type`: `hello` (topic,
+    /// after_seq, limit, recommended_reconnect_backoff_ms), `message` (message is
+    /// the FanoutMessage), `stale_cursor` (the 410 details without recovery) and
+    /// `error` (code and message). Section 2.6 uses the key `message` both for the
+    /// delivered FanoutMessage and for an error's text, hence a Value.
+    public struct KhalaSocketFrame: ProtoMessage {
+        public var type: String = ""
+        public var topic: String = ""
+        public var afterSeq: UInt64? = nil
+        public var limit: UInt32? = nil
+        public var recommendedReconnectBackoffMs: UInt32? = nil
+        public var message: GoogleProtobuf.Value? = nil
+        public var code: String = ""
+        public var requestedCursor: UInt64? = nil
+        public var oldestAvailableCursor: UInt64? = nil
+        public var headCursor: UInt64? = nil
+        public var reasonCodes: [String] = []
+        public var replayLag: UInt64? = nil
+        public var replayBudgetEvents: UInt64? = nil
+        public var qosTier: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaSocketFrame"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// The operator's view of the fan-out.
+    public struct KhalaFanoutRequest: ProtoMessage {
+        /// Topics listed, busiest first; 100 when absent.
+        public var limit: UInt32? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaFanoutRequest"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// One topic's retained window and its readers.
+    public struct KhalaTopicWindow: ProtoMessage {
+        public var topic: String = ""
+        public var topicClass: String = ""
+        public var qosTier: String = ""
+        public var oldestAvailableCursor: UInt64? = nil
+        public var headCursor: UInt64? = nil
+        /// Messages a cursor can still replay.
+        public var queueDepth: UInt64 = 0
+        /// Messages below the window.
+        public var droppedMessages: UInt64 = 0
+        /// Live WebSocket readers.
+        public var subscribers: UInt32 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaTopicWindow"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// One topic class: its limits as configured and what it has done.
+    public struct KhalaClassCounters: ProtoMessage {
+        public var topicClass: String = ""
+        public var qosTier: String = ""
+        public var replayBudgetEvents: UInt64 = 0
+        public var publishRatePerSecond: UInt32 = 0
+        public var maxPayloadBytes: UInt64 = 0
+        public var polls: UInt64 = 0
+        public var deliveredMessages: UInt64 = 0
+        public var staleCursors: UInt64 = 0
+        public var slowConsumerEvictions: UInt64 = 0
+        public var rateLimited: UInt64 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaClassCounters"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// GET /internal/v1/khala/fanout
+    public struct KhalaFanoutResponse: ProtoMessage {
+        public var driver: String = ""
+        public var topics: [SyncV1.KhalaTopicWindow] = []
+        public var classes: [SyncV1.KhalaClassCounters] = []
+        /// Drivers not configured here, as name=state.
+        public var externalHooks: [String] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaFanoutResponse"
+
+        public init() {}
+    }
+}
+
 extension SyncV1.FanoutMessage {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
@@ -337,5 +494,499 @@ extension SyncV1.StaleCursorDetails {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("requested_cursor", 1), ("oldest_available_cursor", 2), ("head_cursor", 3), ("reason_codes", 4), ("replay_lag", 5), ("replay_budget_events", 6), ("qos_tier", 7), ("recovery", 8)])
+}
+
+extension SyncV1.SlowConsumerDetails {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topic = try r.readString()
+            case 16: lag = try r.readUInt64()
+            case 24: lagThreshold = try r.readUInt64()
+            case 32: strikes = try r.readUInt32()
+            case 40: maxStrikes = try r.readUInt32()
+            case 48: suggestedAfterSeq = try r.readUInt64()
+            case 58: recovery = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !recovery.isEmpty { w.writeString(recovery); w.writeTag(58) }
+        if suggestedAfterSeq != 0 { w.writeUInt64(suggestedAfterSeq); w.writeTag(48) }
+        if maxStrikes != 0 { w.writeUInt32(maxStrikes); w.writeTag(40) }
+        if strikes != 0 { w.writeUInt32(strikes); w.writeTag(32) }
+        if lagThreshold != 0 { w.writeUInt64(lagThreshold); w.writeTag(24) }
+        if lag != 0 { w.writeUInt64(lag); w.writeTag(16) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if lag != 0 || w.emitDefaults { w.key("\"lag\":", "\"lag\":"); w.writeUInt64(lag) }
+        if lagThreshold != 0 || w.emitDefaults { w.key("\"lag_threshold\":", "\"lag_threshold\":"); w.writeUInt64(lagThreshold) }
+        if strikes != 0 || w.emitDefaults { w.key("\"strikes\":", "\"strikes\":"); w.writeUInt32(strikes) }
+        if maxStrikes != 0 || w.emitDefaults { w.key("\"max_strikes\":", "\"max_strikes\":"); w.writeUInt32(maxStrikes) }
+        if suggestedAfterSeq != 0 || w.emitDefaults { w.key("\"suggested_after_seq\":", "\"suggested_after_seq\":"); w.writeUInt64(suggestedAfterSeq) }
+        if !recovery.isEmpty || w.emitDefaults { w.key("\"recovery\":", "\"recovery\":"); w.writeString(recovery) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.lag = 0 } else { self.lag = try r.readUInt64() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.lagThreshold = 0 } else { self.lagThreshold = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.strikes = 0 } else { self.strikes = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.maxStrikes = 0 } else { self.maxStrikes = try r.readUInt32() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.suggestedAfterSeq = 0 } else { self.suggestedAfterSeq = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.recovery = "" } else { self.recovery = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("lag", 1), ("lag_threshold", 2), ("strikes", 3), ("max_strikes", 4), ("suggested_after_seq", 5), ("recovery", 6)])
+}
+
+extension SyncV1.KhalaPollRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topic = try r.readString()
+            case 18: afterSeq = try r.readString()
+            case 26: limit = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = limit { w.writeString(v); w.writeTag(26) }
+        if let v = afterSeq { w.writeString(v); w.writeTag(18) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if let v = afterSeq { w.key("\"after_seq\":", "\"after_seq\":"); w.writeString(v) }
+        if let v = limit { w.key("\"limit\":", "\"limit\":"); w.writeString(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.afterSeq = nil } else { self.afterSeq = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.limit = nil } else { self.limit = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("after_seq", 1), ("limit", 2)])
+}
+
+extension SyncV1.KhalaFollowRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topic = try r.readString()
+            case 18: afterSeq = try r.readString()
+            case 26: limit = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = limit { w.writeString(v); w.writeTag(26) }
+        if let v = afterSeq { w.writeString(v); w.writeTag(18) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if let v = afterSeq { w.key("\"after_seq\":", "\"after_seq\":"); w.writeString(v) }
+        if let v = limit { w.key("\"limit\":", "\"limit\":"); w.writeString(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.afterSeq = nil } else { self.afterSeq = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.limit = nil } else { self.limit = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("after_seq", 1), ("limit", 2)])
+}
+
+extension SyncV1.KhalaSocketFrame {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: type = try r.readString()
+            case 18: topic = try r.readString()
+            case 24: afterSeq = try r.readUInt64()
+            case 32: limit = try r.readUInt32()
+            case 40: recommendedReconnectBackoffMs = try r.readUInt32()
+            case 50: try r.readMessage(into: &message)
+            case 58: code = try r.readString()
+            case 64: requestedCursor = try r.readUInt64()
+            case 72: oldestAvailableCursor = try r.readUInt64()
+            case 80: headCursor = try r.readUInt64()
+            case 90: reasonCodes.append(try r.readString())
+            case 96: replayLag = try r.readUInt64()
+            case 104: replayBudgetEvents = try r.readUInt64()
+            case 114: qosTier = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !qosTier.isEmpty { w.writeString(qosTier); w.writeTag(114) }
+        if let v = replayBudgetEvents { w.writeUInt64(v); w.writeTag(104) }
+        if let v = replayLag { w.writeUInt64(v); w.writeTag(96) }
+        for v in reasonCodes.reversed() { w.writeString(v); w.writeTag(90) }
+        if let v = headCursor { w.writeUInt64(v); w.writeTag(80) }
+        if let v = oldestAvailableCursor { w.writeUInt64(v); w.writeTag(72) }
+        if let v = requestedCursor { w.writeUInt64(v); w.writeTag(64) }
+        if !code.isEmpty { w.writeString(code); w.writeTag(58) }
+        if let v = message { w.writeMessage(v); w.writeTag(50) }
+        if let v = recommendedReconnectBackoffMs { w.writeUInt32(v); w.writeTag(40) }
+        if let v = limit { w.writeUInt32(v); w.writeTag(32) }
+        if let v = afterSeq { w.writeUInt64(v); w.writeTag(24) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(18) }
+        if !type.isEmpty { w.writeString(type); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !type.isEmpty || w.emitDefaults { w.key("\"type\":", "\"type\":"); w.writeString(type) }
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if let v = afterSeq { w.key("\"after_seq\":", "\"after_seq\":"); w.writeUInt64(v) }
+        if let v = limit { w.key("\"limit\":", "\"limit\":"); w.writeUInt32(v) }
+        if let v = recommendedReconnectBackoffMs { w.key("\"recommended_reconnect_backoff_ms\":", "\"recommended_reconnect_backoff_ms\":"); w.writeUInt32(v) }
+        if let v = message { w.key("\"message\":", "\"message\":"); v.encodeJSON(to: &w) }
+        if !code.isEmpty || w.emitDefaults { w.key("\"code\":", "\"code\":"); w.writeString(code) }
+        if let v = requestedCursor { w.key("\"requested_cursor\":", "\"requested_cursor\":"); w.writeUInt64(v) }
+        if let v = oldestAvailableCursor { w.key("\"oldest_available_cursor\":", "\"oldest_available_cursor\":"); w.writeUInt64(v) }
+        if let v = headCursor { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(v) }
+        if !reasonCodes.isEmpty || w.emitDefaults { w.key("\"reason_codes\":", "\"reason_codes\":"); w.beginArray(); for v in reasonCodes { w.writeString(v) }; w.endArray() }
+        if let v = replayLag { w.key("\"replay_lag\":", "\"replay_lag\":"); w.writeUInt64(v) }
+        if let v = replayBudgetEvents { w.key("\"replay_budget_events\":", "\"replay_budget_events\":"); w.writeUInt64(v) }
+        if !qosTier.isEmpty || w.emitDefaults { w.key("\"qos_tier\":", "\"qos_tier\":"); w.writeString(qosTier) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.type = "" } else { self.type = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.afterSeq = nil } else { self.afterSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.limit = nil } else { self.limit = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.recommendedReconnectBackoffMs = nil } else { self.recommendedReconnectBackoffMs = try r.readUInt32() }
+            case 5: try r.claim(&seen, 5); try r.readMessage(into: &self.message)
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.code = "" } else { self.code = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.requestedCursor = nil } else { self.requestedCursor = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.oldestAvailableCursor = nil } else { self.oldestAvailableCursor = try r.readUInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.headCursor = nil } else { self.headCursor = try r.readUInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.reasonCodes = [] } else { try r.readArray { r throws(JSONDecodingError) in self.reasonCodes.append(try r.readString()) } }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.replayLag = nil } else { self.replayLag = try r.readUInt64() }
+            case 12: try r.claim(&seen, 12); if r.consumeNull() { self.replayBudgetEvents = nil } else { self.replayBudgetEvents = try r.readUInt64() }
+            case 13: try r.claim(&seen, 13); if r.consumeNull() { self.qosTier = "" } else { self.qosTier = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("type", 0), ("topic", 1), ("after_seq", 2), ("limit", 3), ("recommended_reconnect_backoff_ms", 4), ("message", 5), ("code", 6), ("requested_cursor", 7), ("oldest_available_cursor", 8), ("head_cursor", 9), ("reason_codes", 10), ("replay_lag", 11), ("replay_budget_events", 12), ("qos_tier", 13)])
+}
+
+extension SyncV1.KhalaFanoutRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: limit = try r.readUInt32()
+            default:
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = limit { w.writeUInt32(v); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = limit { w.key("\"limit\":", "\"limit\":"); w.writeUInt32(v) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.limit = nil } else { self.limit = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("limit", 0)])
+}
+
+extension SyncV1.KhalaTopicWindow {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topic = try r.readString()
+            case 18: topicClass = try r.readString()
+            case 26: qosTier = try r.readString()
+            case 32: oldestAvailableCursor = try r.readUInt64()
+            case 40: headCursor = try r.readUInt64()
+            case 48: queueDepth = try r.readUInt64()
+            case 56: droppedMessages = try r.readUInt64()
+            case 64: subscribers = try r.readUInt32()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if subscribers != 0 { w.writeUInt32(subscribers); w.writeTag(64) }
+        if droppedMessages != 0 { w.writeUInt64(droppedMessages); w.writeTag(56) }
+        if queueDepth != 0 { w.writeUInt64(queueDepth); w.writeTag(48) }
+        if let v = headCursor { w.writeUInt64(v); w.writeTag(40) }
+        if let v = oldestAvailableCursor { w.writeUInt64(v); w.writeTag(32) }
+        if !qosTier.isEmpty { w.writeString(qosTier); w.writeTag(26) }
+        if !topicClass.isEmpty { w.writeString(topicClass); w.writeTag(18) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if !topicClass.isEmpty || w.emitDefaults { w.key("\"topic_class\":", "\"topic_class\":"); w.writeString(topicClass) }
+        if !qosTier.isEmpty || w.emitDefaults { w.key("\"qos_tier\":", "\"qos_tier\":"); w.writeString(qosTier) }
+        if let v = oldestAvailableCursor { w.key("\"oldest_available_cursor\":", "\"oldest_available_cursor\":"); w.writeUInt64(v) }
+        if let v = headCursor { w.key("\"head_cursor\":", "\"head_cursor\":"); w.writeUInt64(v) }
+        if queueDepth != 0 || w.emitDefaults { w.key("\"queue_depth\":", "\"queue_depth\":"); w.writeUInt64(queueDepth) }
+        if droppedMessages != 0 || w.emitDefaults { w.key("\"dropped_messages\":", "\"dropped_messages\":"); w.writeUInt64(droppedMessages) }
+        if subscribers != 0 || w.emitDefaults { w.key("\"subscribers\":", "\"subscribers\":"); w.writeUInt32(subscribers) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.topicClass = "" } else { self.topicClass = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.qosTier = "" } else { self.qosTier = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.oldestAvailableCursor = nil } else { self.oldestAvailableCursor = try r.readUInt64() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.headCursor = nil } else { self.headCursor = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.queueDepth = 0 } else { self.queueDepth = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.droppedMessages = 0 } else { self.droppedMessages = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.subscribers = 0 } else { self.subscribers = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("topic_class", 1), ("qos_tier", 2), ("oldest_available_cursor", 3), ("head_cursor", 4), ("queue_depth", 5), ("dropped_messages", 6), ("subscribers", 7)])
+}
+
+extension SyncV1.KhalaClassCounters {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topicClass = try r.readString()
+            case 18: qosTier = try r.readString()
+            case 24: replayBudgetEvents = try r.readUInt64()
+            case 32: publishRatePerSecond = try r.readUInt32()
+            case 40: maxPayloadBytes = try r.readUInt64()
+            case 48: polls = try r.readUInt64()
+            case 56: deliveredMessages = try r.readUInt64()
+            case 64: staleCursors = try r.readUInt64()
+            case 72: slowConsumerEvictions = try r.readUInt64()
+            case 80: rateLimited = try r.readUInt64()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if rateLimited != 0 { w.writeUInt64(rateLimited); w.writeTag(80) }
+        if slowConsumerEvictions != 0 { w.writeUInt64(slowConsumerEvictions); w.writeTag(72) }
+        if staleCursors != 0 { w.writeUInt64(staleCursors); w.writeTag(64) }
+        if deliveredMessages != 0 { w.writeUInt64(deliveredMessages); w.writeTag(56) }
+        if polls != 0 { w.writeUInt64(polls); w.writeTag(48) }
+        if maxPayloadBytes != 0 { w.writeUInt64(maxPayloadBytes); w.writeTag(40) }
+        if publishRatePerSecond != 0 { w.writeUInt32(publishRatePerSecond); w.writeTag(32) }
+        if replayBudgetEvents != 0 { w.writeUInt64(replayBudgetEvents); w.writeTag(24) }
+        if !qosTier.isEmpty { w.writeString(qosTier); w.writeTag(18) }
+        if !topicClass.isEmpty { w.writeString(topicClass); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topicClass.isEmpty || w.emitDefaults { w.key("\"topic_class\":", "\"topic_class\":"); w.writeString(topicClass) }
+        if !qosTier.isEmpty || w.emitDefaults { w.key("\"qos_tier\":", "\"qos_tier\":"); w.writeString(qosTier) }
+        if replayBudgetEvents != 0 || w.emitDefaults { w.key("\"replay_budget_events\":", "\"replay_budget_events\":"); w.writeUInt64(replayBudgetEvents) }
+        if publishRatePerSecond != 0 || w.emitDefaults { w.key("\"publish_rate_per_second\":", "\"publish_rate_per_second\":"); w.writeUInt32(publishRatePerSecond) }
+        if maxPayloadBytes != 0 || w.emitDefaults { w.key("\"max_payload_bytes\":", "\"max_payload_bytes\":"); w.writeUInt64(maxPayloadBytes) }
+        if polls != 0 || w.emitDefaults { w.key("\"polls\":", "\"polls\":"); w.writeUInt64(polls) }
+        if deliveredMessages != 0 || w.emitDefaults { w.key("\"delivered_messages\":", "\"delivered_messages\":"); w.writeUInt64(deliveredMessages) }
+        if staleCursors != 0 || w.emitDefaults { w.key("\"stale_cursors\":", "\"stale_cursors\":"); w.writeUInt64(staleCursors) }
+        if slowConsumerEvictions != 0 || w.emitDefaults { w.key("\"slow_consumer_evictions\":", "\"slow_consumer_evictions\":"); w.writeUInt64(slowConsumerEvictions) }
+        if rateLimited != 0 || w.emitDefaults { w.key("\"rate_limited\":", "\"rate_limited\":"); w.writeUInt64(rateLimited) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topicClass = "" } else { self.topicClass = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.qosTier = "" } else { self.qosTier = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.replayBudgetEvents = 0 } else { self.replayBudgetEvents = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.publishRatePerSecond = 0 } else { self.publishRatePerSecond = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.maxPayloadBytes = 0 } else { self.maxPayloadBytes = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.polls = 0 } else { self.polls = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.deliveredMessages = 0 } else { self.deliveredMessages = try r.readUInt64() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.staleCursors = 0 } else { self.staleCursors = try r.readUInt64() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.slowConsumerEvictions = 0 } else { self.slowConsumerEvictions = try r.readUInt64() }
+            case 9: try r.claim(&seen, 9); if r.consumeNull() { self.rateLimited = 0 } else { self.rateLimited = try r.readUInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic_class", 0), ("qos_tier", 1), ("replay_budget_events", 2), ("publish_rate_per_second", 3), ("max_payload_bytes", 4), ("polls", 5), ("delivered_messages", 6), ("stale_cursors", 7), ("slow_consumer_evictions", 8), ("rate_limited", 9)])
+}
+
+extension SyncV1.KhalaFanoutResponse {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: driver = try r.readString()
+            case 18:
+                var v = SyncV1.KhalaTopicWindow()
+                try r.readMessage(into: &v)
+                topics.append(v)
+            case 26:
+                var v = SyncV1.KhalaClassCounters()
+                try r.readMessage(into: &v)
+                classes.append(v)
+            case 34: externalHooks.append(try r.readString())
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        for v in externalHooks.reversed() { w.writeString(v); w.writeTag(34) }
+        for v in classes.reversed() { w.writeMessage(v); w.writeTag(26) }
+        for v in topics.reversed() { w.writeMessage(v); w.writeTag(18) }
+        if !driver.isEmpty { w.writeString(driver); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !driver.isEmpty || w.emitDefaults { w.key("\"driver\":", "\"driver\":"); w.writeString(driver) }
+        if !topics.isEmpty || w.emitDefaults { w.key("\"topics\":", "\"topics\":"); w.beginArray(); for v in topics { v.encodeJSON(to: &w) }; w.endArray() }
+        if !classes.isEmpty || w.emitDefaults { w.key("\"classes\":", "\"classes\":"); w.beginArray(); for v in classes { v.encodeJSON(to: &w) }; w.endArray() }
+        if !externalHooks.isEmpty || w.emitDefaults { w.key("\"external_hooks\":", "\"external_hooks\":"); w.beginArray(); for v in externalHooks { w.writeString(v) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.driver = "" } else { self.driver = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.topics = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.KhalaTopicWindow(); try r.readMessage(into: &v); self.topics.append(v) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.classes = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.KhalaClassCounters(); try r.readMessage(into: &v); self.classes.append(v) } }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.externalHooks = [] } else { try r.readArray { r throws(JSONDecodingError) in self.externalHooks.append(try r.readString()) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("driver", 0), ("topics", 1), ("classes", 2), ("external_hooks", 3)])
 }
 

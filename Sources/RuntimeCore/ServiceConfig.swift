@@ -22,6 +22,8 @@ public struct ServiceConfig: Sendable {
     /// RUNTIME_STREAM_RETENTION_EVENTS: how many of a run's latest events a stream can resume
     /// from (older cursors are 410 stale_cursor); 0 keeps every event resumable.
     public var streamRetentionEvents: UInt64 = 0
+    /// Khala's topic classes, origin policy, poll rules and sync-token checks (RUNTIME_KHALA_*, RUNTIME_SYNC_*).
+    public var khala = KhalaConfig()
     /// RUNTIME_STREAM_HEARTBEAT_MS: keep-alive comment interval on idle streams.
     public var streamHeartbeatMs: UInt64 = 15_000
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
@@ -143,6 +145,7 @@ public struct ServiceConfig: Sendable {
             c.eventCacheRecords = n
         }
         if let v = env["OA_RUNTIME_URL"], !v.isEmpty { c.runtimeURLSetting = v }
+        do { c.khala = try KhalaConfig(environment: env) } catch { throw ConfigError.bad(error.message) }
         if let v = env["OA_RUNTIME_TIMEOUT_MS"] {
             guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_RUNTIME_TIMEOUT_MS must be a positive number") }
             c.runtimeTimeoutMs = n

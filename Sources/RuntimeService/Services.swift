@@ -42,6 +42,7 @@ public enum Services {
         let binder = RouteBinder(
             middleware: [
                 SignatureMiddleware(verifier: signature),
+                SyncTokenMiddleware(khala: core?.khala),
                 // RUNTIME_AUTHORITY_WRITE_MODE other than rust_active freezes every write route.
                 WriteFreezeMiddleware { mode == "rust_active" ? nil : "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(mode)" },
                 PrincipalMiddleware(),

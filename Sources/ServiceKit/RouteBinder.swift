@@ -104,6 +104,13 @@ public struct RouteBinder: Sendable {
                 case .unary(let call):
                     let out = try await call(decoder, context)
                     return Self.restResponse(out, d, request)
+                case .serverStream(let call) where d.streaming == .webSocket:
+                    // Middleware (auth, origin, ACL) has run: its 4xx come before any upgrade.
+                    if let problem = WebSocketHandshake.problem(request) {
+                        throw ServiceError(400, "invalid_request", problem, headers: [("sec-websocket-version", "13")])
+                    }
+                    let stream = try await call(decoder, context)
+                    return HTTPResponse.webSocket(request) { socket in await stream.run(WebSocketSink(socket: socket)) }
                 case .serverStream(let call):
                     let stream = try await call(decoder, context)
                     var response = HTTPResponse.eventStream { w in await stream.run(SSESink(writer: w)) }

@@ -197,6 +197,20 @@ final class GeneratedAPITests: ServiceHarness {
         XCTAssertEqual(canceled.status, 202)
         XCTAssertEqual(canceled.message.status, "canceling")
 
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims: [String: Any] = ["iss": "https://openagents.com", "aud": "openagents-sync", "iat": now, "exp": now + 60, "jti": "typed",
+                                     "oa_user_id": "u1", "oa_sync_scopes": ["runtime.run_events"]]
+        let sync = JWT.sign(claims: [UInt8](try JSONSerialization.data(withJSONObject: claims)), key: try SyncAuthorizer.loadKey(environment: [:], dataDirectory: dir))
+        var poll = SyncV1.KhalaPollRequest()
+        poll.topic = "run:r1:events"
+        poll.afterSeq = "1"
+        reached.insert("PollKhalaTopic")
+        let page = try await c.pollKhalaTopic(poll, headers: [("authorization", "Bearer " + sync)]).message
+        XCTAssertEqual(page.messages.first?.sequence, 2)
+        reached.insert("GetKhalaFanout")
+        let fanout = try await c.getKhalaFanout(headers: signed()).message
+        XCTAssertEqual(fanout.driver, "embedded")
+
         let unary = Set(RuntimeV1.RuntimeService.routes.filter { $0.streaming == .unary }.map(\.rpc))
         XCTAssertEqual(reached, unary, "every unary rpc of the route table is called above")
     }

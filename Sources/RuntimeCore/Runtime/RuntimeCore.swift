@@ -14,6 +14,8 @@ public final class RuntimeCore: Sendable {
     public let streams: RunStreamHub
     /// tools/execute, over the in-repo fake GitHub provider unless given another.
     public let tools: ToolExecutor
+    /// Khala topics over the store: polling rules, ACLs and the WebSocket hub.
+    public let khala: Khala
     /// How long start-up took to read the log and rebuild state from it.
     public let recoverySeconds: Double
 
@@ -21,7 +23,8 @@ public final class RuntimeCore: Sendable {
     /// catches up on its own thread (`/readyz` reports when it has).
     public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, streamHeartbeatMs: UInt64 = 15_000,
                 snapshotEvery: Int = 100_000, cacheRecords: Int = 8192, segmentBytes: UInt64 = 256 << 20,
-                codingProvider: any CodingProvider = FakeCodingProvider()) throws {
+                codingProvider: any CodingProvider = FakeCodingProvider(), khala: KhalaConfig = KhalaConfig(), syncTokenKey: [UInt8]? = nil,
+                retentionEvents: UInt64 = 0) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery,
                                    segmentBytes: segmentBytes)
@@ -35,12 +38,16 @@ public final class RuntimeCore: Sendable {
         projector.start(catchingUpWith: ledger)
         self.projector = projector
         tools = ToolExecutor(ledger: ledger, provider: codingProvider)
+        self.khala = Khala(config: khala, store: ledger, retention: retentionEvents,
+                           authorizer: syncTokenKey.map { SyncAuthorizer(key: $0, config: khala) })
         recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
     public convenience init(config: ServiceConfig) throws {
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
                       streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,
-                      segmentBytes: config.segmentBytes)
+                      segmentBytes: config.segmentBytes, khala: config.khala,
+                      syncTokenKey: try SyncAuthorizer.loadKey(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory),
+                      retentionEvents: config.streamRetentionEvents)
     }
 }

@@ -31,7 +31,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         h.buildSha = ProcessInfo.processInfo.environment["OA_BUILD_SHA"] ?? "dev"
         h.authorityWriteMode = config.authorityWriteMode
         h.authorityWriterActive = config.authorityWriteMode == "rust_active"
-        h.fanoutDriver = "memory"
+        h.fanoutDriver = core?.khala.driver.name ?? "embedded"
         h.dbConfigured = core != nil
         h.version = Services.version
         healthTemplate = h
@@ -63,14 +63,14 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         let ok = h.authorityReady && h.workersReady && h.projectorReady
         h.status = ok ? "ready" : "not_ready"
         h.authorityWriterActive = config.authorityWriteMode == "rust_active"
-        h.fanoutDriver = "memory"
+        h.fanoutDriver = runtime?.khala.driver.name ?? "embedded"
         return APIResponse(h, status: ok ? 200 : 503)
     }
 
     func metrics(_ request: RuntimeV1.MetricsRequest, context: RequestContext) async throws -> APIResponse<ApiV1.HttpBody> {
         var body = ApiV1.HttpBody()
         body.contentType = context.route.mediaType
-        body.data = Array(metricsSource.render().utf8)
+        body.data = Array((metricsSource.render() + (runtime?.khala.prometheus() ?? "")).utf8)
         return APIResponse(body)
     }
 
@@ -304,5 +304,31 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         var out = RuntimeV1.DriftResponse()
         out.drift = d
         return APIResponse(out)
+    }
+
+    // MARK: Khala
+
+    func pollKhalaTopic(_ request: SyncV1.KhalaPollRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPollResponse> {
+        let khala = try core.khala
+        guard let principal = context.claims as? SyncPrincipal else { throw ServiceError(401, "unauthorized", "khala sync authorization failed") }
+        do {
+            let page = try khala.poll(topic: PercentEncoding.decode(request.topic, keepReserved: false), principal: principal,
+                                      afterSeq: request.afterSeq, limit: request.limit)
+            return APIResponse(page, headers: [("cache-control", "no-store")])
+        } catch let e as KhalaError { throw ServiceError(e) }
+    }
+
+    func followKhalaTopic(_ request: SyncV1.KhalaFollowRequest, context: RequestContext) async throws -> ServerStream<SyncV1.KhalaSocketFrame> {
+        let khala = try core.khala
+        guard let principal = context.claims as? SyncPrincipal else { throw ServiceError(401, "unauthorized", "khala sync authorization failed") }
+        let name = PercentEncoding.decode(request.topic, keepReserved: false)
+        let (after, limit) = try KhalaSocketLane.start(request, config: khala.config)
+        return ServerStream { sink in
+            await KhalaSocketLane.run(khala: khala, topic: name, principal: principal, after: after, limit: max(1, limit), sink: sink)
+        }
+    }
+
+    func getKhalaFanout(_ request: SyncV1.KhalaFanoutRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaFanoutResponse> {
+        APIResponse(try core.khala.fanout(limit: Int(request.limit ?? 100)))
     }
 }
