@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-control tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-khala bench-control tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -73,6 +73,13 @@ bench-stream: tools
 	swift build -c release --product openagents >/dev/null
 	swift build -c release --product StreamBench >/dev/null
 	scripts/bench-stream.sh
+
+# Khala: 1,000 WebSocket subscribers on 100 run topics under appends beside 1,000
+# pollers at their 250 ms guard, then 10,000 idle WebSocket subscribers (server RSS).
+bench-khala: tools
+	swift build -c release --product openagents >/dev/null
+	swift build -c release --product StreamBench >/dev/null
+	LANE=ws POLLERS=1000 RATES=1000 scripts/bench-stream.sh
 
 # Control: the runtime's own worker read, the same read through control's signed proxy,
 # and a durable control write (codex worker event), in one run (release `openagents serve`).

@@ -11,6 +11,12 @@ BIN="$(pwd)/.build/release/openagents"
 WORK="$(mktemp -d)"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 export OA_RUNTIME_SIGNATURE_SECRET="bench-stream-$RANDOM$RANDOM"
+# LANE=ws: the same over Khala's WebSocket lane (make bench-khala), with
+# POLLERS Khala pollers beside the subscribers; RATES: the append rates run.
+export RUNTIME_SYNC_TOKEN_SIGNING_KEY="bench-sync-$RANDOM$RANDOM"
+export LANE="${LANE:-sse}" POLLERS="${POLLERS:-0}"
+RATES="${RATES:-1000 2000}"
+IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
 PID=""
 start_server() {
   rm -rf "$WORK/data"
@@ -24,17 +30,16 @@ trap 'stop_server; rm -rf "$WORK"' EXIT
 start_server
 # Each append fans out to 10 clients; an event may only be sent once its
 # fdatasync is done, so the latency includes durability.
-PORT="$PORT" RATE=1000 IDLE=0 .build/release/StreamBench
-PORT="$PORT" RATE=2000 IDLE=0 .build/release/StreamBench
+for rate in $RATES; do PORT="$PORT" RATE="$rate" IDLE=0 .build/release/StreamBench; done
 stop_server
 
 start_server
 base_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
-PORT="$PORT" CLIENTS=0 HOLD=4 .build/release/StreamBench | while IFS= read -r line; do
+PORT="$PORT" CLIENTS=0 HOLD=4 IDLE="$IDLE_CONNECTIONS" .build/release/StreamBench | while IFS= read -r line; do
   echo "$line"
-  if [[ "$line" == stream-idle* ]]; then
+  if [[ "$line" == *-idle* ]]; then
     sleep 1
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
-    echo "stream-idle rss $rss kB ($(awk -v a="$rss" -v b="$base_rss" 'BEGIN {printf "%+.1f MB", (a - b) / 1024}') over the idle server)"
+    echo "${LANE}-idle rss $rss kB ($(awk -v a="$rss" -v b="$base_rss" 'BEGIN {printf "%+.1f MB", (a - b) / 1024}') over the idle server)"
   fi
 done

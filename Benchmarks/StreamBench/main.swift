@@ -5,6 +5,9 @@
 //    its arrival at a client, p50/p99.
 // 2. IDLE stream connections held open; the caller reads the server's RSS.
 // Every request is signed like any other client's (OA_RUNTIME_SIGNATURE_SECRET).
+// LANE=ws runs the same over Khala's WebSocket lane (run:<id>:events, a sync
+// token per client from RUNTIME_SYNC_TOKEN_SIGNING_KEY), and POLLERS adds
+// that many Khala pollers, each at its 250 ms poll-interval guard.
 
 import CSystem
 import Foundation
@@ -23,6 +26,9 @@ enum Config {
     static let hold = Double(env["HOLD"] ?? "3") ?? 3
     static let appenders = Int(env["APPENDERS"] ?? "16") ?? 16
     static let secret = Array((env["OA_RUNTIME_SIGNATURE_SECRET"] ?? "").utf8)
+    static let webSocket = env["LANE"] == "ws"
+    static let syncKey = Array((env["RUNTIME_SYNC_TOKEN_SIGNING_KEY"] ?? "").utf8)
+    static let pollers = Int(env["POLLERS"] ?? "0") ?? 0
 }
 let port = Config.port, clients = Config.clients, runs = Config.runs, rate = Config.rate, seconds = Config.seconds, idle = Config.idle
 let secret = Config.secret
@@ -31,6 +37,13 @@ let secret = Config.secret
 func emit(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
 func token() -> String { RuntimeSignature.sign(RuntimeSignature.claims(ttl: 600), secret: Config.secret) }
+
+/// A sync token for Khala, one device per client (the poll guard is per consumer).
+func syncToken(device: Int) -> String {
+    let now = Int(Date().timeIntervalSince1970)
+    let claims = #"{"iss":"https://openagents.com","aud":"openagents-sync","iat":\#(now),"exp":\#(now + 290),"jti":"bench-\#(device)-\#(now)","oa_user_id":"bench","oa_device_id":"d\#(device)","oa_sync_scopes":["runtime.run_events"]}"#
+    return JWT.sign(claims: Array(claims.utf8), key: Config.syncKey)
+}
 
 func connectTo(_ port: Int) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -115,7 +128,12 @@ func realtimeNanos() -> Int64 {
 func openStreams(_ count: Int, runOf: (Int) -> String) -> [Int32] {
     (0..<count).map { i in
         let fd = connectTo(Config.port)
-        sendAll(fd, "GET /internal/v1/runs/\(runOf(i))/stream?thread_id=t HTTP/1.1\r\nHost: b\r\nx-oa-runtime-signature: \(token())\r\n\r\n")
+        if Config.webSocket {
+            sendAll(fd, "GET /internal/v1/khala/topics/run:\(runOf(i)):events/ws HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(syncToken(device: i))\r\n\r\n")
+        } else {
+            sendAll(fd, "GET /internal/v1/runs/\(runOf(i))/stream?thread_id=t HTTP/1.1\r\nHost: b\r\nx-oa-runtime-signature: \(token())\r\n\r\n")
+        }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }
@@ -181,7 +199,9 @@ func fanOut() {
         var fromAppend: [Int64] = []
         fromAppend.reserveCapacity(4_000_000)
         let sentMarker = Array(#""sent_us":"#.utf8)
-        let marker = Array(#""emittedAt":""#.utf8)
+        // SSE data is the event (emittedAt, then its payload); a Khala message
+        // carries the event as its payload, then publishedAt (the same commit time).
+        let marker = Array((Config.webSocket ? #""publishedAt":""# : #""emittedAt":""#).utf8)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var buffer = [UInt8](repeating: 0, count: 65536)
         let warmup = Date().addingTimeInterval(1)
@@ -205,8 +225,8 @@ func fanOut() {
                         if started, let t = parseTime(data[start..<close]) {
                             latencies.append(now - t)
                             // The payload precedes emittedAt's event end; find its send time in the same event.
-                            let eventStart = data[..<i].lastIndex(of: UInt8(ascii: "\n")) ?? 0
-                            if let j = find(Array(data[eventStart..<data.count]), sentMarker) {
+                            let eventStart = Config.webSocket ? at : (data[..<i].lastIndex(of: UInt8(ascii: "\n")) ?? 0)
+                            if let j = find(Array(data[eventStart..<(Config.webSocket ? i : data.count)]), sentMarker) {
                                 let digits = data[(eventStart + j + sentMarker.count)...].prefix { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 101 || $0 == 43 || $0 == 45 }
                                 if let us = Double(String(decoding: digits, as: UTF8.self)) { fromAppend.append(now - Int64(us) * 1000) }
                             }
@@ -220,19 +240,87 @@ func fanOut() {
         }
         return (fromAppend, latencies)
     }
+    let polling = Config.pollers > 0 ? startPollers() : nil
     let measured = readStreams(streams)
+    if let polling { polling() }
     let latencies = measured.commit.sorted()
     let appendLatencies = measured.append.sorted()
     let delivered = latencies.count
     Flags.measuring.store(false, ordering: .relaxed)
     Flags.stop.store(true, ordering: .relaxed)
     func pct(_ l: [Int64], _ p: Double) -> Double { l.isEmpty ? 0 : Double(l[min(l.count - 1, Int(Double(l.count) * p))]) / 1e6 }
-    emit(String(format: "stream c%d runs%d appended %.0f/s delivered %.0f events/s append-to-client p50 %.3f ms p99 %.3f ms (commit-to-client p50 %.3f ms p99 %.3f ms)",
+    emit(String(format: (Config.webSocket ? "khala-ws" : "stream") + " c%d runs%d appended %.0f/s delivered %.0f events/s append-to-client p50 %.3f ms p99 %.3f ms (commit-to-client p50 %.3f ms p99 %.3f ms)",
                  clients, runs, Double(Flags.appended.load(ordering: .relaxed)) / seconds, Double(delivered) / seconds,
                  pct(appendLatencies, 0.5), pct(appendLatencies, 0.99), pct(latencies, 0.5), pct(latencies, 0.99)))
     for fd in streams { close(fd) }
     usleep(500_000)
 }
+/// POLLERS Khala pollers over the runs, each polling its topic again as soon
+/// as its 250 ms guard allows; returns a function that stops them and prints
+/// what they saw (polls answered, guard hits, messages received).
+func startPollers() -> () -> Void {
+    let stop = Atomic<Bool>(false), polls = Atomic<Int>(0), limited = Atomic<Int>(0), messages = Atomic<Int>(0)
+    let threads = 8
+    let started = Date()
+    var done: [DispatchSemaphore] = []
+    for t in 0..<threads {
+        let finished = DispatchSemaphore(value: 0)
+        done.append(finished)
+        Thread {
+            let mine = Array(stride(from: t, to: Config.pollers, by: threads))
+            let fds = mine.map { _ in connectTo(Config.port) }
+            let tokens = mine.map { syncToken(device: 100_000 + $0) }
+            var cursors = [UInt64](repeating: 0, count: mine.count)
+            let next = Array(#""next_cursor":"#.utf8), seqMarker = Array(#""sequence":"#.utf8)
+            while !stop.load(ordering: .relaxed) {
+                let round = Date()
+                for (k, p) in mine.enumerated() {
+                    let (status, body) = khalaPoll(fds[k], "run:stream-run-\(p % Config.runs):events", after: cursors[k], token: tokens[k])
+                    if status == 200 {
+                        polls.add(1, ordering: .relaxed)
+                        var n = 0, at = 0
+                        while let i = find(body, seqMarker, from: at) { n += 1; at = i + 1 }
+                        messages.add(n, ordering: .relaxed)
+                        if let i = find(body, next) {
+                            let digits = body[(i + next.count)...].prefix { $0 >= 48 && $0 <= 57 }
+                            cursors[k] = UInt64(String(decoding: digits, as: UTF8.self)) ?? cursors[k]
+                        }
+                    } else if status == 429 { limited.add(1, ordering: .relaxed) }
+                }
+                let wait = 0.26 - Date().timeIntervalSince(round)
+                if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            }
+            for fd in fds { close(fd) }
+            finished.signal()
+        }.start()
+    }
+    return {
+        stop.store(true, ordering: .relaxed)
+        for d in done { d.wait() }
+        let secs = Date().timeIntervalSince(started)
+        emit(String(format: "khala-poll pollers %d polls %.0f/s guard-429 %.0f/s messages %.0f/s", Config.pollers,
+                    Double(polls.load(ordering: .relaxed)) / secs, Double(limited.load(ordering: .relaxed)) / secs, Double(messages.load(ordering: .relaxed)) / secs))
+    }
+}
+
+/// One poll on a keep-alive connection: status and body.
+func khalaPoll(_ fd: Int32, _ topic: String, after: UInt64, token: String) -> (Int, [UInt8]) {
+    sendAll(fd, "GET /internal/v1/khala/topics/\(topic)/messages?after_seq=\(after)&limit=200 HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer \(token)\r\n\r\n")
+    var buffer: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return (0, []) }
+        buffer += chunk[0..<n]
+        guard let headEnd = find(buffer, Array("\r\n\r\n".utf8)) else { continue }
+        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
+        let status = Int(head.split(separator: " ")[1]) ?? 0
+        let length = head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        if buffer.count >= headEnd + 4 + length { return (status, Array(buffer[(headEnd + 4)...])) }
+    }
+}
+
 if clients > 0 { fanOut() }
 
 // MARK: Phase 2: idle stream connections held open
@@ -242,7 +330,7 @@ if idle > 0 {
     for r in 0..<100 { _ = request(setup, "POST", "/internal/v1/runs", #"{"run_id":"idle-run-\#(r)","thread_id":"t"}"#) }
     let reopened = openStreams(idle) { "idle-run-\($0 % 100)" }
     usleep(2_000_000)
-    emit("stream-idle \(reopened.count) connections held")
+    emit((Config.webSocket ? "khala-ws-idle" : "stream-idle") + " \(reopened.count) connections held")
     // Hold them while the caller samples the server's memory.
     usleep(UInt32(Config.hold * 1e6))
     for fd in reopened { close(fd) }
