@@ -1091,6 +1091,18 @@ extension RuntimeV1 {
                 requiredFields: []
             ),
             RouteDescriptor(
+                service: name, rpc: "PublishKhalaMessage", bindingIndex: 0,
+                method: "POST", template: "/internal/v1/khala/topics/{topic}/messages",
+                requestType: "openagents.sync.v1.KhalaPublishRequest", responseType: "openagents.sync.v1.KhalaPublishResponse",
+                body: .all, responseBody: "", streaming: .unary,
+                successStatus: 202, statuses: [(200, "The same message was published before under its idempotency key."), (400, "The topic is derived from the runtime's log (run, worker, fleet)."), (409, "The idempotency key was used with other content."), (413, "khala_frame_payload_too_large: over the topic class's max payload."), (429, "khala_publish_rate_limited: over the topic class's publish rate (retry_after_ms).")],
+                mediaType: "", auth: .runtimeSignature, writes: true, principal: .none,
+                tag: "khala", docs: "Publishes a message to a topic Khala keeps itself (codex worker events);\nrun, worker and fleet topics are derived from the runtime's log instead.", noSideEffects: false,
+                pathFields: [FieldBinding(path: "topic", jsonPath: "topic", kind: .string)],
+                queryFields: [],
+                requiredFields: []
+            ),
+            RouteDescriptor(
                 service: name, rpc: "FollowKhalaTopic", bindingIndex: 0,
                 method: "GET", template: "/internal/v1/khala/topics/{topic}/ws",
                 requestType: "openagents.sync.v1.KhalaFollowRequest", responseType: "openagents.sync.v1.KhalaSocketFrame",
@@ -3459,6 +3471,149 @@ extension RuntimeV1 {
                     "syncToken": []
                   }
                 ]
+              },
+              "post": {
+                "operationId": "RuntimeService_PublishKhalaMessage",
+                "summary": "Publishes a message to a topic Khala keeps itself (codex worker events);",
+                "description": "Publishes a message to a topic Khala keeps itself (codex worker events);\nrun, worker and fleet topics are derived from the runtime's log instead.",
+                "tags": [
+                  "khala"
+                ],
+                "parameters": [
+                  {
+                    "name": "topic",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/openagents.sync.v1.KhalaPublishRequest"
+                      }
+                    },
+                    "application/x-protobuf": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "202": {
+                    "description": "Accepted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.sync.v1.KhalaPublishResponse"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "The same message was published before under its idempotency key.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.sync.v1.KhalaPublishResponse"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "The topic is derived from the runtime's log (run, worker, fleet).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "The credential is missing, malformed, expired or replayed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The idempotency key was used with other content.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "khala_frame_payload_too_large: over the topic class's max payload.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "415": {
+                    "description": "The content type is neither JSON nor protobuf.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "khala_publish_rate_limited: over the topic class's publish rate (retry_after_ms).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Writes are frozen (write_path_frozen) or the service is unavailable.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "runtimeSignature": []
+                  }
+                ]
               }
             },
             "/internal/v1/khala/topics/{topic}/ws": {
@@ -5437,6 +5592,34 @@ extension RuntimeV1 {
                   }
                 }
               },
+              "openagents.sync.v1.KhalaPublishRequest": {
+                "type": "object",
+                "properties": {
+                  "topic": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "payload": {
+                    "description": "Any JSON value."
+                  },
+                  "idempotency_key": {
+                    "type": "string"
+                  }
+                }
+              },
+              "openagents.sync.v1.KhalaPublishResponse": {
+                "type": "object",
+                "properties": {
+                  "message": {
+                    "$ref": "#/components/schemas/openagents.sync.v1.FanoutMessage"
+                  },
+                  "idempotent_replay": {
+                    "type": "boolean"
+                  }
+                }
+              },
               "openagents.sync.v1.KhalaSocketFrame": {
                 "type": "object",
                 "properties": {
@@ -5845,6 +6028,9 @@ extension RuntimeV1 {
         /// policy, sync token, topic ACL, limit clamping and fairness, the poll
         /// interval guard, slow-consumer strikes and stale cursors, in that order.
         func pollKhalaTopic(_ request: SyncV1.KhalaPollRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPollResponse>
+        /// Publishes a message to a topic Khala keeps itself (codex worker events);
+        /// run, worker and fleet topics are derived from the runtime's log instead.
+        func publishKhalaMessage(_ request: SyncV1.KhalaPublishRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPublishResponse>
         /// The topic's WebSocket lane: hello, then every message after the cursor,
         /// then new ones as they commit; stale_cursor or error end it.
         func followKhalaTopic(_ request: SyncV1.KhalaFollowRequest, context: RequestContext) async throws -> ServerStream<SyncV1.KhalaSocketFrame>
@@ -5882,8 +6068,9 @@ extension RuntimeV1.RuntimeService {
             BoundRoute(routes[22], .unary { input, context in AnyAPIResponse(try await handler.getRunSummary(try input.decode(RuntimeV1.GetRunSummaryRequest.self), context: context)) }),
             BoundRoute(routes[23], .unary { input, context in AnyAPIResponse(try await handler.getDrift(try input.decode(RuntimeV1.GetDriftRequest.self), context: context)) }),
             BoundRoute(routes[24], .unary { input, context in AnyAPIResponse(try await handler.pollKhalaTopic(try input.decode(SyncV1.KhalaPollRequest.self), context: context)) }),
-            BoundRoute(routes[25], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
-            BoundRoute(routes[26], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
+            BoundRoute(routes[25], .unary { input, context in AnyAPIResponse(try await handler.publishKhalaMessage(try input.decode(SyncV1.KhalaPublishRequest.self), context: context)) }),
+            BoundRoute(routes[26], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
+            BoundRoute(routes[27], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
         ]
     }
 }
@@ -6083,12 +6270,20 @@ extension RuntimeV1 {
             return try await core.unary(RuntimeService.routes[24], request, path: path, query: query, as: SyncV1.KhalaPollResponse.self, headers: headers)
         }
 
+        /// Publishes a message to a topic Khala keeps itself (codex worker events);
+        /// run, worker and fleet topics are derived from the runtime's log instead.
+        public func publishKhalaMessage(_ request: SyncV1.KhalaPublishRequest = SyncV1.KhalaPublishRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaPublishResponse> {
+            let path: [String: String] = ["topic": request.topic]
+            let query: [(String, String)] = []
+            return try await core.unary(RuntimeService.routes[25], request, path: path, query: query, as: SyncV1.KhalaPublishResponse.self, headers: headers)
+        }
+
         /// Topic windows and per-class counters, for operators.
         public func getKhalaFanout(_ request: SyncV1.KhalaFanoutRequest = SyncV1.KhalaFanoutRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaFanoutResponse> {
             let path: [String: String] = [:]
             var query: [(String, String)] = []
             if let v = request.limit { query.append(("limit", String(describing: v))) }
-            return try await core.unary(RuntimeService.routes[26], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[27], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
         }
     }
 }

@@ -257,6 +257,65 @@ extension SyncV1 {
     }
 }
 
+extension SyncV1 {
+    /// A message published to a topic that no runtime record derives
+    /// (runtime.codex_worker_events, fallback topics): the control service's
+    /// codex worker events arrive this way.
+    public struct KhalaPublishRequest: ProtoMessage {
+        public var topic: String = ""
+        /// The message kind (an event type).
+        public var kind: String = ""
+        /// Checked against the topic class's max payload.
+        public var payload: GoogleProtobuf.Value? = nil
+        /// The publisher's id for the message: a retry with the same key and content
+        /// is answered with the first message (200), other content is 409.
+        public var idempotencyKey: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaPublishRequest"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// The message as published, with its topic sequence.
+    public struct KhalaPublishResponse: ProtoMessage {
+        public var message: SyncV1.FanoutMessage? = nil
+        public var idempotentReplay: Bool = false
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaPublishResponse"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// One durable entry of `<data dir>/khala-topics.jsonl`: a message of a topic
+    /// kept by Khala itself (published, or projected from worker records onto the
+    /// fleet topics with their own contiguous sequence).
+    public struct KhalaTopicRecord: ProtoMessage {
+        /// Position in the file, from 1, contiguous.
+        public var lsn: UInt64 = 0
+        public var recordedAt: GoogleProtobuf.Timestamp? = nil
+        /// Absent on a projector checkpoint.
+        public var message: SyncV1.FanoutMessage? = nil
+        /// A published message's key.
+        public var idempotencyKey: String = ""
+        /// Fleet projection: the runtime log record the message came from (records
+        /// at or below it are never projected again) ...
+        public var sourceLsn: UInt64 = 0
+        /// ... and the change-feed cursor the projector resumes after.
+        public var feedCursor: String = ""
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.KhalaTopicRecord"
+
+        public init() {}
+    }
+}
+
 extension SyncV1.FanoutMessage {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
@@ -988,5 +1047,161 @@ extension SyncV1.KhalaFanoutResponse {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("driver", 0), ("topics", 1), ("classes", 2), ("external_hooks", 3)])
+}
+
+extension SyncV1.KhalaPublishRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: topic = try r.readString()
+            case 18: kind = try r.readString()
+            case 26: try r.readMessage(into: &payload)
+            case 34: idempotencyKey = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !idempotencyKey.isEmpty { w.writeString(idempotencyKey); w.writeTag(34) }
+        if let v = payload { w.writeMessage(v); w.writeTag(26) }
+        if !kind.isEmpty { w.writeString(kind); w.writeTag(18) }
+        if !topic.isEmpty { w.writeString(topic); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !topic.isEmpty || w.emitDefaults { w.key("\"topic\":", "\"topic\":"); w.writeString(topic) }
+        if !kind.isEmpty || w.emitDefaults { w.key("\"kind\":", "\"kind\":"); w.writeString(kind) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotency_key\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.topic = "" } else { self.topic = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.kind = "" } else { self.kind = try r.readString() }
+            case 2: try r.claim(&seen, 2); try r.readMessage(into: &self.payload)
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("topic", 0), ("kind", 1), ("payload", 2), ("idempotency_key", 3)])
+}
+
+extension SyncV1.KhalaPublishResponse {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: try r.readMessage(into: &message)
+            case 16: idempotentReplay = try r.readBool()
+            default:
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if idempotentReplay { w.writeBool(idempotentReplay); w.writeTag(16) }
+        if let v = message { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if let v = message { w.key("\"message\":", "\"message\":"); v.encodeJSON(to: &w) }
+        if idempotentReplay || w.emitDefaults { w.key("\"idempotent_replay\":", "\"idempotent_replay\":"); w.writeBool(idempotentReplay) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.message = nil } else { try r.readMessage(into: &self.message) }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.idempotentReplay = false } else { self.idempotentReplay = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("message", 0), ("idempotent_replay", 1)])
+}
+
+extension SyncV1.KhalaTopicRecord {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: lsn = try r.readUInt64()
+            case 18: try r.readMessage(into: &recordedAt)
+            case 26: try r.readMessage(into: &message)
+            case 34: idempotencyKey = try r.readString()
+            case 40: sourceLsn = try r.readUInt64()
+            case 50: feedCursor = try r.readString()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if !feedCursor.isEmpty { w.writeString(feedCursor); w.writeTag(50) }
+        if sourceLsn != 0 { w.writeUInt64(sourceLsn); w.writeTag(40) }
+        if !idempotencyKey.isEmpty { w.writeString(idempotencyKey); w.writeTag(34) }
+        if let v = message { w.writeMessage(v); w.writeTag(26) }
+        if let v = recordedAt { w.writeMessage(v); w.writeTag(18) }
+        if lsn != 0 { w.writeUInt64(lsn); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if lsn != 0 || w.emitDefaults { w.key("\"lsn\":", "\"lsn\":"); w.writeUInt64(lsn) }
+        if let v = recordedAt { w.key("\"recordedAt\":", "\"recorded_at\":"); v.encodeJSON(to: &w) }
+        if let v = message { w.key("\"message\":", "\"message\":"); v.encodeJSON(to: &w) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotency_key\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+        if sourceLsn != 0 || w.emitDefaults { w.key("\"source_lsn\":", "\"source_lsn\":"); w.writeUInt64(sourceLsn) }
+        if !feedCursor.isEmpty || w.emitDefaults { w.key("\"feed_cursor\":", "\"feed_cursor\":"); w.writeString(feedCursor) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.lsn = 0 } else { self.lsn = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.recordedAt = nil } else { try r.readMessage(into: &self.recordedAt) }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.message = nil } else { try r.readMessage(into: &self.message) }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sourceLsn = 0 } else { self.sourceLsn = try r.readUInt64() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.feedCursor = "" } else { self.feedCursor = try r.readString() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("message", 2), ("idempotency_key", 3), ("source_lsn", 4), ("feed_cursor", 5)])
 }
 

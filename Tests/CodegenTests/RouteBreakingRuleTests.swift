@@ -69,6 +69,15 @@ final class RouteBreakingRuleTests: XCTestCase {
         XCTAssertTrue(f.contains { $0.message.contains("changed its authority from \"runtime_service/runtime_proxy\" to \"control_service/in_process\"") })
     }
 
+    func testServingAStreamOverWebSocketInsteadOfSSEIsBreaking() throws {
+        let f = try findings(editing: service) {
+            $0.replacingOccurrences(of: "option (google.api.http) = {get: \"/internal/v1/runs/{run_id}/stream\"};\n    option (openagents.api.v1.route) = {",
+                                    with: "option (google.api.http) = {get: \"/internal/v1/runs/{run_id}/stream\"};\n    option (openagents.api.v1.route) = {\n      websocket: true")
+        }
+        XCTAssertEqual(rules(f), ["OPENAGENTS_HTTP_SAME_TRANSPORT"], Checks.format(f, json: false))
+        XCTAssertTrue(f.contains { $0.message.contains("changed its transport from sse to websocket") })
+    }
+
     func testRemovingAQueryFieldIsBreaking() throws {
         // thread_id of the snapshot comes from the query; renaming the field takes the parameter away.
         let f = try findings(editing: service) { $0.replacingOccurrences(of: "  string thread_id = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream", with: "  string thread = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream") }

@@ -207,6 +207,14 @@ final class GeneratedAPITests: ServiceHarness {
         reached.insert("PollKhalaTopic")
         let page = try await c.pollKhalaTopic(poll, headers: [("authorization", "Bearer " + sync)]).message
         XCTAssertEqual(page.messages.first?.sequence, 2)
+        var publish = SyncV1.KhalaPublishRequest()
+        publish.topic = "runtime.codex_worker_events"
+        publish.kind = "worker.note"
+        publish.idempotencyKey = "typed-1"
+        reached.insert("PublishKhalaMessage")
+        let published = try await c.publishKhalaMessage(publish, headers: signed())
+        XCTAssertEqual(published.status, 202)
+        XCTAssertEqual(published.message.message?.sequence, 1)
         reached.insert("GetKhalaFanout")
         let fanout = try await c.getKhalaFanout(headers: signed()).message
         XCTAssertEqual(fanout.driver, "embedded")

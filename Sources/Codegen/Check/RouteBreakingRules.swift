@@ -17,6 +17,7 @@ enum RouteBreakingRules {
         "OPENAGENTS_HTTP_SAME_RESPONSE_BODY",
         "OPENAGENTS_HTTP_QUERY_FIELD_NO_DELETE",
         "OPENAGENTS_HTTP_SAME_AUTHORITY",
+        "OPENAGENTS_HTTP_SAME_TRANSPORT",
     ]
 
     static func isStable(_ package: String) -> Bool {
@@ -35,6 +36,8 @@ enum RouteBreakingRules {
         var queryFields: Set<String>
         /// `owner/delivery` of `(route).authority` ("" when undeclared).
         var authority: String
+        /// `unary`, `sse` or `websocket`: what a client must speak to the route.
+        var transport: String
         var path: [Int32]
     }
 
@@ -59,7 +62,8 @@ enum RouteBreakingRules {
                     let key = "\(plan.fullName).\(r.rpc)#\(r.bindingIndex)"
                     out[key] = (Binding(method: r.method, template: t.source, variables: t.variables.map(\.fieldPath), shape: shape, body: body,
                                         responseBody: r.responseBody, queryFields: Set(r.queryFields.map(\.path)),
-                                        authority: r.options.authority.map { "\($0.owner)/\($0.delivery)" } ?? "", path: [6, Int32(si), 2, Int32(mi)]), fi)
+                                        authority: r.options.authority.map { "\($0.owner)/\($0.delivery)" } ?? "",
+                                        transport: !r.serverStreaming ? "unary" : (r.options.websocket ? "websocket" : "sse"), path: [6, Int32(si), 2, Int32(mi)]), fi)
                 }
             }
         }
@@ -114,6 +118,11 @@ enum RouteBreakingRules {
             if old.authority != new.authority {
                 add("OPENAGENTS_HTTP_SAME_AUTHORITY", fi, new.path, fallback: fallback,
                     "HTTP binding of RPC \"\(name)\" changed its authority from \"\(old.authority)\" to \"\(new.authority)\".")
+            }
+            // An SSE client cannot read a WebSocket (or the reverse), whatever the messages are.
+            if old.transport != new.transport {
+                add("OPENAGENTS_HTTP_SAME_TRANSPORT", fi, new.path, fallback: fallback,
+                    "HTTP binding of RPC \"\(name)\" changed its transport from \(old.transport) to \(new.transport).")
             }
             for q in old.queryFields.subtracting(new.queryFields).sorted() {
                 add("OPENAGENTS_HTTP_QUERY_FIELD_NO_DELETE", fi, new.path, fallback: fallback,

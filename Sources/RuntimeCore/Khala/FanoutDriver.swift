@@ -27,16 +27,20 @@ public protocol FanoutDriver: Sendable {
 
 /// Topics read straight from the runtime store: `run:<id>:events` is the
 /// run's events (seq = run seq, window above the run's retention floor),
-/// `worker:<id>:lifecycle` the worker's lifecycle events (seq = worker seq).
+/// `worker:<id>:lifecycle` the worker's lifecycle events (seq = worker seq);
+/// fleet and published topics come from Khala's own log (`KhalaTopics`).
 /// Nothing is copied into memory, so a restart loses nothing and memory does
 /// not grow with topics; recent events come from the store's cache.
 public struct EmbeddedFanout: FanoutDriver {
     let store: any RuntimeStore
     /// Events a run keeps above its retention floor (0: all).
     let retention: UInt64
-    public init(store: any RuntimeStore, retention: UInt64) {
+    /// Fleet and published topics (`khala-topics.jsonl`).
+    let topics: KhalaTopics?
+    public init(store: any RuntimeStore, retention: UInt64, topics: KhalaTopics? = nil) {
         self.store = store
         self.retention = retention
+        self.topics = topics
     }
 
     public var name: String { "embedded" }
@@ -54,8 +58,8 @@ public struct EmbeddedFanout: FanoutDriver {
         case .worker(let id):
             guard let worker = store.worker(id), worker.latestSeq > 0 else { return w }
             head = worker.latestSeq
-        default:
-            return w
+        case .fleetUser, .fleetGuest, .codexWorkerEvents, .other:
+            return topics?.window(topic.name) ?? w
         }
         w.headCursor = head
         w.oldestAvailableCursor = floor
@@ -73,8 +77,8 @@ public struct EmbeddedFanout: FanoutDriver {
             return page.events.map { KhalaMessages.message(topic.name, $0) }
         case .worker(let id):
             return try store.workerEvents(of: id, after: seq, limit: limit).map { KhalaMessages.message(topic.name, $0) }
-        default:
-            return []
+        case .fleetUser, .fleetGuest, .codexWorkerEvents, .other:
+            return topics?.messages(topic.name, after: seq, limit: limit) ?? []
         }
     }
 }

@@ -18,19 +18,33 @@ public final class Khala: Sendable {
     let clockMs: @Sendable () -> UInt64
 
     /// `authorizer` nil: no sync-token key, every Khala route answers 401.
-    public init(config: KhalaConfig, store: any RuntimeStore, retention: UInt64, authorizer: SyncAuthorizer?,
-                clockMs: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds / 1_000_000 }) {
+    /// Fleet and published topics; nil when Khala keeps no log of its own.
+    public let topics: KhalaTopics?
+
+    public init(config: KhalaConfig, store: any RuntimeStore, retention: UInt64, authorizer: SyncAuthorizer?, topicsPath: String? = nil,
+                clockMs: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds / 1_000_000 }) throws {
         self.config = config
         self.store = store
         self.authorizer = authorizer
         self.clockMs = clockMs
-        let driver = EmbeddedFanout(store: store, retention: retention)
+        let topics = try topicsPath.map { try KhalaTopics(path: $0, store: store, config: config) }
+        self.topics = topics
+        let driver = EmbeddedFanout(store: store, retention: retention, topics: topics)
         self.driver = driver
         consumers = KhalaConsumers(config: config)
         counters = KhalaCounters()
         hub = KhalaHub(driver: driver, counters: counters, config: config)
         let hub = self.hub
         store.subscribe { hub.publish($0) }
+        topics?.subscribe { hub.publish(topics: $0) }
+    }
+
+    /// Publishes to a topic Khala keeps (codex worker events, fallback topics).
+    public func publish(_ request: SyncV1.KhalaPublishRequest, topic: String) async throws(KhalaError) -> (SyncV1.FanoutMessage, replay: Bool) {
+        guard let topics else { throw KhalaError(503, "service_unavailable", "khala keeps no topics of its own here") }
+        let (m, replay) = try await topics.publish(topic: topic, kind: request.kind, payload: request.payload, idempotencyKey: request.idempotencyKey)
+        if !replay { counters.add(KhalaTopic(topic).className, \.published) }
+        return (m, replay)
     }
 
     // MARK: Admission (before any decoding or upgrade)
@@ -221,6 +235,7 @@ public final class Khala: Sendable {
 /// Per-class counters (polls, delivered messages, stale cursors, evictions, guard hits).
 public final class KhalaCounters: Sendable {
     public struct Values: Sendable {
+        public var published: UInt64 = 0
         public var polls: UInt64 = 0, delivered: UInt64 = 0, staleCursors: UInt64 = 0, evictions: UInt64 = 0, rateLimited: UInt64 = 0
     }
     private let values = Mutex<[TopicClass.Name: Values]>([:])

@@ -66,6 +66,14 @@ public final class KhalaHub: Sendable {
         wake.signal()
     }
 
+    /// Khala's own topics that a commit touched.
+    func publish(topics touched: [KhalaTopic]) {
+        let followed = live.withLock { l in touched.filter { l[$0] != nil } }
+        guard !followed.isEmpty else { return }
+        dirty.withLock { $0.formUnion(followed) }
+        wake.signal()
+    }
+
     /// Hands a caught-up reader to the hub; returns once it is gone.
     public func follow(_ topic: KhalaTopic, sink: any StreamSink, sent: UInt64) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

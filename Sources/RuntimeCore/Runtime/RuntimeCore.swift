@@ -38,8 +38,9 @@ public final class RuntimeCore: Sendable {
         projector.start(catchingUpWith: ledger)
         self.projector = projector
         tools = ToolExecutor(ledger: ledger, provider: codingProvider)
-        self.khala = Khala(config: khala, store: ledger, retention: retentionEvents,
-                           authorizer: syncTokenKey.map { SyncAuthorizer(key: $0, config: khala) })
+        self.khala = try Khala(config: khala, store: ledger, retention: retentionEvents,
+                               authorizer: syncTokenKey.map { SyncAuthorizer(key: $0, config: khala) },
+                               topicsPath: (eventLog as NSString).deletingLastPathComponent + "/khala-topics.jsonl")
         recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 

@@ -39,6 +39,7 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
     private let queue = Mutex<[Pending]>([])
     private let wake = DispatchSemaphore(value: 0)
     private let broken = Mutex<APIError?>(nil)
+    private let subscribers = Mutex<[@Sendable ([Record]) -> Void]>([])
     private let fd: Int32
     /// How many records start-up read.
     public let recoveredRecords: Int
@@ -81,7 +82,12 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         t.start()
     }
 
-    /// A read of committed state.
+    /// `handler` receives each committed batch's records once they are durable
+    /// and visible to `read`, on the writer's thread: it must only hand them off.
+    public func subscribe(_ handler: @escaping @Sendable ([Record]) -> Void) {
+        subscribers.withLock { $0.append(handler) }
+    }
+
     /// A read of committed state, under its lock (keep it short: the writer's commit waits for it).
     public func read<T: Sendable, E: Error>(_ body: (borrowing State) throws(E) -> T) throws(E) -> T {
         try committed.withLock { (state: inout State) throws(E) -> T in try body(state) }
@@ -150,6 +156,7 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
                     continue
                 }
                 committed.withLock { state in for r in records { try? state.apply(r) } }
+                for h in subscribers.withLock({ $0 }) { h(records) }
             }
             for (p, a) in zip(batch, answers) { p.done(a) }
         }

@@ -332,3 +332,22 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         APIResponse(try core.khala.fanout(limit: Int(request.limit ?? 100)))
     }
 }
+
+extension RuntimeHandler {
+    func publishKhalaMessage(_ request: SyncV1.KhalaPublishRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPublishResponse> {
+        let khala = try core.khala
+        let result: Result<(SyncV1.FanoutMessage, replay: Bool), KhalaError> = await {
+            do { return .success(try await khala.publish(request, topic: PercentEncoding.decode(request.topic, keepReserved: false))) } catch let e as KhalaError {
+                return .failure(e)
+            } catch { return .failure(KhalaError(500, "internal_error", "\(error)")) }
+        }()
+        switch result {
+        case .success(let (m, replay)):
+            var out = SyncV1.KhalaPublishResponse()
+            out.message = m
+            out.idempotentReplay = replay
+            return APIResponse(out, status: replay ? 200 : 202)
+        case .failure(let e): throw ServiceError(e)
+        }
+    }
+}
