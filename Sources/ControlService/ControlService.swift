@@ -11,7 +11,7 @@ import ServiceKit
 public final class ControlService: Sendable {
     public let handler: ControlHandler
     public let router: Router
-    let relay: CodexEventRelay?
+    let outbox: RuntimeOutbox?
 
     /// `runtimeURL` nil: runtime-owned routes answer 503 "Runtime is not configured.".
     /// `runtimeSecret` nil: the runtime does not check signatures.
@@ -22,7 +22,7 @@ public final class ControlService: Sendable {
         let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout)
-        relay = proxy.client.map { CodexEventRelay(store: store, client: $0, secret: runtimeSecret, logger: logger) }
+        outbox = proxy.client.map { RuntimeOutbox(store: store, client: $0, secret: runtimeSecret, logger: logger) }
         handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, mailSink: mailSink)
         var binder = RouteBinder(middleware: [SessionMiddleware(tokens: sessions, store: store), WriteFreezeMiddleware(frozen: writesFrozen)])
         binder.render = { ControlErrors.render($0) }

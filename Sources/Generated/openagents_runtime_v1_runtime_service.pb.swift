@@ -1103,6 +1103,18 @@ extension RuntimeV1 {
                 requiredFields: []
             ),
             RouteDescriptor(
+                service: name, rpc: "RecordSyncRevocations", bindingIndex: 0,
+                method: "POST", template: "/internal/v1/sync/revocations",
+                requestType: "openagents.sync.v1.SyncRevocationRequest", responseType: "openagents.sync.v1.SyncRevocationResponse",
+                body: .all, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [],
+                mediaType: "", auth: .runtimeSignature, writes: true, principal: .none,
+                tag: "khala", docs: "Records control-service session revocations: the sync tokens they cover\nare refused from now on (token_revoked), across restarts.", noSideEffects: false,
+                pathFields: [],
+                queryFields: [],
+                requiredFields: []
+            ),
+            RouteDescriptor(
                 service: name, rpc: "FollowKhalaTopic", bindingIndex: 0,
                 method: "GET", template: "/internal/v1/khala/topics/{topic}/ws",
                 requestType: "openagents.sync.v1.KhalaFollowRequest", responseType: "openagents.sync.v1.KhalaSocketFrame",
@@ -3616,6 +3628,105 @@ extension RuntimeV1 {
                 ]
               }
             },
+            "/internal/v1/sync/revocations": {
+              "post": {
+                "operationId": "RuntimeService_RecordSyncRevocations",
+                "summary": "Records control-service session revocations: the sync tokens they cover",
+                "description": "Records control-service session revocations: the sync tokens they cover\nare refused from now on (token_revoked), across restarts.",
+                "tags": [
+                  "khala"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/openagents.sync.v1.SyncRevocationRequest"
+                      }
+                    },
+                    "application/x-protobuf": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.sync.v1.SyncRevocationResponse"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "The credential is missing, malformed, expired or replayed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The body is larger than the server's limit.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "415": {
+                    "description": "The content type is neither JSON nor protobuf.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Writes are frozen (write_path_frozen) or the service is unavailable.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "runtimeSignature": []
+                  }
+                ]
+              }
+            },
             "/internal/v1/khala/topics/{topic}/ws": {
               "get": {
                 "operationId": "RuntimeService_FollowKhalaTopic",
@@ -5949,6 +6060,47 @@ extension RuntimeV1 {
                     "type": "string"
                   }
                 }
+              },
+              "openagents.sync.v1.SyncRevocation": {
+                "type": "object",
+                "properties": {
+                  "key": {
+                    "type": "string"
+                  },
+                  "revoked_at_unix": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "format": "int64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^-?[0-9]+$"
+                      }
+                    ]
+                  }
+                }
+              },
+              "openagents.sync.v1.SyncRevocationRequest": {
+                "type": "object",
+                "properties": {
+                  "revocations": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/openagents.sync.v1.SyncRevocation"
+                    }
+                  }
+                }
+              },
+              "openagents.sync.v1.SyncRevocationResponse": {
+                "type": "object",
+                "properties": {
+                  "recorded": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 4294967295
+                  }
+                }
               }
             },
             "securitySchemes": {
@@ -6031,6 +6183,9 @@ extension RuntimeV1 {
         /// Publishes a message to a topic Khala keeps itself (codex worker events);
         /// run, worker and fleet topics are derived from the runtime's log instead.
         func publishKhalaMessage(_ request: SyncV1.KhalaPublishRequest, context: RequestContext) async throws -> APIResponse<SyncV1.KhalaPublishResponse>
+        /// Records control-service session revocations: the sync tokens they cover
+        /// are refused from now on (token_revoked), across restarts.
+        func recordSyncRevocations(_ request: SyncV1.SyncRevocationRequest, context: RequestContext) async throws -> APIResponse<SyncV1.SyncRevocationResponse>
         /// The topic's WebSocket lane: hello, then every message after the cursor,
         /// then new ones as they commit; stale_cursor or error end it.
         func followKhalaTopic(_ request: SyncV1.KhalaFollowRequest, context: RequestContext) async throws -> ServerStream<SyncV1.KhalaSocketFrame>
@@ -6069,8 +6224,9 @@ extension RuntimeV1.RuntimeService {
             BoundRoute(routes[23], .unary { input, context in AnyAPIResponse(try await handler.getDrift(try input.decode(RuntimeV1.GetDriftRequest.self), context: context)) }),
             BoundRoute(routes[24], .unary { input, context in AnyAPIResponse(try await handler.pollKhalaTopic(try input.decode(SyncV1.KhalaPollRequest.self), context: context)) }),
             BoundRoute(routes[25], .unary { input, context in AnyAPIResponse(try await handler.publishKhalaMessage(try input.decode(SyncV1.KhalaPublishRequest.self), context: context)) }),
-            BoundRoute(routes[26], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
-            BoundRoute(routes[27], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
+            BoundRoute(routes[26], .unary { input, context in AnyAPIResponse(try await handler.recordSyncRevocations(try input.decode(SyncV1.SyncRevocationRequest.self), context: context)) }),
+            BoundRoute(routes[27], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
+            BoundRoute(routes[28], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
         ]
     }
 }
@@ -6278,12 +6434,20 @@ extension RuntimeV1 {
             return try await core.unary(RuntimeService.routes[25], request, path: path, query: query, as: SyncV1.KhalaPublishResponse.self, headers: headers)
         }
 
+        /// Records control-service session revocations: the sync tokens they cover
+        /// are refused from now on (token_revoked), across restarts.
+        public func recordSyncRevocations(_ request: SyncV1.SyncRevocationRequest = SyncV1.SyncRevocationRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.SyncRevocationResponse> {
+            let path: [String: String] = [:]
+            let query: [(String, String)] = []
+            return try await core.unary(RuntimeService.routes[26], request, path: path, query: query, as: SyncV1.SyncRevocationResponse.self, headers: headers)
+        }
+
         /// Topic windows and per-class counters, for operators.
         public func getKhalaFanout(_ request: SyncV1.KhalaFanoutRequest = SyncV1.KhalaFanoutRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaFanoutResponse> {
             let path: [String: String] = [:]
             var query: [(String, String)] = []
             if let v = request.limit { query.append(("limit", String(describing: v))) }
-            return try await core.unary(RuntimeService.routes[27], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[28], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
         }
     }
 }

@@ -308,9 +308,52 @@ extension SyncV1 {
         public var sourceLsn: UInt64 = 0
         /// ... and the change-feed cursor the projector resumes after.
         public var feedCursor: String = ""
+        /// A revocation the control service sent: sync tokens it covers are refused
+        /// (`token_revoked`) until they would have been too old anyway.
+        public var revocation: SyncV1.SyncRevocation? = nil
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.sync.v1.KhalaTopicRecord"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// One revoked grant, in the control service's key form: `sid:<session>`
+    /// (tokens minted for that session), `user:<user>` or `device:<user>:<device>`
+    /// (tokens of that user or device issued at or before revoked_at).
+    public struct SyncRevocation: ProtoMessage {
+        public var key: String = ""
+        /// Seconds since the epoch.
+        public var revokedAtUnix: Int64 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.SyncRevocation"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// POST /internal/v1/sync/revocations
+    public struct SyncRevocationRequest: ProtoMessage {
+        public var revocations: [SyncV1.SyncRevocation] = []
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.SyncRevocationRequest"
+
+        public init() {}
+    }
+}
+
+extension SyncV1 {
+    /// The revocations recorded (all of them: recording one again is harmless).
+    public struct SyncRevocationResponse: ProtoMessage {
+        public var recorded: UInt32 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.sync.v1.SyncRevocationResponse"
 
         public init() {}
     }
@@ -1155,9 +1198,10 @@ extension SyncV1.KhalaTopicRecord {
             case 34: idempotencyKey = try r.readString()
             case 40: sourceLsn = try r.readUInt64()
             case 50: feedCursor = try r.readString()
+            case 58: try r.readMessage(into: &revocation)
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -1166,6 +1210,7 @@ extension SyncV1.KhalaTopicRecord {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if let v = revocation { w.writeMessage(v); w.writeTag(58) }
         if !feedCursor.isEmpty { w.writeString(feedCursor); w.writeTag(50) }
         if sourceLsn != 0 { w.writeUInt64(sourceLsn); w.writeTag(40) }
         if !idempotencyKey.isEmpty { w.writeString(idempotencyKey); w.writeTag(34) }
@@ -1181,6 +1226,7 @@ extension SyncV1.KhalaTopicRecord {
         if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotency_key\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
         if sourceLsn != 0 || w.emitDefaults { w.key("\"source_lsn\":", "\"source_lsn\":"); w.writeUInt64(sourceLsn) }
         if !feedCursor.isEmpty || w.emitDefaults { w.key("\"feed_cursor\":", "\"feed_cursor\":"); w.writeString(feedCursor) }
+        if let v = revocation { w.key("\"revocation\":", "\"revocation\":"); v.encodeJSON(to: &w) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -1196,12 +1242,140 @@ extension SyncV1.KhalaTopicRecord {
             case 3: try r.claim(&seen, 3); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
             case 4: try r.claim(&seen, 4); if r.consumeNull() { self.sourceLsn = 0 } else { self.sourceLsn = try r.readUInt64() }
             case 5: try r.claim(&seen, 5); if r.consumeNull() { self.feedCursor = "" } else { self.feedCursor = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.revocation = nil } else { try r.readMessage(into: &self.revocation) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("message", 2), ("idempotency_key", 3), ("source_lsn", 4), ("feed_cursor", 5)])
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("message", 2), ("idempotency_key", 3), ("source_lsn", 4), ("feed_cursor", 5), ("revocation", 6)])
+}
+
+extension SyncV1.SyncRevocation {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: key = try r.readString()
+            case 16: revokedAtUnix = try r.readInt64()
+            default:
+                switch _tag >> 3 {
+                case 1, 2: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if revokedAtUnix != 0 { w.writeInt64(revokedAtUnix); w.writeTag(16) }
+        if !key.isEmpty { w.writeString(key); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !key.isEmpty || w.emitDefaults { w.key("\"key\":", "\"key\":"); w.writeString(key) }
+        if revokedAtUnix != 0 || w.emitDefaults { w.key("\"revoked_at_unix\":", "\"revoked_at_unix\":"); w.writeInt64(revokedAtUnix) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.key = "" } else { self.key = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.revokedAtUnix = 0 } else { self.revokedAtUnix = try r.readInt64() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("key", 0), ("revoked_at_unix", 1)])
+}
+
+extension SyncV1.SyncRevocationRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10:
+                var v = SyncV1.SyncRevocation()
+                try r.readMessage(into: &v)
+                revocations.append(v)
+            default:
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        for v in revocations.reversed() { w.writeMessage(v); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !revocations.isEmpty || w.emitDefaults { w.key("\"revocations\":", "\"revocations\":"); w.beginArray(); for v in revocations { v.encodeJSON(to: &w) }; w.endArray() }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.revocations = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = SyncV1.SyncRevocation(); try r.readMessage(into: &v); self.revocations.append(v) } }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("revocations", 0)])
+}
+
+extension SyncV1.SyncRevocationResponse {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: recorded = try r.readUInt32()
+            default:
+                switch _tag >> 3 {
+                case 1: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if recorded != 0 { w.writeUInt32(recorded); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if recorded != 0 || w.emitDefaults { w.key("\"recorded\":", "\"recorded\":"); w.writeUInt32(recorded) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.recorded = 0 } else { self.recorded = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("recorded", 0)])
 }
 

@@ -24,6 +24,8 @@ public struct ServiceConfig: Sendable {
     public var streamRetentionEvents: UInt64 = 0
     /// Khala's topic classes, origin policy, poll rules and sync-token checks (RUNTIME_KHALA_*, RUNTIME_SYNC_*).
     public var khala = KhalaConfig()
+    /// The sync-token key, when given directly (tests); else RUNTIME_SYNC_TOKEN_SIGNING_KEY or `<data dir>/sync-token.key`.
+    public var syncTokenKey: [UInt8]?
     /// RUNTIME_STREAM_HEARTBEAT_MS: keep-alive comment interval on idle streams.
     public var streamHeartbeatMs: UInt64 = 15_000
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).

@@ -47,6 +47,7 @@ class ControlHarness: XCTestCase {
     func startRuntime() throws {
         var config = ServiceConfig()
         config.dataDirectory = dir + "/runtime"
+        config.syncTokenKey = Array(Self.syncKey.utf8)
         let core = try RuntimeCore(config: config)
         var sc = ServerConfig()
         sc.port = 0

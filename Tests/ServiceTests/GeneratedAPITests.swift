@@ -215,6 +215,14 @@ final class GeneratedAPITests: ServiceHarness {
         let published = try await c.publishKhalaMessage(publish, headers: signed())
         XCTAssertEqual(published.status, 202)
         XCTAssertEqual(published.message.message?.sequence, 1)
+        var revocation = SyncV1.SyncRevocation()
+        revocation.key = "sid:typed-session"
+        revocation.revokedAtUnix = now
+        var revoke = SyncV1.SyncRevocationRequest()
+        revoke.revocations = [revocation]
+        reached.insert("RecordSyncRevocations")
+        let recorded = try await c.recordSyncRevocations(revoke, headers: signed()).message.recorded
+        XCTAssertEqual(recorded, 1)
         reached.insert("GetKhalaFanout")
         let fanout = try await c.getKhalaFanout(headers: signed()).message
         XCTAssertEqual(fanout.driver, "embedded")

@@ -107,7 +107,7 @@ final class CodexEventRelayTests: ControlHarness {
         for i in 0..<3 {
             XCTAssertEqual(try post("/api/runtime/codex/workers/codexw_k/events", #"{"event_type":"worker.note","payload":{"i":\#(i)}}"#).status, 202)
         }
-        let key = try SyncAuthorizer.loadKey(environment: [:], dataDirectory: dir + "/runtime")
+        let key = Array(Self.syncKey.utf8)
         let now = Int64(Date().timeIntervalSince1970)
         let claims: [String: Any] = ["iss": "https://openagents.com", "aud": "openagents-sync", "iat": now, "exp": now + 60, "jti": "relay",
                                      "oa_user_id": "u1", "oa_sync_scopes": ["runtime.codex_worker_events"]]
@@ -124,5 +124,38 @@ final class CodexEventRelayTests: ControlHarness {
         XCTAssertEqual(notes.count, 3)
         XCTAssertEqual(notes.compactMap { JSONValue.stringField($0.payload, "worker_id") }, ["codexw_k", "codexw_k", "codexw_k"])
         XCTAssertEqual(p.messages.map(\.sequence), Array(1...UInt64(p.messages.count)))
+    }
+}
+
+/// Control's session revocations reach the runtime: the sync tokens minted
+/// for a revoked session stop working there at once (`token_revoked`).
+final class SyncRevocationTests: ControlHarness {
+    func pollStatus(_ token: String) throws -> (Int, String) {
+        for _ in 0..<40 {
+            let r = try XCTUnwrap(RawClient.get(port: runtimePort, path: "/internal/v1/khala/topics/fleet:user:u1:workers/messages",
+                                                headers: [("authorization", "Bearer " + token)]))
+            if r.status == 429 { usleep(260_000); continue }
+            return (r.status, (try? RuntimeV1.ErrorEnvelope(jsonBytes: r.body).error?.reasonCode) ?? "")
+        }
+        return (0, "")
+    }
+
+    func testRevokingTheControlSessionRevokesItsSyncTokensAtTheRuntime() throws {
+        try serve()
+        let session = session("u1")
+        let minted = try call("POST", "/api/sync/token", #"{"scopes":["runtime.worker_lifecycle_events"]}"#, token: session)
+        XCTAssertEqual(minted.status, 200, minted.text)
+        let sync = try XCTUnwrap(try decode(ControlV1.SyncTokenMintResponse.self, minted).data?.token)
+        XCTAssertEqual(try pollStatus(sync).0, 200)
+        let revoked = try call("POST", "/api/v1/auth/sessions/revoke", #"{"revoke_all_sessions":true,"include_current":true}"#, token: session)
+        XCTAssertEqual(revoked.status, 200, revoked.text)
+        var answer = (0, "")
+        for _ in 0..<40 {
+            usleep(100_000)
+            answer = try pollStatus(sync)
+            if answer.0 == 401 { break }
+        }
+        XCTAssertEqual(answer.0, 401)
+        XCTAssertEqual(answer.1, "token_revoked")
     }
 }

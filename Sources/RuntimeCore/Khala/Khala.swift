@@ -25,10 +25,14 @@ public final class Khala: Sendable {
                 clockMs: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds / 1_000_000 }) throws {
         self.config = config
         self.store = store
-        self.authorizer = authorizer
         self.clockMs = clockMs
         let topics = try topicsPath.map { try KhalaTopics(path: $0, store: store, config: config) }
         self.topics = topics
+        self.authorizer = authorizer.map { a in
+            var a = a
+            a.revoked = { topics?.isRevoked($0) ?? false }
+            return a
+        }
         let driver = EmbeddedFanout(store: store, retention: retention, topics: topics)
         self.driver = driver
         consumers = KhalaConsumers(config: config)

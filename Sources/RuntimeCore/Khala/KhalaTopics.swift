@@ -29,6 +29,8 @@ public struct KhalaTopicState: RecordState {
     public var lastSourceLSN: UInt64 = 0
     /// Where the fleet projector resumes in the runtime's change feed.
     public var feedCursor = ""
+    /// Control-service revocations by key (`sid:`, `user:`, `device:`), with when.
+    public var revocations: [String: Int64] = [:]
     /// Window caps by class (the replay budgets, from the environment as `serve` reads it).
     static let caps: KhalaConfig = (try? KhalaConfig(environment: ProcessInfo.processInfo.environment)) ?? KhalaConfig()
 
@@ -39,6 +41,12 @@ public struct KhalaTopicState: RecordState {
         lsn = r.lsn
         if r.sourceLsn > lastSourceLSN { lastSourceLSN = r.sourceLsn }
         if !r.feedCursor.isEmpty { feedCursor = r.feedCursor }
+        if let v = r.revocation, !v.key.isEmpty {
+            revocations[v.key] = max(revocations[v.key] ?? 0, v.revokedAtUnix)
+            // A token older than the maximum age is refused anyway: older revocations need not be kept.
+            let horizon = Int64(Date().timeIntervalSince1970) - max(3600, Self.caps.syncMaxAgeSeconds * 2)
+            if revocations.count > 1024 { revocations = revocations.filter { $0.value >= horizon } }
+        }
         guard let m = r.message else { return }
         var t = topics[m.topic] ?? Topic()
         guard m.sequence == t.head + 1 else { throw .internalError("topic \(m.topic) sequence \(m.sequence) does not follow \(t.head)") }
@@ -118,6 +126,35 @@ public final class KhalaTopics: Sendable {
         t.seconds = Int64(ts.tv_sec)
         t.nanos = Int32(ts.tv_nsec / 1000) * 1000
         return t
+    }
+
+    // MARK: Revocations
+
+    /// Whether a control-service revocation covers the token.
+    public func isRevoked(_ p: SyncPrincipal) -> Bool {
+        log.read { s in
+            if s.revocations.isEmpty { return false }
+            if !p.sessionID.isEmpty, s.revocations["sid:" + p.sessionID] != nil { return true }
+            if !p.userID.isEmpty, let at = s.revocations["user:" + p.userID], p.issuedAt <= at { return true }
+            if !p.userID.isEmpty, !p.deviceID.isEmpty, let at = s.revocations["device:\(p.userID):\(p.deviceID)"], p.issuedAt <= at { return true }
+            return false
+        }
+    }
+
+    public func record(_ revocations: [SyncV1.SyncRevocation]) async throws(APIError) -> Int {
+        let valid = revocations.filter { !$0.key.isEmpty }
+        guard !valid.isEmpty else { return 0 }
+        let at = Self.now()
+        return try await log.commit { (state: KhalaTopicState) throws(APIError) -> (records: [SyncV1.KhalaTopicRecord], answer: Int) in
+            let records = valid.enumerated().map { i, v in
+                var r = SyncV1.KhalaTopicRecord()
+                r.lsn = state.lsn + UInt64(i) + 1
+                r.recordedAt = at
+                r.revocation = v
+                return r
+            }
+            return (records, records.count)
+        }
     }
 
     // MARK: Publishing

@@ -9,6 +9,8 @@ public struct SyncPrincipal: Sendable, Equatable {
     public var deviceID = ""
     public var sessionID = ""
     public var jti = ""
+    /// The token's `iat`: a user or device revocation covers tokens issued at or before it.
+    public var issuedAt: Int64 = 0
     public var scopes: Set<String> = []
     public init() {}
 
@@ -24,7 +26,7 @@ public struct SyncAuthorizer: Sendable {
     let config: KhalaConfig
     let clock: @Sendable () -> Int64
     /// Revoked token ids besides `RUNTIME_SYNC_REVOKED_JTIS`.
-    let revoked: @Sendable (SyncPrincipal) -> Bool
+    var revoked: @Sendable (SyncPrincipal) -> Bool
 
     public init(key: [UInt8], config: KhalaConfig, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
                 revoked: @escaping @Sendable (SyncPrincipal) -> Bool = { _ in false }) {
@@ -55,6 +57,7 @@ public struct SyncAuthorizer: Sendable {
         if config.syncRequireJTI && jti.isEmpty { throw .unauthorized("missing_jti") }
         var p = SyncPrincipal()
         p.jti = jti
+        p.issuedAt = iat
         p.subject = claims["sub"] as? String ?? ""
         p.userID = Self.text(claims["oa_user_id"])
         p.orgID = Self.text(claims["oa_org_id"])

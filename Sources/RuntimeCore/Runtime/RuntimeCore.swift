@@ -48,7 +48,7 @@ public final class RuntimeCore: Sendable {
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
                       streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,
                       segmentBytes: config.segmentBytes, khala: config.khala,
-                      syncTokenKey: try SyncAuthorizer.loadKey(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory),
+                      syncTokenKey: try config.syncTokenKey ?? SyncAuthorizer.loadKey(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory),
                       retentionEvents: config.streamRetentionEvents)
     }
 }

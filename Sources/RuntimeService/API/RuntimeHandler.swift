@@ -351,3 +351,12 @@ extension RuntimeHandler {
         }
     }
 }
+
+extension RuntimeHandler {
+    func recordSyncRevocations(_ request: SyncV1.SyncRevocationRequest, context: RequestContext) async throws -> APIResponse<SyncV1.SyncRevocationResponse> {
+        guard let topics = try core.khala.topics else { throw ServiceError(503, "service_unavailable", "khala keeps no records here") }
+        var out = SyncV1.SyncRevocationResponse()
+        out.recorded = UInt32(try await topics.record(request.revocations))
+        return APIResponse(out)
+    }
+}
