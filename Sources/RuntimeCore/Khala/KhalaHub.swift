@@ -88,20 +88,7 @@ public final class KhalaHub: Sendable {
     /// A `message` frame's text: `{"type":"message","topic":…,"message":<FanoutMessage>}`.
     public static func messageFrame(_ m: SyncV1.FanoutMessage) -> [UInt8] {
         let json = (try? m.jsonBytes(options: JSONEncodingOptions(int64AsNumbers: true, deterministic: true))) ?? Array("{}".utf8)
-        return Array(#"{"type":"message","topic":"#.utf8) + Array(jsonQuoted(m.topic).utf8) + Array(#","message":"#.utf8) + json + [UInt8(ascii: "}")]
-    }
-
-    static func jsonQuoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
+        return Array(#"{"type":"message","topic":"#.utf8) + Array(JWT.quote(m.topic).utf8) + Array(#","message":"#.utf8) + json + [UInt8(ascii: "}")]
     }
 
     private func run() {
