@@ -11,13 +11,16 @@ import ServiceKit
 public final class ControlService: Sendable {
     public let handler: ControlHandler
     public let router: Router
+    /// The capability registry's runtimes, validated at start-up.
+    public let adapters: RuntimeAdapters
     let outbox: RuntimeOutbox?
 
     /// `runtimeURL` nil: runtime-owned routes answer 503 "Runtime is not configured.".
     /// `runtimeSecret` nil: the runtime does not check signatures.
     public init(dataDirectory: String, runtimeURL: String?, runtimeSecret: [UInt8]?, environment: [String: String], metrics: Metrics, logger: Logger,
                 writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil,
-                runtimeTimeout: Double = 5) throws {
+                runtimeTimeout: Double = 5, runtimeRegistry: String? = nil) throws {
+        adapters = try RuntimeAdapters.load(file: runtimeRegistry)
         let store = try RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
         let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))

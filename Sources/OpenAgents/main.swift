@@ -106,7 +106,7 @@ case "serve":
                                              runtimeSecret: try RuntimeSignature.loadSecret(environment: env, dataDirectory: config.dataDirectory),
                                              environment: env, metrics: metrics, logger: logger,
                                              writesFrozen: { mode == "rust_active" ? nil : "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(mode)" },
-                                             runtimeTimeout: Double(config.runtimeTimeoutMs) / 1000)
+                                             runtimeTimeout: Double(config.runtimeTimeoutMs) / 1000, runtimeRegistry: config.runtimeRegistryPath)
             control = (service.router, metrics)
             logger.log(.info, "control state recovered", ["path": service.handler.store.path, "records": "\(service.handler.store.recoveredRecords)",
                                                           "runtime": config.runtimeURL ?? "not configured"])

@@ -26,6 +26,8 @@ public struct ServiceConfig: Sendable {
     public var khala = KhalaConfig()
     /// The sync-token key, when given directly (tests); else RUNTIME_SYNC_TOKEN_SIGNING_KEY or `<data dir>/sync-token.key`.
     public var syncTokenKey: [UInt8]?
+    /// A runtime registry file (OA_RUNTIME_REGISTRY / --runtime-registry); nil: the built-in table.
+    public var runtimeRegistryPath: String?
     /// RUNTIME_STREAM_HEARTBEAT_MS: keep-alive comment interval on idle streams.
     public var streamHeartbeatMs: UInt64 = 15_000
     /// RUNTIME_SYNC_EACH_APPEND=1: one fdatasync per append instead of per batch (benchmarks only).
@@ -78,7 +80,9 @@ public struct ServiceConfig: Sendable {
     RUNTIME_SEGMENT_BYTES (default 268435456: the log's segment file size),
     OA_CONTROL_SESSION_SECRET (default: created once in <data dir>/control-session.secret),
     OA_RUNTIME_TIMEOUT_MS (default 5000: a proxied runtime call's limit),
-    RUNTIME_SYNC_TOKEN_SIGNING_KEY (default: created once in <data dir>/sync-token.key).
+    RUNTIME_SYNC_TOKEN_SIGNING_KEY (default: created once in <data dir>/sync-token.key),
+    RUNTIME_KHALA_* (topic classes, origin policy, poll rules), RUNTIME_SYNC_REVOKED_JTIS,
+    OA_RUNTIME_REGISTRY or --runtime-registry FILE (default: the built-in runtime registry).
 
     Every /internal/v1 request needs an X-OA-RUNTIME-SIGNATURE token; mint one with
     openagents sign [--run-id R] [--thread-id T] [--user-id U] [--guest-scope G] [--ttl S]
@@ -147,6 +151,7 @@ public struct ServiceConfig: Sendable {
             c.eventCacheRecords = n
         }
         if let v = env["OA_RUNTIME_URL"], !v.isEmpty { c.runtimeURLSetting = v }
+        if let v = env["OA_RUNTIME_REGISTRY"], !v.isEmpty { c.runtimeRegistryPath = v }
         do { c.khala = try KhalaConfig(environment: env) } catch { throw ConfigError.bad(error.message) }
         if let v = env["OA_RUNTIME_TIMEOUT_MS"] {
             guard let n = Int(v), n > 0 else { throw ConfigError.bad("OA_RUNTIME_TIMEOUT_MS must be a positive number") }
@@ -169,6 +174,7 @@ public struct ServiceConfig: Sendable {
             case "--control-port": c.controlPort = try port(try value(), "--control-port")
             case "--data-dir": c.dataDirectory = try value()
             case "--runtime-url": c.runtimeURLSetting = try value()
+            case "--runtime-registry": c.runtimeRegistryPath = try value()
             case "--max-body":
                 let v = try value()
                 guard let n = Int(v), n > 0 else { throw ConfigError.bad("--max-body must be a positive number") }
