@@ -71,18 +71,23 @@ func sendAll(_ fd: Int32, _ text: String) {
 /// One blocking request/response on a keep-alive connection (enough for the appenders).
 func request(_ fd: Int32, _ method: String, _ path: String, _ body: String) -> Int {
     sendAll(fd, "\(method) \(path) HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nx-oa-runtime-signature: \(token())\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+    return readResponse(fd).status
+}
+
+/// The next response on a connection: its status and body (status 0 when the connection ended).
+func readResponse(_ fd: Int32) -> (status: Int, body: [UInt8]) {
     var buffer: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16384)
+    var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return 0 }
+        guard n > 0 else { return (0, []) }
         buffer += chunk[0..<n]
         guard let headEnd = find(buffer, Array("\r\n\r\n".utf8)) else { continue }
         let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
         let status = Int(head.split(separator: " ")[1]) ?? 0
         let length = head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
             .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-        if buffer.count >= headEnd + 4 + length { return status }
+        if buffer.count >= headEnd + 4 + length { return (status, Array(buffer[(headEnd + 4)...])) }
     }
 }
 
@@ -306,19 +311,7 @@ func startPollers() -> () -> Void {
 /// One poll on a keep-alive connection: status and body.
 func khalaPoll(_ fd: Int32, _ topic: String, after: UInt64, token: String) -> (Int, [UInt8]) {
     sendAll(fd, "GET /internal/v1/khala/topics/\(topic)/messages?after_seq=\(after)&limit=200 HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer \(token)\r\n\r\n")
-    var buffer: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return (0, []) }
-        buffer += chunk[0..<n]
-        guard let headEnd = find(buffer, Array("\r\n\r\n".utf8)) else { continue }
-        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
-        let status = Int(head.split(separator: " ")[1]) ?? 0
-        let length = head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-        if buffer.count >= headEnd + 4 + length { return (status, Array(buffer[(headEnd + 4)...])) }
-    }
+    return readResponse(fd)
 }
 
 if clients > 0 { fanOut() }

@@ -323,18 +323,21 @@ final class Connection: @unchecked Sendable {
 
     /// Appends one chunk; false when the client is gone or too far behind (then it is dropped).
     private func enqueueChunk(_ bytes: [UInt8]) -> Bool {
-        guard !closed, state.streaming else { return false }
-        if output.count - outputStart > server.config.streamBufferLimit {
-            server.logger.log(.warn, "slow stream reader dropped", ["buffered": "\(output.count - outputStart)"])
-            close()
-            return false
-        }
+        guard !closed, state.streaming, !droppedAsSlow("stream") else { return false }
         output.append(contentsOf: Array(String(bytes.count, radix: 16).utf8))
         output.append(0x0D); output.append(0x0A)
         output.append(contentsOf: bytes)
         output.append(0x0D); output.append(0x0A)
         flush()
         return !closed
+    }
+
+    /// A streaming reader (SSE or WebSocket) more than the buffer limit behind is dropped, never buffered further.
+    func droppedAsSlow(_ kind: String) -> Bool {
+        guard output.count - outputStart > server.config.streamBufferLimit else { return false }
+        server.logger.log(.warn, "slow \(kind) reader dropped", ["buffered": "\(output.count - outputStart)"])
+        close()
+        return true
     }
 
     private func finishStream() {

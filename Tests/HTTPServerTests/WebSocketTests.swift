@@ -154,16 +154,8 @@ final class WebSocketTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             return XCTFail("the test tools are missing: run scripts/test-tools.sh (make test does)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [Repo.path("Tests/Scripts/ws_echo_check.py"), "ws://127.0.0.1:\(port)/echo"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try ServeProcess.run(python, [Repo.path("Tests/Scripts/ws_echo_check.py"), "ws://127.0.0.1:\(port)/echo"])
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("ok"), text)
     }
 }

@@ -12,32 +12,10 @@ import XCTest
 final class ControlCrashTests: XCTestCase {
     static let sessionKey = "crash-control-session-key"
 
-    /// swift test builds every product next to the test runner (.build/<config>/).
-    var binary: String {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [runner, Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("openagents").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }
+    var binary: String { ServeProcess.binary }
 
     func start(dataDir: String) throws -> (Process, Int) {
-        for _ in 0..<5 {
-            let port = 20_000 + Int.random(in: 0..<12_000)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["serve", "--only", "control", "--control-port", "\(port)", "--data-dir", dataDir]
-            p.environment = ProcessInfo.processInfo.environment.merging(["OA_CONTROL_SESSION_SECRET": Self.sessionKey]) { $1 }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            for _ in 0..<400 where p.isRunning {
-                if RawClient.get(port: port, path: "/healthz")?.status == 200 { return (p, port) }
-                usleep(25_000)
-            }
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
-        }
-        XCTFail("server did not start")
-        throw CocoaError(.executableLoad)
+        try ServeProcess.start(only: "control", dataDir: dataDir, environment: ["OA_CONTROL_SESSION_SECRET": Self.sessionKey])
     }
 
     func testEveryAcknowledgedControlWriteSurvivesKillDashNine() throws {

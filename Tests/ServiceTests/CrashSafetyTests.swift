@@ -14,33 +14,11 @@ final class CrashSafetyTests: XCTestCase {
     /// A signed-request header with a fresh token.
     static func signed() -> [(String, String)] { [(RuntimeSignature.header, RuntimeSignature.sign(RuntimeSignature.claims(), secret: Array(Self.secret.utf8)))] }
 
-    /// swift test builds every product next to the test runner (.build/<config>/).
-    var binary: String {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [runner, Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("openagents").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }
+    var binary: String { ServeProcess.binary }
 
-    /// Starts `serve` on a free random port (another one if that port turns out taken).
+    /// Starts `serve` on a free random port with the test's signature secret.
     func start(dataDir: String, environment: [String: String] = [:]) throws -> (Process, Int) {
-        for _ in 0..<5 {
-            let port = 20_000 + Int.random(in: 0..<12_000)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
-            p.environment = ProcessInfo.processInfo.environment.merging(["OA_RUNTIME_SIGNATURE_SECRET": Self.secret]) { $1 }.merging(environment) { $1 }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            for _ in 0..<400 where p.isRunning {
-                if RawClient.get(port: port, path: "/healthz")?.status == 200 { return (p, port) }
-                usleep(25_000)
-            }
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
-        }
-        XCTFail("server did not start")
-        throw CocoaError(.executableLoad)
+        try ServeProcess.start(only: "runtime", dataDir: dataDir, environment: ["OA_RUNTIME_SIGNATURE_SECRET": Self.secret].merging(environment) { $1 })
     }
 
     func testEveryAcknowledgedEventSurvivesKillDashNine() throws {

@@ -10,31 +10,8 @@ import XCTest
 /// every acknowledged event there exactly once (the earlier system's
 /// in-memory queue lost them all).
 final class KhalaCrashTests: XCTestCase {
-    var binary: String {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [runner, Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("openagents").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }
-
-    func start(dataDir: String) throws -> (Process, Int) {
-        for _ in 0..<5 {
-            let port = 20_000 + Int.random(in: 0..<12_000)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["serve", "--only", "runtime", "--runtime-port", "\(port)", "--data-dir", dataDir]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            for _ in 0..<400 where p.isRunning {
-                if RawClient.get(port: port, path: "/healthz")?.status == 200 { return (p, port) }
-                usleep(25_000)
-            }
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
-        }
-        XCTFail("server did not start")
-        throw CocoaError(.executableLoad)
-    }
+    var binary: String { ServeProcess.binary }
+    func start(dataDir: String) throws -> (Process, Int) { try ServeProcess.start(only: "runtime", dataDir: dataDir) }
 
     func testACursorTakenBeforeKillDashNineResumesAfterTheRestart() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "openagents binary not built next to the tests")

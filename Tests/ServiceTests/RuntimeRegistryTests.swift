@@ -106,26 +106,16 @@ final class RuntimeRegistryTests: XCTestCase {
     }
 
     func testServeRefusesABadRegistryFileNamingTheProblem() throws {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let binary = [runner, Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()].map { $0.appendingPathComponent("openagents").path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
-        let bin = try XCTUnwrap(binary, "openagents binary not built next to the tests")
+        try XCTSkipUnless(ServeProcess.isBuilt, "openagents binary not built next to the tests")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("registry-serve-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(RuntimeAdapters.builtIn.jsonBytes())) as? [String: Any])
         doc["defaultRuntime"] = "nobody"
         try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: dir + "/registry.json"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["serve", "--only", "control", "--control-port", "0", "--data-dir", dir, "--runtime-registry", dir + "/registry.json"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertNotEqual(p.terminationStatus, 0, text)
+        let (status, text) = try ServeProcess.run(ServeProcess.binary, ["serve", "--only", "control", "--control-port", "0", "--data-dir", dir,
+                                                                        "--runtime-registry", dir + "/registry.json"])
+        XCTAssertNotEqual(status, 0, text)
         XCTAssertTrue(text.contains("defaultRuntime \"nobody\" is not a listed runtime"), text)
     }
 }

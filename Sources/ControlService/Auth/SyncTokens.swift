@@ -33,16 +33,21 @@ public struct SyncTokens: Sendable {
     /// The scope a topic needs and whether the session may read it at all
     /// (`nil`: not a topic this service grants).
     static func requiredScope(_ topic: String, session: ControlSession, org: String) -> (scope: String, owned: Bool)? {
-        let p = topic.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        switch p.count {
-        case 3 where p[0] == "org" && p[2] == "worker_events": return ("runtime.codex_worker_events", p[1] == org)
-        case 3 where p[0] == "org" && p[2] == "workers": return ("runtime.codex_worker_summaries", p[1] == org)
-        case 3 where p[0] == "user" && p[2] == "runs": return ("runtime.run_summaries", p[1] == session.userID)
-        case 3 where p[0] == "run" && p[2] == "events" && !p[1].isEmpty: return ("runtime.run_events", true)  // the runtime checks the run's owner
-        case 3 where p[0] == "worker" && p[2] == "lifecycle" && !p[1].isEmpty: return ("runtime.worker_lifecycle_events", true)
-        case 4 where p[0] == "fleet" && p[1] == "user" && p[3] == "workers": return ("runtime.worker_lifecycle_events", p[2] == session.userID)
-        case 1 where topic == "runtime.codex_worker_events": return ("runtime.codex_worker_events", true)
-        default: return nil
+        // The runtime's topics are named as Khala parses them (one grammar); the earlier system's grants are control's own.
+        switch KhalaTopic(topic) {
+        case .run: return ("runtime.run_events", true)  // the runtime checks the run's owner
+        case .worker: return ("runtime.worker_lifecycle_events", true)
+        case .fleetUser(let user): return ("runtime.worker_lifecycle_events", user == session.userID)
+        case .codexWorkerEvents: return ("runtime.codex_worker_events", true)
+        case .fleetGuest: return nil
+        case .other:
+            let p = topic.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            switch p.count {
+            case 3 where p[0] == "org" && p[2] == "worker_events": return ("runtime.codex_worker_events", p[1] == org)
+            case 3 where p[0] == "org" && p[2] == "workers": return ("runtime.codex_worker_summaries", p[1] == org)
+            case 3 where p[0] == "user" && p[2] == "runs": return ("runtime.run_summaries", p[1] == session.userID)
+            default: return nil
+            }
         }
     }
 

@@ -99,12 +99,7 @@ extension Connection {
     /// Queues frames from the handler; false once the connection is gone, is
     /// closing, or the reader is over the buffer limit (then it is dropped).
     func enqueueFrames(_ bytes: [UInt8]) -> Bool {
-        guard !closed, let mode = webSocket, !mode.closeSent else { return false }
-        if output.count - outputStart > server.config.streamBufferLimit {
-            server.logger.log(.warn, "slow websocket reader dropped", ["buffered": "\(output.count - outputStart)"])
-            close()
-            return false
-        }
+        guard !closed, let mode = webSocket, !mode.closeSent, !droppedAsSlow("websocket") else { return false }
         output += bytes
         flush()
         return !closed

@@ -69,7 +69,8 @@ public final class Khala: Sendable {
 
     // MARK: Polling
 
-    static func cursor(_ text: String?, _ name: String) throws(KhalaError) -> UInt64? {
+    /// A cursor or limit parameter: absent is nil, anything but a non-negative integer is 400.
+    public static func cursor(_ text: String?, _ name: String) throws(KhalaError) -> UInt64? {
         guard let t = text?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return nil }
         guard let n = UInt64(t) else { throw KhalaError(400, "invalid_request", "\(name) must be a non-negative integer") }
         return n
@@ -121,7 +122,7 @@ public final class Khala: Sendable {
         var applied = min(requested, cap)
         let capped = requested > cap
         let consumer = principal.consumerKey
-        let (retry, activeTopics) = consumers.admit(consumer: consumer, topic: name, principal: consumer, nowMs: clockMs())
+        let (retry, activeTopics) = consumers.admit(consumer: consumer, topic: name, nowMs: clockMs())
         if let retry {
             counters.add(cls, \.rateLimited)
             throw KhalaError(429, "rate_limited", "poll again after \(retry) ms", reasonCode: "poll_interval_guard", retryAfterMs: UInt32(clamping: retry))

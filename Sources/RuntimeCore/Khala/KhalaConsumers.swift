@@ -11,7 +11,7 @@ public final class KhalaConsumers: Sendable {
     }
     struct State {
         var consumers: [String: Consumer] = [:]
-        /// principal key -> topic -> last poll
+        /// consumer (principal user|org|device) -> topic -> last poll
         var active: [String: [String: UInt64]] = [:]
         var lastSweepMs: UInt64 = 0
     }
@@ -21,16 +21,16 @@ public final class KhalaConsumers: Sendable {
     public init(config: KhalaConfig) { self.config = config }
 
     /// The interval guard: nil when the poll may go ahead (and is recorded), else how long to wait.
-    func admit(consumer: String, topic: String, principal: String, nowMs: UInt64) -> (retryAfterMs: UInt64?, activeTopics: Int) {
+    func admit(consumer: String, topic: String, nowMs: UInt64) -> (retryAfterMs: UInt64?, activeTopics: Int) {
         state.withLock { s in
             sweep(&s, nowMs)
             let key = consumer + "\u{0}" + topic
             if let c = s.consumers[key], nowMs >= c.lastPollMs, nowMs - c.lastPollMs < config.pollMinIntervalMs {
-                return (config.pollMinIntervalMs - (nowMs - c.lastPollMs), s.active[principal]?.count ?? 1)
+                return (config.pollMinIntervalMs - (nowMs - c.lastPollMs), s.active[consumer]?.count ?? 1)
             }
             s.consumers[key, default: Consumer(lastPollMs: nowMs, strikes: 0)].lastPollMs = nowMs
-            s.active[principal, default: [:]][topic] = nowMs
-            return (nil, s.active[principal]?.count ?? 1)
+            s.active[consumer, default: [:]][topic] = nowMs
+            return (nil, s.active[consumer]?.count ?? 1)
         }
     }
 

@@ -65,11 +65,17 @@ public struct KhalaTopicState: RecordState {
     }
 
     /// FNV-1a over the kind and the payload's deterministic JSON: what a replay must match.
-    static func contentHash(_ m: SyncV1.FanoutMessage) -> UInt64 {
+    static func contentHash(_ m: SyncV1.FanoutMessage) -> UInt64 { contentHash(m.kind, payloadJSON(m)) }
+
+    static func contentHash(_ kind: String, _ payload: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf29ce484222325
-        let payload = (try? m.payload?.jsonBytes(options: JSONEncodingOptions(deterministic: true))) ?? []
-        for b in Array(m.kind.utf8) + [0] + payload { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        for b in Array(kind.utf8) + [0] + payload { h = (h ^ UInt64(b)) &* 0x100000001b3 }
         return h
+    }
+
+    /// The payload's deterministic JSON: what the hash covers and the size limit measures.
+    static func payloadJSON(_ m: SyncV1.FanoutMessage) -> [UInt8] {
+        (try? m.payload?.jsonBytes(options: JSONEncodingOptions(deterministic: true))) ?? []
     }
 
     public func window(_ topic: String) -> TopicWindow {
@@ -119,15 +125,6 @@ public final class KhalaTopics: Sendable {
     public func window(_ topic: String) -> TopicWindow { log.read { $0.window(topic) } }
     public func messages(_ topic: String, after seq: UInt64, limit: Int) -> [SyncV1.FanoutMessage] { log.read { $0.messages(topic, after: seq, limit: limit) } }
 
-    static func now() -> GoogleProtobuf.Timestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = GoogleProtobuf.Timestamp()
-        t.seconds = Int64(ts.tv_sec)
-        t.nanos = Int32(ts.tv_nsec / 1000) * 1000
-        return t
-    }
-
     // MARK: Revocations
 
     /// Whether a control-service revocation covers the token.
@@ -144,7 +141,7 @@ public final class KhalaTopics: Sendable {
     public func record(_ revocations: [SyncV1.SyncRevocation]) async throws(APIError) -> Int {
         let valid = revocations.filter { !$0.key.isEmpty }
         guard !valid.isEmpty else { return 0 }
-        let at = Self.now()
+        let at = RuntimeLedger.timestamp()
         return try await log.commit { (state: KhalaTopicState) throws(APIError) -> (records: [SyncV1.KhalaTopicRecord], answer: Int) in
             let records = valid.enumerated().map { i, v in
                 var r = SyncV1.KhalaTopicRecord()
@@ -175,10 +172,11 @@ public final class KhalaTopics: Sendable {
         m.topic = name
         m.kind = kind
         m.payload = payload
-        let hash = KhalaTopicState.contentHash(m)
+        let payloadJSON = KhalaTopicState.payloadJSON(m)
+        let hash = KhalaTopicState.contentHash(m.kind, payloadJSON)
         if !key.isEmpty, let replay = try replayOf(name, key, hash) { return (replay, true) }
         let cls = config.topicClass(topic.className)
-        let size = UInt64((try? payload?.jsonBytes())?.count ?? 0)
+        let size = UInt64(payloadJSON.count)
         guard size <= cls.maxPayloadBytes else {
             throw KhalaError(413, "khala_frame_payload_too_large", "payload of \(size) bytes is over the \(cls.name.rawValue) limit of \(cls.maxPayloadBytes)",
                              reasonCode: "payload_too_large")
@@ -198,7 +196,7 @@ public final class KhalaTopics: Sendable {
             throw KhalaError(429, "khala_publish_rate_limited", "topic \(name) is over \(cls.publishRatePerSecond) messages per second",
                              reasonCode: "publish_rate_limited", retryAfterMs: UInt32(clamping: max(1, retry)))
         }
-        let at = Self.now()
+        let at = RuntimeLedger.timestamp()
         let result: Result<(SyncV1.FanoutMessage, Bool), APIError> = await { () async -> Result<(SyncV1.FanoutMessage, Bool), APIError> in
             do {
                 return .success(try await log.commit { (state: KhalaTopicState) throws(APIError) -> (records: [SyncV1.KhalaTopicRecord], answer: (SyncV1.FanoutMessage, Bool)) in
@@ -262,7 +260,7 @@ public final class KhalaTopics: Sendable {
                 }
                 sinceCheckpoint += page.records.count
                 if pending.isEmpty && sinceCheckpoint < 8192 && page.records.count < 1024 { break }
-                let at = Self.now()
+                let at = RuntimeLedger.timestamp()
                 let resumeAfter = pending.isEmpty ? page.next.token : after.token
                 let projected = pending
                 let done: Bool = blockingCommit { (state: KhalaTopicState) throws(APIError) -> (records: [SyncV1.KhalaTopicRecord], answer: Bool) in

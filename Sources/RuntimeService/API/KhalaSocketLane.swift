@@ -11,20 +11,14 @@ import ServiceKit
 enum KhalaSocketLane {
     static let frameOptions = JSONEncodingOptions(int64AsNumbers: true, deterministic: true)
 
-    static func cursor(_ text: String?, _ name: String) throws(KhalaError) -> UInt64? {
-        guard let t = text?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return nil }
-        guard let n = UInt64(t) else { throw KhalaError(400, "invalid_request", "\(name) must be a non-negative integer") }
-        return n
-    }
-
     /// The cursor and page size of an upgrade (400 naming a bad one, before any upgrade).
     static func start(_ r: SyncV1.KhalaFollowRequest, config: KhalaConfig) throws -> (after: UInt64, limit: UInt64) {
         let after: UInt64?, limit: UInt64?
-        switch Result(catching: { () throws(KhalaError) in try cursor(r.afterSeq, "after_seq") }) {
+        switch Result(catching: { () throws(KhalaError) in try Khala.cursor(r.afterSeq, "after_seq") }) {
         case .success(let v): after = v
         case .failure(let e): throw ServiceError(e)
         }
-        switch Result(catching: { () throws(KhalaError) in try cursor(r.limit, "limit") }) {
+        switch Result(catching: { () throws(KhalaError) in try Khala.cursor(r.limit, "limit") }) {
         case .success(let v): limit = v
         case .failure(let e): throw ServiceError(e)
         }
