@@ -18,9 +18,9 @@ let package = Package(
         // What generated service code stands on: route descriptors, path templates,
         // handler and client seams. Knows routes, not sockets.
         .target(name: "APIRuntime", dependencies: ["ProtoWire"]),
-        // Generated code only (make generate). Never edited by hand. OpenAPI/ holds
+        // Generated code only (make generate). Never edited by hand. OpenAPI/ and OpenRPC/ hold
         // the committed documents (also embedded in the Swift, which serves them).
-        .target(name: "Generated", dependencies: ["ProtoWire", "APIRuntime"], exclude: ["OpenAPI"]),
+        .target(name: "Generated", dependencies: ["ProtoWire", "APIRuntime"], exclude: ["OpenAPI", "OpenRPC"]),
         // Descriptor model, Swift emitter, the generator's verbs.
         .target(name: "Codegen", dependencies: ["ProtoWire", "APIRuntime"]),
         .executableTarget(name: "contracts", dependencies: ["Codegen", "ProtoWire"], path: "Sources/ContractsCLI"),

@@ -55,15 +55,22 @@ public enum Generator {
         // HTTP bindings are resolved and linted for every service first: one bad
         // binding anywhere and nothing is written.
         var planner = BindingPlanner(index: index)
+        var rpcPlanner = JSONRPCPlanner(index: index)
         var services: [String: [ServicePlan]] = [:]
-        for file in emitted where !file.services.isEmpty { services[file.name] = planner.plan(file: file) }
-        if !planner.findings.isEmpty { throw GeneratorError.badBindings(planner.findings) }
+        var rpcServices: [String: [JSONRPCServicePlan]] = [:]
+        for file in emitted where !file.services.isEmpty {
+            services[file.name] = planner.plan(file: file)
+            rpcServices[file.name] = rpcPlanner.plan(file: file)
+        }
+        let findings = planner.findings + rpcPlanner.findings
+        if !findings.isEmpty { throw GeneratorError.badBindings(findings) }
         var result: [String: String] = [:]
         for file in emitted {
             var options = EmitOptions(stripPackagePrefixes: request.stripPackagePrefixes, importModules: request.importModules)
             if firstOfPackage[file.package] == file.name { options.declaresNamespaces = [file.package] }
             let plans = services[file.name] ?? []
-            if !plans.isEmpty { options.importModules.append("APIRuntime") }
+            let rpcPlans = rpcServices[file.name] ?? []
+            if !plans.isEmpty || !rpcPlans.isEmpty { options.importModules.append("APIRuntime") }
             var emitter = SwiftEmitter(file: file, index: index, options: options)
             var text = emitter.emit()
             let ns = Naming.namespace(forPackage: file.package, stripping: request.stripPackagePrefixes)
@@ -73,6 +80,13 @@ public enum Generator {
                 result["OpenAPI/\(plan.fullName).openapi.json"] = document
                 var se = ServiceEmitter(plan: plan, index: index, namespace: ns, openAPI: document)
                 text += se.emit()
+            }
+            for plan in rpcPlans {
+                var writer = OpenRPCWriter(plan: plan, index: index, files: set.files)
+                let document = writer.document()
+                result["OpenRPC/\(plan.fullName).openrpc.json"] = document
+                var je = JSONRPCEmitter(plan: plan, index: index, namespace: ns, openRPC: document)
+                text += je.emit()
             }
             result[SwiftEmitter.outputName(for: file.name)] = text
         }
@@ -118,6 +132,10 @@ public enum Generator {
         let openAPI = directory + "/OpenAPI"
         for existing in (try? fm.contentsOfDirectory(atPath: openAPI)) ?? [] where existing.hasSuffix(".openapi.json") && files["OpenAPI/" + existing] == nil {
             try fm.removeItem(atPath: openAPI + "/" + existing)
+        }
+        let openRPC = directory + "/OpenRPC"
+        for existing in (try? fm.contentsOfDirectory(atPath: openRPC)) ?? [] where existing.hasSuffix(".openrpc.json") && files["OpenRPC/" + existing] == nil {
+            try fm.removeItem(atPath: openRPC + "/" + existing)
         }
         for (name, text) in files.sorted(by: { $0.key < $1.key }) {
             let path = directory + "/" + name

@@ -26,7 +26,7 @@ public final class ControlService: Sendable {
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout)
         outbox = proxy.client.map { RuntimeOutbox(store: store, client: $0, secret: runtimeSecret, logger: logger) }
-        handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, mailSink: mailSink)
+        handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, adapters: adapters, mailSink: mailSink)
         var binder = RouteBinder(middleware: [SessionMiddleware(tokens: sessions, store: store), WriteFreezeMiddleware(frozen: writesFrozen)])
         binder.render = { ControlErrors.render($0) }
         var r = Router()

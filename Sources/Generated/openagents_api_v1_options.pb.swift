@@ -205,9 +205,33 @@ extension ApiV1 {
         /// required field); 400 when unset. The control envelope answers every
         /// invalid_request with 422.
         public var malformedStatus: UInt32 = 0
+        /// The service is a JSON-RPC 2.0 surface, not REST: each rpc is the method
+        /// its (jsonrpc) option names, with the request message as params and the
+        /// response message as result. The generator emits its dispatcher table and
+        /// OpenRPC document instead of routes; the transports that carry it are
+        /// routes of another service.
+        public var jsonrpc: Bool = false
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.api.v1.ServiceOptions"
+
+        public init() {}
+    }
+}
+
+extension ApiV1 {
+    /// One method of a JSON-RPC service.
+    public struct JsonRpcMethod: ProtoMessage {
+        /// The method name clients send (`session/start`, `rpc.discover`).
+        public var name: String = ""
+        /// The client sends it without an id and gets no answer (`initialized`).
+        public var notification: Bool = false
+        /// Sent by the server to the client (a watch's events): never dispatched,
+        /// listed in the OpenRPC document so clients know its params.
+        public var serverNotification: Bool = false
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.api.v1.JsonRpcMethod"
 
         public init() {}
     }
@@ -407,9 +431,10 @@ extension ApiV1.ServiceOptions {
             case 10: errorType = try r.readString()
             case 18: defaultAddress = try r.readString()
             case 24: malformedStatus = try r.readUInt32()
+            case 32: jsonrpc = try r.readBool()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -418,6 +443,7 @@ extension ApiV1.ServiceOptions {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if jsonrpc { w.writeBool(jsonrpc); w.writeTag(32) }
         if malformedStatus != 0 { w.writeUInt32(malformedStatus); w.writeTag(24) }
         if !defaultAddress.isEmpty { w.writeString(defaultAddress); w.writeTag(18) }
         if !errorType.isEmpty { w.writeString(errorType); w.writeTag(10) }
@@ -427,6 +453,7 @@ extension ApiV1.ServiceOptions {
         if !errorType.isEmpty || w.emitDefaults { w.key("\"errorType\":", "\"error_type\":"); w.writeString(errorType) }
         if !defaultAddress.isEmpty || w.emitDefaults { w.key("\"defaultAddress\":", "\"default_address\":"); w.writeString(defaultAddress) }
         if malformedStatus != 0 || w.emitDefaults { w.key("\"malformedStatus\":", "\"malformed_status\":"); w.writeUInt32(malformedStatus) }
+        if jsonrpc || w.emitDefaults { w.key("\"jsonrpc\":", "\"jsonrpc\":"); w.writeBool(jsonrpc) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -439,13 +466,62 @@ extension ApiV1.ServiceOptions {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { self.errorType = "" } else { self.errorType = try r.readString() }
             case 1: try r.claim(&seen, 1); if r.consumeNull() { self.defaultAddress = "" } else { self.defaultAddress = try r.readString() }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { self.malformedStatus = 0 } else { self.malformedStatus = try r.readUInt32() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.jsonrpc = false } else { self.jsonrpc = try r.readBool() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("errorType", 0), ("error_type", 0), ("defaultAddress", 1), ("default_address", 1), ("malformedStatus", 2), ("malformed_status", 2)])
+    private static let _jsonFieldNames = JSONFieldNames([("errorType", 0), ("error_type", 0), ("defaultAddress", 1), ("default_address", 1), ("malformedStatus", 2), ("malformed_status", 2), ("jsonrpc", 3)])
+}
+
+extension ApiV1.JsonRpcMethod {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: name = try r.readString()
+            case 16: notification = try r.readBool()
+            case 24: serverNotification = try r.readBool()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if serverNotification { w.writeBool(serverNotification); w.writeTag(24) }
+        if notification { w.writeBool(notification); w.writeTag(16) }
+        if !name.isEmpty { w.writeString(name); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !name.isEmpty || w.emitDefaults { w.key("\"name\":", "\"name\":"); w.writeString(name) }
+        if notification || w.emitDefaults { w.key("\"notification\":", "\"notification\":"); w.writeBool(notification) }
+        if serverNotification || w.emitDefaults { w.key("\"serverNotification\":", "\"server_notification\":"); w.writeBool(serverNotification) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.name = "" } else { self.name = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.notification = false } else { self.notification = try r.readBool() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.serverNotification = false } else { self.serverNotification = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("name", 0), ("notification", 1), ("serverNotification", 2), ("server_notification", 2)])
 }
 
 extension ApiV1.HttpBody {

@@ -1178,7 +1178,36 @@ extension ControlV1 {
             case skillRelease(ControlV1.SkillReleaseRecord)
             /// A thread's first message created it.
             case threadCreated(ControlV1.ThreadRecord)
+            /// A JSON-RPC session was started on a runtime run.
+            case rpcSession(ControlV1.RpcSessionRecord)
         }
+    }
+}
+
+extension ControlV1 {
+    /// A capability-registry session: the run it drives and who owns it. The run
+    /// is the truth of its events and status; this is the caller's index of
+    /// sessions (history, ownership, idempotent start).
+    public struct RpcSessionRecord: ProtoMessage {
+        /// The session, also the run's id and thread id at the runtime.
+        public var sessionId: String = ""
+        /// Whose; another user's session is not found.
+        public var ownerUserId: String = ""
+        /// The runtime it was routed to.
+        public var agentType: String = ""
+        /// As given at start.
+        public var workspaceId: String = ""
+        /// As given at start.
+        public var title: String = ""
+        /// The start's key, when one was given.
+        public var idempotencyKey: String = ""
+        /// Started.
+        public var createdAt: GoogleProtobuf.Timestamp? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.control.v1.RpcSessionRecord"
+
+        public init() {}
     }
 }
 
@@ -4495,9 +4524,15 @@ extension ControlV1.ControlLogRecord {
                 entry = nil
                 try r.readMessage(into: &v)
                 entry = .threadCreated(v)
+            case 178:
+                var v: ControlV1.RpcSessionRecord
+                if case .rpcSession(let existing)? = entry { v = existing } else { v = ControlV1.RpcSessionRecord() }
+                entry = nil
+                try r.readMessage(into: &v)
+                entry = .rpcSession(v)
             default:
                 switch _tag >> 3 {
-                case 1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21: throw r.wrongWireType(_tag)
+                case 1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -4507,6 +4542,7 @@ extension ControlV1.ControlLogRecord {
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
         switch entry {
+        case .rpcSession(let v)?: w.writeMessage(v); w.writeTag(178)
         case .threadCreated(let v)?: w.writeMessage(v); w.writeTag(170)
         case .skillRelease(let v)?: w.writeMessage(v); w.writeTag(162)
         case .skillSpec(let v)?: w.writeMessage(v); w.writeTag(154)
@@ -4541,6 +4577,7 @@ extension ControlV1.ControlLogRecord {
         case .skillSpec(let v)?: w.key("\"skillSpec\":", "\"skill_spec\":"); v.encodeJSON(to: &w)
         case .skillRelease(let v)?: w.key("\"skillRelease\":", "\"skill_release\":"); v.encodeJSON(to: &w)
         case .threadCreated(let v)?: w.key("\"threadCreated\":", "\"thread_created\":"); v.encodeJSON(to: &w)
+        case .rpcSession(let v)?: w.key("\"rpcSession\":", "\"rpc_session\":"); v.encodeJSON(to: &w)
         case nil: break
         }
     }
@@ -4567,13 +4604,78 @@ extension ControlV1.ControlLogRecord {
             case 11: try r.claim(&seen, 11); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SkillSpecRecord(); try r.readMessage(into: &v); self.entry = .skillSpec(v) }
             case 12: try r.claim(&seen, 12); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.SkillReleaseRecord(); try r.readMessage(into: &v); self.entry = .skillRelease(v) }
             case 13: try r.claim(&seen, 13); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.ThreadRecord(); try r.readMessage(into: &v); self.entry = .threadCreated(v) }
+            case 14: try r.claim(&seen, 14); if !r.consumeNull() { try r.claimOneof(&oneofs, 0); var v = ControlV1.RpcSessionRecord(); try r.readMessage(into: &v); self.entry = .rpcSession(v) }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("sessionRevoked", 2), ("session_revoked", 2), ("sessionCreated", 3), ("session_created", 3), ("challenge", 4), ("challengeUsed", 5), ("challenge_used", 5), ("codexWorker", 6), ("codex_worker", 6), ("codexWorkerEvent", 7), ("codex_worker_event", 7), ("codexRequest", 8), ("codex_request", 8), ("threadMessage", 9), ("thread_message", 9), ("toolSpec", 10), ("tool_spec", 10), ("skillSpec", 11), ("skill_spec", 11), ("skillRelease", 12), ("skill_release", 12), ("threadCreated", 13), ("thread_created", 13)])
+    private static let _jsonFieldNames = JSONFieldNames([("lsn", 0), ("recordedAt", 1), ("recorded_at", 1), ("sessionRevoked", 2), ("session_revoked", 2), ("sessionCreated", 3), ("session_created", 3), ("challenge", 4), ("challengeUsed", 5), ("challenge_used", 5), ("codexWorker", 6), ("codex_worker", 6), ("codexWorkerEvent", 7), ("codex_worker_event", 7), ("codexRequest", 8), ("codex_request", 8), ("threadMessage", 9), ("thread_message", 9), ("toolSpec", 10), ("tool_spec", 10), ("skillSpec", 11), ("skill_spec", 11), ("skillRelease", 12), ("skill_release", 12), ("threadCreated", 13), ("thread_created", 13), ("rpcSession", 14), ("rpc_session", 14)])
+}
+
+extension ControlV1.RpcSessionRecord {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: sessionId = try r.readString()
+            case 18: ownerUserId = try r.readString()
+            case 26: agentType = try r.readString()
+            case 34: workspaceId = try r.readString()
+            case 42: title = try r.readString()
+            case 50: idempotencyKey = try r.readString()
+            case 58: try r.readMessage(into: &createdAt)
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = createdAt { w.writeMessage(v); w.writeTag(58) }
+        if !idempotencyKey.isEmpty { w.writeString(idempotencyKey); w.writeTag(50) }
+        if !title.isEmpty { w.writeString(title); w.writeTag(42) }
+        if !workspaceId.isEmpty { w.writeString(workspaceId); w.writeTag(34) }
+        if !agentType.isEmpty { w.writeString(agentType); w.writeTag(26) }
+        if !ownerUserId.isEmpty { w.writeString(ownerUserId); w.writeTag(18) }
+        if !sessionId.isEmpty { w.writeString(sessionId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !sessionId.isEmpty || w.emitDefaults { w.key("\"sessionId\":", "\"session_id\":"); w.writeString(sessionId) }
+        if !ownerUserId.isEmpty || w.emitDefaults { w.key("\"ownerUserId\":", "\"owner_user_id\":"); w.writeString(ownerUserId) }
+        if !agentType.isEmpty || w.emitDefaults { w.key("\"agentType\":", "\"agent_type\":"); w.writeString(agentType) }
+        if !workspaceId.isEmpty || w.emitDefaults { w.key("\"workspaceId\":", "\"workspace_id\":"); w.writeString(workspaceId) }
+        if !title.isEmpty || w.emitDefaults { w.key("\"title\":", "\"title\":"); w.writeString(title) }
+        if !idempotencyKey.isEmpty || w.emitDefaults { w.key("\"idempotencyKey\":", "\"idempotency_key\":"); w.writeString(idempotencyKey) }
+        if let v = createdAt { w.key("\"createdAt\":", "\"created_at\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.ownerUserId = "" } else { self.ownerUserId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.agentType = "" } else { self.agentType = try r.readString() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workspaceId = "" } else { self.workspaceId = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.title = "" } else { self.title = try r.readString() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.idempotencyKey = "" } else { self.idempotencyKey = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.createdAt = nil } else { try r.readMessage(into: &self.createdAt) }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("sessionId", 0), ("session_id", 0), ("ownerUserId", 1), ("owner_user_id", 1), ("agentType", 2), ("agent_type", 2), ("workspaceId", 3), ("workspace_id", 3), ("title", 4), ("idempotencyKey", 5), ("idempotency_key", 5), ("createdAt", 6), ("created_at", 6)])
 }
 
 extension ControlV1.SessionRevoked {

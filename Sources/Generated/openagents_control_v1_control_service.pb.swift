@@ -410,6 +410,42 @@ extension ControlV1 {
                 requiredFields: ["status"],
                 authority: RouteAuthority(owner: "runtime_service", delivery: "runtime_proxy", migrationStatus: "runtime_authority_proxy", rationale: "Runtime workers are runtime authority; control forwards them, signed, with the session's user as owner.")
             ),
+            RouteDescriptor(
+                service: name, rpc: "CallRegistryRpc", bindingIndex: 0,
+                method: "POST", template: "/api/rpc",
+                requestType: "openagents.api.v1.HttpBody", responseType: "openagents.api.v1.HttpBody",
+                body: .all, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [(204, "Only notifications were sent: nothing to answer."), (401, "No session, or a malformed, forged, expired or revoked one.")],
+                mediaType: "application/json", auth: .session, writes: false, principal: .none,
+                tag: "registry", docs: "The capability registry's JSON-RPC 2.0 endpoint.\nRegistryRpcService (registry_rpc.proto) over HTTP: one request or a batch\nper body. JSON-RPC errors are answered with 200 and an error object, as\nthe protocol has it.", noSideEffects: false,
+                pathFields: [],
+                queryFields: [],
+                requiredFields: []
+            ),
+            RouteDescriptor(
+                service: name, rpc: "FollowRegistryRpc", bindingIndex: 0,
+                method: "GET", template: "/api/rpc/ws",
+                requestType: "openagents.control.v1.RegistryRpcSocketRequest", responseType: "openagents.api.v1.HttpBody",
+                body: .none, responseBody: "", streaming: .webSocket,
+                successStatus: 200, statuses: [(401, "No session, or a malformed, forged, expired or revoked one (before any upgrade).")],
+                mediaType: "", auth: .session, writes: false, principal: .none,
+                tag: "registry", docs: "The capability registry's JSON-RPC 2.0 endpoint as a WebSocket.\nOne message (or batch) per text frame each way, server notifications\n(session/event) on the same socket, initialize first.", noSideEffects: false,
+                pathFields: [],
+                queryFields: [],
+                requiredFields: []
+            ),
+            RouteDescriptor(
+                service: name, rpc: "GetRegistryRpcDiscover", bindingIndex: 0,
+                method: "GET", template: "/api/rpc/discover",
+                requestType: "openagents.control.v1.RegistryRpcDiscoverRequest", responseType: "openagents.api.v1.HttpBody",
+                body: .none, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [],
+                mediaType: "application/json", auth: .none, writes: false, principal: .none,
+                tag: "registry", docs: "The OpenRPC 1.2.6 document of the capability registry's methods.\nThe registry's runtimes are its agent_type enum. Metadata only: no\nsession needed.", noSideEffects: true,
+                pathFields: [],
+                queryFields: [],
+                requiredFields: []
+            ),
         ]
 
         /// The OpenAPI 3.1 document of this service (also committed as OpenAPI/openagents.control.v1.ControlService.openapi.json).
@@ -454,6 +490,9 @@ extension ControlV1 {
             },
             {
               "name": "runtime-workers"
+            },
+            {
+              "name": "registry"
             }
           ],
           "paths": {
@@ -3454,10 +3493,168 @@ extension ControlV1 {
                   }
                 ]
               }
+            },
+            "/api/rpc": {
+              "post": {
+                "operationId": "ControlService_CallRegistryRpc",
+                "summary": "The capability registry's JSON-RPC 2.0 endpoint.",
+                "description": "The capability registry's JSON-RPC 2.0 endpoint.\nRegistryRpcService (registry_rpc.proto) over HTTP: one request or a batch\nper body. JSON-RPC errors are answered with 200 and an error object, as\nthe protocol has it.",
+                "tags": [
+                  "registry"
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {}
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {}
+                      }
+                    }
+                  },
+                  "204": {
+                    "description": "Only notifications were sent: nothing to answer."
+                  },
+                  "401": {
+                    "description": "No session, or a malformed, forged, expired or revoked one.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "The body is larger than the server's limit.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "415": {
+                    "description": "The content type is neither JSON nor protobuf.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "session": []
+                  }
+                ]
+              }
+            },
+            "/api/rpc/ws": {
+              "get": {
+                "operationId": "ControlService_FollowRegistryRpc",
+                "summary": "The capability registry's JSON-RPC 2.0 endpoint as a WebSocket.",
+                "description": "The capability registry's JSON-RPC 2.0 endpoint as a WebSocket.\nOne message (or batch) per text frame each way, server notifications\n(session/event) on the same socket, initialize first.",
+                "tags": [
+                  "registry"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Switching Protocols: a WebSocket (RFC 6455). Each server message is one text frame holding one openagents.api.v1.HttpBody as JSON; 4xx answers come before any upgrade."
+                  },
+                  "401": {
+                    "description": "No session, or a malformed, forged, expired or revoked one (before any upgrade).",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "session": []
+                  }
+                ]
+              }
+            },
+            "/api/rpc/discover": {
+              "get": {
+                "operationId": "ControlService_GetRegistryRpcDiscover",
+                "summary": "The OpenRPC 1.2.6 document of the capability registry's methods.",
+                "description": "The OpenRPC 1.2.6 document of the capability registry's methods.\nThe registry's runtimes are its agent_type enum. Metadata only: no\nsession needed.",
+                "tags": [
+                  "registry"
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {}
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.control.v1.ControlErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
             "schemas": {
+              "openagents.api.v1.HttpBody": {
+                "type": "object",
+                "properties": {
+                  "contentType": {
+                    "type": "string"
+                  },
+                  "data": {
+                    "type": "string",
+                    "contentEncoding": "base64"
+                  }
+                }
+              },
               "openagents.control.v1.AppendCodexWorkerEventRequest": {
                 "type": "object",
                 "properties": {
@@ -5235,6 +5432,19 @@ extension ControlV1 {
         func heartbeatRuntimeWorker(_ request: ControlV1.RuntimeWorkerHeartbeatRequest, context: RequestContext) async throws -> APIResponse<ControlV1.RuntimeWorkerResult>
         /// Applies a status transition.
         func setRuntimeWorkerStatus(_ request: ControlV1.RuntimeWorkerStatusRequest, context: RequestContext) async throws -> APIResponse<ControlV1.RuntimeWorkerResult>
+        /// The capability registry's JSON-RPC 2.0 endpoint.
+        /// RegistryRpcService (registry_rpc.proto) over HTTP: one request or a batch
+        /// per body. JSON-RPC errors are answered with 200 and an error object, as
+        /// the protocol has it.
+        func callRegistryRpc(_ request: ApiV1.HttpBody, context: RequestContext) async throws -> APIResponse<ApiV1.HttpBody>
+        /// The capability registry's JSON-RPC 2.0 endpoint as a WebSocket.
+        /// One message (or batch) per text frame each way, server notifications
+        /// (session/event) on the same socket, initialize first.
+        func followRegistryRpc(_ request: ControlV1.RegistryRpcSocketRequest, context: RequestContext) async throws -> ServerStream<ApiV1.HttpBody>
+        /// The OpenRPC 1.2.6 document of the capability registry's methods.
+        /// The registry's runtimes are its agent_type enum. Metadata only: no
+        /// session needed.
+        func getRegistryRpcDiscover(_ request: ControlV1.RegistryRpcDiscoverRequest, context: RequestContext) async throws -> APIResponse<ApiV1.HttpBody>
     }
 }
 
@@ -5273,6 +5483,9 @@ extension ControlV1.ControlService {
             BoundRoute(routes[28], .unary { input, context in AnyAPIResponse(try await handler.getRuntimeWorker(try input.decode(ControlV1.GetRuntimeWorkerRequest.self), context: context)) }),
             BoundRoute(routes[29], .unary { input, context in AnyAPIResponse(try await handler.heartbeatRuntimeWorker(try input.decode(ControlV1.RuntimeWorkerHeartbeatRequest.self), context: context)) }),
             BoundRoute(routes[30], .unary { input, context in AnyAPIResponse(try await handler.setRuntimeWorkerStatus(try input.decode(ControlV1.RuntimeWorkerStatusRequest.self), context: context)) }),
+            BoundRoute(routes[31], .unary { input, context in AnyAPIResponse(try await handler.callRegistryRpc(try input.decode(ApiV1.HttpBody.self), context: context)) }),
+            BoundRoute(routes[32], .serverStream { input, context in AnyServerStream(try await handler.followRegistryRpc(try input.decode(ControlV1.RegistryRpcSocketRequest.self), context: context)) }),
+            BoundRoute(routes[33], .unary { input, context in AnyAPIResponse(try await handler.getRegistryRpcDiscover(try input.decode(ControlV1.RegistryRpcDiscoverRequest.self), context: context)) }),
         ]
     }
 }
@@ -5505,6 +5718,35 @@ extension ControlV1 {
             let path: [String: String] = ["worker_id": request.workerId]
             let query: [(String, String)] = []
             return try await core.unary(ControlService.routes[30], request, path: path, query: query, as: ControlV1.RuntimeWorkerResult.self, headers: headers)
+        }
+
+        /// The capability registry's JSON-RPC 2.0 endpoint.
+        /// RegistryRpcService (registry_rpc.proto) over HTTP: one request or a batch
+        /// per body. JSON-RPC errors are answered with 200 and an error object, as
+        /// the protocol has it.
+        public func callRegistryRpc(_ request: ApiV1.HttpBody = ApiV1.HttpBody(), headers: [(String, String)] = []) async throws -> APIResponse<ApiV1.HttpBody> {
+            let path: [String: String] = [:]
+            let query: [(String, String)] = []
+            return try await core.raw(ControlService.routes[31], request, path: path, query: query, headers: headers) { contentType, data in
+                var body = ApiV1.HttpBody()
+                body.contentType = contentType
+                body.data = data
+                return body
+            }
+        }
+
+        /// The OpenRPC 1.2.6 document of the capability registry's methods.
+        /// The registry's runtimes are its agent_type enum. Metadata only: no
+        /// session needed.
+        public func getRegistryRpcDiscover(_ request: ControlV1.RegistryRpcDiscoverRequest = ControlV1.RegistryRpcDiscoverRequest(), headers: [(String, String)] = []) async throws -> APIResponse<ApiV1.HttpBody> {
+            let path: [String: String] = [:]
+            let query: [(String, String)] = []
+            return try await core.raw(ControlService.routes[33], request, path: path, query: query, headers: headers) { contentType, data in
+                var body = ApiV1.HttpBody()
+                body.contentType = contentType
+                body.data = data
+                return body
+            }
         }
     }
 }

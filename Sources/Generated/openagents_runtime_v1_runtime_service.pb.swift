@@ -103,6 +103,53 @@ extension RuntimeV1 {
 }
 
 extension RuntimeV1 {
+    /// A page of a run's events after a seq; with wait_ms, a long poll.
+    public struct ListRunEventsRequest: ProtoMessage {
+        /// The run.
+        public var runId: String = ""
+        /// The thread the caller acts in.
+        public var threadId: String = ""
+        /// Events after this seq (0: from the first retained one).
+        public var afterSeq: UInt64 = 0
+        /// At most this many (100 when 0, at most 500).
+        public var limit: UInt32 = 0
+        /// When no event follows after_seq and the run is not terminal, wait up to
+        /// this long (at most 25000 ms) for the next commit before answering.
+        public var waitMs: UInt32 = 0
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.ListRunEventsRequest"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
+    /// A page of a run's events, in seq order.
+    public struct RunEventPage: ProtoMessage {
+        /// The run.
+        public var runId: String = ""
+        /// The page.
+        public var events: [RuntimeV1.RuntimeRunEvent] = []
+        /// The run's latest seq when the page was read.
+        public var latestSeq: UInt64 = 0
+        /// The run's status then.
+        public var status: String = ""
+        /// Events follow the page.
+        public var hasMore: Bool = false
+        /// after_seq for the next page.
+        public var nextAfterSeq: UInt64 = 0
+        /// The run has ended: nothing will follow latest_seq.
+        public var terminal: Bool = false
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.runtime.v1.RunEventPage"
+
+        public init() {}
+    }
+}
+
+extension RuntimeV1 {
     /// Where a stream starts and how long it tails. The cursor and tail are kept
     /// as text so the contract's own messages name a bad value (400).
     public struct StreamRunRequest: ProtoMessage {
@@ -472,6 +519,129 @@ extension RuntimeV1.GetRunSnapshotRequest {
     }
 
     private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("threadId", 1), ("thread_id", 1)])
+}
+
+extension RuntimeV1.ListRunEventsRequest {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: runId = try r.readString()
+            case 18: threadId = try r.readString()
+            case 24: afterSeq = try r.readUInt64()
+            case 32: limit = try r.readUInt32()
+            case 40: waitMs = try r.readUInt32()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if waitMs != 0 { w.writeUInt32(waitMs); w.writeTag(40) }
+        if limit != 0 { w.writeUInt32(limit); w.writeTag(32) }
+        if afterSeq != 0 { w.writeUInt64(afterSeq); w.writeTag(24) }
+        if !threadId.isEmpty { w.writeString(threadId); w.writeTag(18) }
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !threadId.isEmpty || w.emitDefaults { w.key("\"threadId\":", "\"thread_id\":"); w.writeString(threadId) }
+        if afterSeq != 0 || w.emitDefaults { w.key("\"afterSeq\":", "\"after_seq\":"); w.writeUInt64(afterSeq) }
+        if limit != 0 || w.emitDefaults { w.key("\"limit\":", "\"limit\":"); w.writeUInt32(limit) }
+        if waitMs != 0 || w.emitDefaults { w.key("\"waitMs\":", "\"wait_ms\":"); w.writeUInt32(waitMs) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.threadId = "" } else { self.threadId = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.afterSeq = 0 } else { self.afterSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.limit = 0 } else { self.limit = try r.readUInt32() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.waitMs = 0 } else { self.waitMs = try r.readUInt32() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("threadId", 1), ("thread_id", 1), ("afterSeq", 2), ("after_seq", 2), ("limit", 3), ("waitMs", 4), ("wait_ms", 4)])
+}
+
+extension RuntimeV1.RunEventPage {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 10: runId = try r.readString()
+            case 18:
+                var v = RuntimeV1.RuntimeRunEvent()
+                try r.readMessage(into: &v)
+                events.append(v)
+            case 24: latestSeq = try r.readUInt64()
+            case 34: status = try r.readString()
+            case 40: hasMore = try r.readBool()
+            case 48: nextAfterSeq = try r.readUInt64()
+            case 56: terminal = try r.readBool()
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4, 5, 6, 7: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if terminal { w.writeBool(terminal); w.writeTag(56) }
+        if nextAfterSeq != 0 { w.writeUInt64(nextAfterSeq); w.writeTag(48) }
+        if hasMore { w.writeBool(hasMore); w.writeTag(40) }
+        if !status.isEmpty { w.writeString(status); w.writeTag(34) }
+        if latestSeq != 0 { w.writeUInt64(latestSeq); w.writeTag(24) }
+        for v in events.reversed() { w.writeMessage(v); w.writeTag(18) }
+        if !runId.isEmpty { w.writeString(runId); w.writeTag(10) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if !runId.isEmpty || w.emitDefaults { w.key("\"runId\":", "\"run_id\":"); w.writeString(runId) }
+        if !events.isEmpty || w.emitDefaults { w.key("\"events\":", "\"events\":"); w.beginArray(); for v in events { v.encodeJSON(to: &w) }; w.endArray() }
+        if latestSeq != 0 || w.emitDefaults { w.key("\"latestSeq\":", "\"latest_seq\":"); w.writeUInt64(latestSeq) }
+        if !status.isEmpty || w.emitDefaults { w.key("\"status\":", "\"status\":"); w.writeString(status) }
+        if hasMore || w.emitDefaults { w.key("\"hasMore\":", "\"has_more\":"); w.writeBool(hasMore) }
+        if nextAfterSeq != 0 || w.emitDefaults { w.key("\"nextAfterSeq\":", "\"next_after_seq\":"); w.writeUInt64(nextAfterSeq) }
+        if terminal || w.emitDefaults { w.key("\"terminal\":", "\"terminal\":"); w.writeBool(terminal) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.runId = "" } else { self.runId = try r.readString() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); self.events.append(v) } }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
+            case 3: try r.claim(&seen, 3); if r.consumeNull() { self.status = "" } else { self.status = try r.readString() }
+            case 4: try r.claim(&seen, 4); if r.consumeNull() { self.hasMore = false } else { self.hasMore = try r.readBool() }
+            case 5: try r.claim(&seen, 5); if r.consumeNull() { self.nextAfterSeq = 0 } else { self.nextAfterSeq = try r.readUInt64() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.terminal = false } else { self.terminal = try r.readBool() }
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("runId", 0), ("run_id", 0), ("events", 1), ("latestSeq", 2), ("latest_seq", 2), ("status", 3), ("hasMore", 4), ("has_more", 4), ("nextAfterSeq", 5), ("next_after_seq", 5), ("terminal", 6)])
 }
 
 extension RuntimeV1.StreamRunRequest {
@@ -944,6 +1114,18 @@ extension RuntimeV1 {
                 tag: "streams", docs: "Server-sent events over the run's committed events: id is the seq,\nthe terminal event is followed by data: [DONE].", noSideEffects: true,
                 pathFields: [FieldBinding(path: "run_id", jsonPath: "runId", kind: .string)],
                 queryFields: [FieldBinding(path: "thread_id", jsonPath: "threadId", kind: .string), FieldBinding(path: "cursor", jsonPath: "cursor", kind: .string), FieldBinding(path: "tail_ms", jsonPath: "tailMs", kind: .string)],
+                requiredFields: ["thread_id"]
+            ),
+            RouteDescriptor(
+                service: name, rpc: "ListRunEvents", bindingIndex: 0,
+                method: "GET", template: "/internal/v1/runs/{run_id}/events",
+                requestType: "openagents.runtime.v1.ListRunEventsRequest", responseType: "openagents.runtime.v1.RunEventPage",
+                body: .none, responseBody: "", streaming: .unary,
+                successStatus: 200, statuses: [(403, "The run belongs to another thread or principal."), (404, "No such run."), (410, "after_seq is below the retention floor (oldest_available_cursor, head_cursor).")],
+                mediaType: "", auth: .runtimeSignature, writes: false, principal: .optional,
+                tag: "runs", docs: "A page of the run's committed events after a seq, in order; with\nwait_ms the call waits for the next commit when it is caught up (how\nthe control service's JSON-RPC watch follows a run without a stream).", noSideEffects: true,
+                pathFields: [FieldBinding(path: "run_id", jsonPath: "runId", kind: .string)],
+                queryFields: [FieldBinding(path: "thread_id", jsonPath: "threadId", kind: .string), FieldBinding(path: "after_seq", jsonPath: "afterSeq", kind: .string), FieldBinding(path: "limit", jsonPath: "limit", kind: .number), FieldBinding(path: "wait_ms", jsonPath: "waitMs", kind: .number)],
                 requiredFields: ["thread_id"]
             ),
             RouteDescriptor(
@@ -1641,6 +1823,126 @@ extension RuntimeV1 {
                   },
                   "503": {
                     "description": "Writes are frozen (write_path_frozen) or the service is unavailable.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "runtimeSignature": []
+                  }
+                ]
+              },
+              "get": {
+                "operationId": "RuntimeService_ListRunEvents",
+                "summary": "A page of the run's committed events after a seq, in order; with",
+                "description": "A page of the run's committed events after a seq, in order; with\nwait_ms the call waits for the next commit when it is caught up (how\nthe control service's JSON-RPC watch follows a run without a stream).",
+                "tags": [
+                  "runs"
+                ],
+                "parameters": [
+                  {
+                    "name": "run_id",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "thread_id",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "after_seq",
+                    "in": "query",
+                    "schema": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "number"
+                    }
+                  },
+                  {
+                    "name": "wait_ms",
+                    "in": "query",
+                    "schema": {
+                      "type": "number"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.RunEventPage"
+                        }
+                      },
+                      "application/x-protobuf": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "The request is malformed: bad JSON, an unknown field, a missing required field or a bad path or query value.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "The credential is missing, malformed, expired or replayed.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "The run belongs to another thread or principal.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such run.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/openagents.runtime.v1.ErrorEnvelope"
+                        }
+                      }
+                    }
+                  },
+                  "410": {
+                    "description": "after_seq is below the retention floor (oldest_available_cursor, head_cursor).",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -4534,6 +4836,55 @@ extension RuntimeV1 {
                   }
                 }
               },
+              "openagents.runtime.v1.RunEventPage": {
+                "type": "object",
+                "properties": {
+                  "runId": {
+                    "type": "string"
+                  },
+                  "events": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunEvent"
+                    }
+                  },
+                  "latestSeq": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "status": {
+                    "type": "string"
+                  },
+                  "hasMore": {
+                    "type": "boolean"
+                  },
+                  "nextAfterSeq": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "terminal": {
+                    "type": "boolean"
+                  }
+                }
+              },
               "openagents.runtime.v1.RunResponse": {
                 "type": "object",
                 "properties": {
@@ -6154,6 +6505,10 @@ extension RuntimeV1 {
         /// Server-sent events over the run's committed events: id is the seq,
         /// the terminal event is followed by data: [DONE].
         func streamRun(_ request: RuntimeV1.StreamRunRequest, context: RequestContext) async throws -> ServerStream<RuntimeV1.RuntimeRunEvent>
+        /// A page of the run's committed events after a seq, in order; with
+        /// wait_ms the call waits for the next commit when it is caught up (how
+        /// the control service's JSON-RPC watch follows a run without a stream).
+        func listRunEvents(_ request: RuntimeV1.ListRunEventsRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunEventPage>
         /// Ingests a provider delivery event, idempotent by provider and event_id.
         func ingestCommsDeliveryEvent(_ request: RuntimeV1.CommsDeliveryEventRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.CommsDeliveryEventResponse>
         /// Runs one coding.v1 tool call under its policy; every call is recorded.
@@ -6211,22 +6566,23 @@ extension RuntimeV1.RuntimeService {
             BoundRoute(routes[10], .unary { input, context in AnyAPIResponse(try await handler.cancelRun(try input.decode(RuntimeV1.CancelRunRequest.self), context: context)) }),
             BoundRoute(routes[11], .unary { input, context in AnyAPIResponse(try await handler.getRunSnapshot(try input.decode(RuntimeV1.GetRunSnapshotRequest.self), context: context)) }),
             BoundRoute(routes[12], .serverStream { input, context in AnyServerStream(try await handler.streamRun(try input.decode(RuntimeV1.StreamRunRequest.self), context: context)) }),
-            BoundRoute(routes[13], .unary { input, context in AnyAPIResponse(try await handler.ingestCommsDeliveryEvent(try input.decode(RuntimeV1.CommsDeliveryEventRequest.self), context: context)) }),
-            BoundRoute(routes[14], .unary { input, context in AnyAPIResponse(try await handler.executeTool(try input.decode(RuntimeV1.ToolExecuteRequest.self), context: context)) }),
-            BoundRoute(routes[15], .unary { input, context in AnyAPIResponse(try await handler.registerWorker(try input.decode(RuntimeV1.RegisterWorkerRequest.self), context: context)) }),
-            BoundRoute(routes[16], .unary { input, context in AnyAPIResponse(try await handler.listWorkers(try input.decode(RuntimeV1.ListWorkersRequest.self), context: context)) }),
-            BoundRoute(routes[17], .unary { input, context in AnyAPIResponse(try await handler.getWorker(try input.decode(RuntimeV1.GetWorkerRequest.self), context: context)) }),
-            BoundRoute(routes[18], .unary { input, context in AnyAPIResponse(try await handler.heartbeatWorker(try input.decode(RuntimeV1.WorkerHeartbeatRequest.self), context: context)) }),
-            BoundRoute(routes[19], .unary { input, context in AnyAPIResponse(try await handler.setWorkerStatus(try input.decode(RuntimeV1.WorkerStatusRequest.self), context: context)) }),
-            BoundRoute(routes[20], .unary { input, context in AnyAPIResponse(try await handler.getWorkerCheckpoint(try input.decode(RuntimeV1.GetWorkerCheckpointRequest.self), context: context)) }),
-            BoundRoute(routes[21], .unary { input, context in AnyAPIResponse(try await handler.getRunCheckpoint(try input.decode(RuntimeV1.GetRunCheckpointRequest.self), context: context)) }),
-            BoundRoute(routes[22], .unary { input, context in AnyAPIResponse(try await handler.getRunSummary(try input.decode(RuntimeV1.GetRunSummaryRequest.self), context: context)) }),
-            BoundRoute(routes[23], .unary { input, context in AnyAPIResponse(try await handler.getDrift(try input.decode(RuntimeV1.GetDriftRequest.self), context: context)) }),
-            BoundRoute(routes[24], .unary { input, context in AnyAPIResponse(try await handler.pollKhalaTopic(try input.decode(SyncV1.KhalaPollRequest.self), context: context)) }),
-            BoundRoute(routes[25], .unary { input, context in AnyAPIResponse(try await handler.publishKhalaMessage(try input.decode(SyncV1.KhalaPublishRequest.self), context: context)) }),
-            BoundRoute(routes[26], .unary { input, context in AnyAPIResponse(try await handler.recordSyncRevocations(try input.decode(SyncV1.SyncRevocationRequest.self), context: context)) }),
-            BoundRoute(routes[27], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
-            BoundRoute(routes[28], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
+            BoundRoute(routes[13], .unary { input, context in AnyAPIResponse(try await handler.listRunEvents(try input.decode(RuntimeV1.ListRunEventsRequest.self), context: context)) }),
+            BoundRoute(routes[14], .unary { input, context in AnyAPIResponse(try await handler.ingestCommsDeliveryEvent(try input.decode(RuntimeV1.CommsDeliveryEventRequest.self), context: context)) }),
+            BoundRoute(routes[15], .unary { input, context in AnyAPIResponse(try await handler.executeTool(try input.decode(RuntimeV1.ToolExecuteRequest.self), context: context)) }),
+            BoundRoute(routes[16], .unary { input, context in AnyAPIResponse(try await handler.registerWorker(try input.decode(RuntimeV1.RegisterWorkerRequest.self), context: context)) }),
+            BoundRoute(routes[17], .unary { input, context in AnyAPIResponse(try await handler.listWorkers(try input.decode(RuntimeV1.ListWorkersRequest.self), context: context)) }),
+            BoundRoute(routes[18], .unary { input, context in AnyAPIResponse(try await handler.getWorker(try input.decode(RuntimeV1.GetWorkerRequest.self), context: context)) }),
+            BoundRoute(routes[19], .unary { input, context in AnyAPIResponse(try await handler.heartbeatWorker(try input.decode(RuntimeV1.WorkerHeartbeatRequest.self), context: context)) }),
+            BoundRoute(routes[20], .unary { input, context in AnyAPIResponse(try await handler.setWorkerStatus(try input.decode(RuntimeV1.WorkerStatusRequest.self), context: context)) }),
+            BoundRoute(routes[21], .unary { input, context in AnyAPIResponse(try await handler.getWorkerCheckpoint(try input.decode(RuntimeV1.GetWorkerCheckpointRequest.self), context: context)) }),
+            BoundRoute(routes[22], .unary { input, context in AnyAPIResponse(try await handler.getRunCheckpoint(try input.decode(RuntimeV1.GetRunCheckpointRequest.self), context: context)) }),
+            BoundRoute(routes[23], .unary { input, context in AnyAPIResponse(try await handler.getRunSummary(try input.decode(RuntimeV1.GetRunSummaryRequest.self), context: context)) }),
+            BoundRoute(routes[24], .unary { input, context in AnyAPIResponse(try await handler.getDrift(try input.decode(RuntimeV1.GetDriftRequest.self), context: context)) }),
+            BoundRoute(routes[25], .unary { input, context in AnyAPIResponse(try await handler.pollKhalaTopic(try input.decode(SyncV1.KhalaPollRequest.self), context: context)) }),
+            BoundRoute(routes[26], .unary { input, context in AnyAPIResponse(try await handler.publishKhalaMessage(try input.decode(SyncV1.KhalaPublishRequest.self), context: context)) }),
+            BoundRoute(routes[27], .unary { input, context in AnyAPIResponse(try await handler.recordSyncRevocations(try input.decode(SyncV1.SyncRevocationRequest.self), context: context)) }),
+            BoundRoute(routes[28], .serverStream { input, context in AnyServerStream(try await handler.followKhalaTopic(try input.decode(SyncV1.KhalaFollowRequest.self), context: context)) }),
+            BoundRoute(routes[29], .unary { input, context in AnyAPIResponse(try await handler.getKhalaFanout(try input.decode(SyncV1.KhalaFanoutRequest.self), context: context)) }),
         ]
     }
 }
@@ -6333,25 +6689,38 @@ extension RuntimeV1 {
             return try await core.unary(RuntimeService.routes[11], request, path: path, query: query, as: RuntimeV1.RunSnapshotResponse.self, headers: headers)
         }
 
+        /// A page of the run's committed events after a seq, in order; with
+        /// wait_ms the call waits for the next commit when it is caught up (how
+        /// the control service's JSON-RPC watch follows a run without a stream).
+        public func listRunEvents(_ request: RuntimeV1.ListRunEventsRequest = RuntimeV1.ListRunEventsRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.RunEventPage> {
+            let path: [String: String] = ["run_id": request.runId]
+            var query: [(String, String)] = []
+            if !(request.threadId.isEmpty) { query.append(("thread_id", request.threadId)) }
+            if !(request.afterSeq == 0) { query.append(("after_seq", String(describing: request.afterSeq))) }
+            if !(request.limit == 0) { query.append(("limit", String(describing: request.limit))) }
+            if !(request.waitMs == 0) { query.append(("wait_ms", String(describing: request.waitMs))) }
+            return try await core.unary(RuntimeService.routes[13], request, path: path, query: query, as: RuntimeV1.RunEventPage.self, headers: headers)
+        }
+
         /// Ingests a provider delivery event, idempotent by provider and event_id.
         public func ingestCommsDeliveryEvent(_ request: RuntimeV1.CommsDeliveryEventRequest = RuntimeV1.CommsDeliveryEventRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.CommsDeliveryEventResponse> {
             let path: [String: String] = [:]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[13], request, path: path, query: query, as: RuntimeV1.CommsDeliveryEventResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[14], request, path: path, query: query, as: RuntimeV1.CommsDeliveryEventResponse.self, headers: headers)
         }
 
         /// Runs one coding.v1 tool call under its policy; every call is recorded.
         public func executeTool(_ request: RuntimeV1.ToolExecuteRequest = RuntimeV1.ToolExecuteRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.ToolExecuteResponse> {
             let path: [String: String] = [:]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[14], request, path: path, query: query, as: RuntimeV1.ToolExecuteResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[15], request, path: path, query: query, as: RuntimeV1.ToolExecuteResponse.self, headers: headers)
         }
 
         /// Registers a worker, or reattaches it when it exists.
         public func registerWorker(_ request: RuntimeV1.RegisterWorkerRequest = RuntimeV1.RegisterWorkerRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
             let path: [String: String] = [:]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[15], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[16], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
         }
 
         /// The owner's workers, sorted by id.
@@ -6360,7 +6729,7 @@ extension RuntimeV1 {
             var query: [(String, String)] = []
             if !(request.ownerUserId.isEmpty) { query.append(("owner_user_id", request.ownerUserId)) }
             if !(request.ownerGuestScope.isEmpty) { query.append(("owner_guest_scope", request.ownerGuestScope)) }
-            return try await core.unary(RuntimeService.routes[16], request, path: path, query: query, as: RuntimeV1.WorkerListResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[17], request, path: path, query: query, as: RuntimeV1.WorkerListResponse.self, headers: headers)
         }
 
         /// One worker and its liveness, for its owner.
@@ -6369,42 +6738,42 @@ extension RuntimeV1 {
             var query: [(String, String)] = []
             if !(request.ownerUserId.isEmpty) { query.append(("owner_user_id", request.ownerUserId)) }
             if !(request.ownerGuestScope.isEmpty) { query.append(("owner_guest_scope", request.ownerGuestScope)) }
-            return try await core.unary(RuntimeService.routes[17], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[18], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
         }
 
         /// Records a heartbeat and applies a shallow metadata patch.
         public func heartbeatWorker(_ request: RuntimeV1.WorkerHeartbeatRequest = RuntimeV1.WorkerHeartbeatRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
             let path: [String: String] = ["worker_id": request.workerId]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[18], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[19], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
         }
 
         /// Applies a status transition from the worker table.
         public func setWorkerStatus(_ request: RuntimeV1.WorkerStatusRequest = RuntimeV1.WorkerStatusRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.WorkerResponse> {
             let path: [String: String] = ["worker_id": request.workerId]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[19], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[20], request, path: path, query: query, as: RuntimeV1.WorkerResponse.self, headers: headers)
         }
 
         /// The worker's lifecycle projection checkpoint.
         public func getWorkerCheckpoint(_ request: RuntimeV1.GetWorkerCheckpointRequest = RuntimeV1.GetWorkerCheckpointRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.CheckpointResponse> {
             let path: [String: String] = ["worker_id": request.workerId]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[20], request, path: path, query: query, as: RuntimeV1.CheckpointResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[21], request, path: path, query: query, as: RuntimeV1.CheckpointResponse.self, headers: headers)
         }
 
         /// The run's projector checkpoint.
         public func getRunCheckpoint(_ request: RuntimeV1.GetRunCheckpointRequest = RuntimeV1.GetRunCheckpointRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.CheckpointResponse> {
             let path: [String: String] = ["run_id": request.runId]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[21], request, path: path, query: query, as: RuntimeV1.CheckpointResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[22], request, path: path, query: query, as: RuntimeV1.CheckpointResponse.self, headers: headers)
         }
 
         /// The run's projected summary and projection hash.
         public func getRunSummary(_ request: RuntimeV1.GetRunSummaryRequest = RuntimeV1.GetRunSummaryRequest(), headers: [(String, String)] = []) async throws -> APIResponse<RuntimeV1.RunSummaryResponse> {
             let path: [String: String] = ["run_id": request.runId]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[22], request, path: path, query: query, as: RuntimeV1.RunSummaryResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[23], request, path: path, query: query, as: RuntimeV1.RunSummaryResponse.self, headers: headers)
         }
 
         /// The last sequence gap a projector saw on a topic.
@@ -6412,7 +6781,7 @@ extension RuntimeV1 {
             let path: [String: String] = [:]
             var query: [(String, String)] = []
             if !(request.topic.isEmpty) { query.append(("topic", request.topic)) }
-            return try await core.unary(RuntimeService.routes[23], request, path: path, query: query, as: RuntimeV1.DriftResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[24], request, path: path, query: query, as: RuntimeV1.DriftResponse.self, headers: headers)
         }
 
         /// A page of a Khala topic after a cursor (reference-system.md 2.6): origin
@@ -6423,7 +6792,7 @@ extension RuntimeV1 {
             var query: [(String, String)] = []
             if let v = request.afterSeq { query.append(("after_seq", v)) }
             if let v = request.limit { query.append(("limit", v)) }
-            return try await core.unary(RuntimeService.routes[24], request, path: path, query: query, as: SyncV1.KhalaPollResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[25], request, path: path, query: query, as: SyncV1.KhalaPollResponse.self, headers: headers)
         }
 
         /// Publishes a message to a topic Khala keeps itself (codex worker events);
@@ -6431,7 +6800,7 @@ extension RuntimeV1 {
         public func publishKhalaMessage(_ request: SyncV1.KhalaPublishRequest = SyncV1.KhalaPublishRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.KhalaPublishResponse> {
             let path: [String: String] = ["topic": request.topic]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[25], request, path: path, query: query, as: SyncV1.KhalaPublishResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[26], request, path: path, query: query, as: SyncV1.KhalaPublishResponse.self, headers: headers)
         }
 
         /// Records control-service session revocations: the sync tokens they cover
@@ -6439,7 +6808,7 @@ extension RuntimeV1 {
         public func recordSyncRevocations(_ request: SyncV1.SyncRevocationRequest = SyncV1.SyncRevocationRequest(), headers: [(String, String)] = []) async throws -> APIResponse<SyncV1.SyncRevocationResponse> {
             let path: [String: String] = [:]
             let query: [(String, String)] = []
-            return try await core.unary(RuntimeService.routes[26], request, path: path, query: query, as: SyncV1.SyncRevocationResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[27], request, path: path, query: query, as: SyncV1.SyncRevocationResponse.self, headers: headers)
         }
 
         /// Topic windows and per-class counters, for operators.
@@ -6447,7 +6816,7 @@ extension RuntimeV1 {
             let path: [String: String] = [:]
             var query: [(String, String)] = []
             if let v = request.limit { query.append(("limit", String(describing: v))) }
-            return try await core.unary(RuntimeService.routes[28], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
+            return try await core.unary(RuntimeService.routes[29], request, path: path, query: query, as: SyncV1.KhalaFanoutResponse.self, headers: headers)
         }
     }
 }

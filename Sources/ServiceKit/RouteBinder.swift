@@ -162,6 +162,13 @@ struct RESTDecoder: RequestDecoding {
     func decode<M: ProtoMessage>(_ type: M.Type) throws -> M {
         var m: M
         switch route.body {
+        case .all where M.self == ApiV1.HttpBody.self:
+            // google.api.HttpBody as the request: the raw body, as grpc-gateway has it.
+            var raw = ApiV1.HttpBody()
+            raw.contentType = request.headers["content-type"] ?? ""
+            raw.data = request.body
+            guard let typed = raw as? M else { throw ServiceError(500, "internal_error", "HttpBody decoding failed") }
+            return typed
         case .all: m = try MessageIO.decode(M.self, from: request)
         case .field(let name):
             m = M()

@@ -10,6 +10,7 @@ final class GeneratedCodeIsFreshTests: XCTestCase {
         let dir = Repo.path(directory)
         var onDisk = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".pb.swift") }
         onDisk += ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/OpenAPI")) ?? []).filter { $0.hasSuffix(".openapi.json") }.map { "OpenAPI/" + $0 }
+        onDisk += ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/OpenRPC")) ?? []).filter { $0.hasSuffix(".openrpc.json") }.map { "OpenRPC/" + $0 }
         XCTAssertEqual(Set(onDisk), Set(expected.keys), "generated files in \(directory) differ from the generator's list; run `make generate`", file: file, line: line)
         for (name, text) in expected {
             let current = try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)

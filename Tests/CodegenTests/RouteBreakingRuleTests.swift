@@ -80,7 +80,7 @@ final class RouteBreakingRuleTests: XCTestCase {
 
     func testRemovingAQueryFieldIsBreaking() throws {
         // thread_id of the snapshot comes from the query; renaming the field takes the parameter away.
-        let f = try findings(editing: service) { $0.replacingOccurrences(of: "  string thread_id = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream", with: "  string thread = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// Where a stream") }
+        let f = try findings(editing: service) { $0.replacingOccurrences(of: "  string thread_id = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// A page of a run's events", with: "  string thread = 2 [(openagents.api.v1.required) = true]; // The thread the caller acts in.\n}\n\n// A page of a run's events") }
         XCTAssertTrue(rules(f).contains("OPENAGENTS_HTTP_QUERY_FIELD_NO_DELETE"), Checks.format(f, json: false))
         XCTAssertTrue(f.contains { $0.message.contains("no longer takes query parameter \"thread_id\"") })
     }

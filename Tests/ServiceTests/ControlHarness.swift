@@ -59,13 +59,14 @@ class ControlHarness: XCTestCase {
     }
 
     /// `runtime`: whether a runtime is configured at all; `runtimeURL` overrides where.
-    func serve(runtime withRuntime: Bool = true, runtimeURL: String? = nil) throws {
+    func serve(runtime withRuntime: Bool = true, runtimeURL: String? = nil, registry: String? = nil) throws {
         if withRuntime && runtimeURL == nil && runtime == nil { try startRuntime() }
         let url = runtimeURL ?? (withRuntime ? "http://127.0.0.1:\(runtimePort)" : nil)
         let env = ["OA_CONTROL_SESSION_SECRET": Self.sessionKey, "RUNTIME_SYNC_TOKEN_SIGNING_KEY": Self.syncKey]
         let sink = mail
         let svc = try ControlService(dataDirectory: dir + "/control", runtimeURL: url, runtimeSecret: Self.runtimeSecret, environment: env,
-                                     metrics: Metrics(), logger: Logger(level: .error), mailSink: { email, code in sink.withLock { $0[email] = code } })
+                                     metrics: Metrics(), logger: Logger(level: .error), mailSink: { email, code in sink.withLock { $0[email] = code } },
+                                     runtimeRegistry: registry)
         var sc = ServerConfig()
         sc.port = 0
         sc.loops = 1

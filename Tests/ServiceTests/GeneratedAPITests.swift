@@ -103,6 +103,16 @@ final class GeneratedAPITests: ServiceHarness {
         let v6 = try await c.getRunSnapshot(snapshot, headers: signed(owner)).message.status
         XCTAssertEqual(v6, "running")
 
+        var eventPage = RuntimeV1.ListRunEventsRequest()
+        eventPage.runId = "r1"
+        eventPage.threadId = "t1"
+        eventPage.limit = 1
+        reached.insert("ListRunEvents")
+        let v6b = try await c.listRunEvents(eventPage, headers: signed(owner)).message
+        XCTAssertEqual(v6b.events.map(\.seq), [1])
+        XCTAssertTrue(v6b.hasMore)
+        XCTAssertEqual(v6b.nextAfterSeq, 1)
+
         var comms = RuntimeV1.CommsDeliveryEventRequest()
         comms.eventId = "e1"
         comms.provider = "resend"

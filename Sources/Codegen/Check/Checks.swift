@@ -69,6 +69,8 @@ public enum Checks {
         // Our route rules (buf has none): on unless excepted.
         let routeRules = RouteBreakingRules.ids.filter { !config.breaking.except.contains($0) }
         findings += RouteBreakingRules.check(current: current, previous: previous, rules: Set(routeRules))
+        let rpcRules = JSONRPCBreakingRules.ids.filter { !config.breaking.except.contains($0) }
+        findings += JSONRPCBreakingRules.check(current: current, previous: previous, rules: Set(rpcRules))
         let unstable: Set<String>? = config.breaking.ignoreUnstablePackages
             ? Set((current.files + previous.files).filter { LintRules.isUnstablePackage($0.package) }.map(\.path)) : nil
         return filter(findings, config: config, section: config.breaking, specs: BreakingRules.specs, unstable: unstable)

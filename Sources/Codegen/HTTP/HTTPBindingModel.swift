@@ -15,6 +15,8 @@ enum OptionNumbers {
     static let idempotencyLevel: UInt32 = 34
     /// `(openagents.api.v1.service)` on ServiceOptions.
     static let serviceOptions: UInt32 = 51103
+    /// `(openagents.api.v1.jsonrpc)` on MethodOptions.
+    static let jsonrpc: UInt32 = 51104
 }
 
 extension RawOptions {

@@ -7,12 +7,12 @@ import APIRuntime
 struct OpenAPIWriter {
     let plan: ServicePlan
     let index: TypeIndex
-    private var schemas: [String: OrderedJSON] = [:]
-    private var pending: [String] = []
+    private var schemas: JSONSchemas
 
     init(plan: ServicePlan, index: TypeIndex) {
         self.plan = plan
         self.index = index
+        schemas = JSONSchemas(index: index)
     }
 
     var errorType: String? {
@@ -46,7 +46,7 @@ struct OpenAPIWriter {
             if let i = paths.firstIndex(where: { $0.0 == path }) { paths[i].1.append((r.method.lowercased(), op)) } else { paths.append((path, [(r.method.lowercased(), op)])) }
         }
         if let e = errorType { ref(e) }
-        while let next = pending.popLast() { if schemas[next] == nil { schemas[next] = messageSchema(next) } }
+        let components = schemas.resolve()
         var security: [(String, OrderedJSON)] = []
         let auths = Set(plan.routes.map(\.options.auth))
         if auths.contains(1) { security.append(("runtimeSignature", .object([("type", .string("apiKey")), ("in", .string("header")), ("name", .string("X-OA-RUNTIME-SIGNATURE")), ("description", .string("v1.<claims>.<mac>: HMAC-SHA256 over the claims with the runtime's shared secret; single-use nonce."))]))) }
@@ -61,9 +61,9 @@ struct OpenAPIWriter {
         }
         doc.append(("tags", .array(tags.map { .object([("name", .string($0))]) })))
         doc.append(("paths", .object(paths.map { ($0.0, .object($0.1)) })))
-        var components: [(String, OrderedJSON)] = [("schemas", .object(schemas.keys.sorted().map { (String($0.dropFirst()), schemas[$0]!) }))]
-        if !security.isEmpty { components.append(("securitySchemes", .object(security))) }
-        doc.append(("components", .object(components)))
+        var componentList: [(String, OrderedJSON)] = [("schemas", .object(components))]
+        if !security.isEmpty { componentList.append(("securitySchemes", .object(security))) }
+        doc.append(("components", .object(componentList)))
         return OrderedJSON.object(doc).render() + "\n"
     }
 
@@ -92,11 +92,9 @@ struct OpenAPIWriter {
         return out
     }
 
-    private mutating func ref(_ type: String) {
-        if schemas[type] == nil && !pending.contains(type) { pending.append(type) }
-    }
-
-    private func refJSON(_ type: String) -> OrderedJSON { .object([("$ref", .string("#/components/schemas/" + type.dropFirst()))]) }
+    private mutating func ref(_ type: String) { schemas.ref(type) }
+    private func refJSON(_ type: String) -> OrderedJSON { JSONSchemas.refJSON(type) }
+    private mutating func fieldSchema(_ f: FieldDescriptor) -> OrderedJSON { schemas.fieldSchema(f) }
 
     private mutating func operation(_ r: RoutePlan) -> OrderedJSON {
         var op: [(String, OrderedJSON)] = [("operationId", .string("\(plan.service.name)_\(r.rpc)" + (r.bindingIndex > 0 ? "_\(r.bindingIndex)" : "")))]
@@ -121,6 +119,10 @@ struct OpenAPIWriter {
         if !params.isEmpty { op.append(("parameters", .array(params))) }
         switch r.body {
         case .none: break
+        case .all where r.inputType == ".openagents.api.v1.HttpBody":
+            // A raw body (a JSON-RPC message or batch): any value of the route's media type.
+            let media = r.options.mediaType.isEmpty ? "application/octet-stream" : String(r.options.mediaType.split(separator: ";").first ?? "")
+            op.append(("requestBody", .object([("required", .bool(true)), ("content", .object([(media, .object([("schema", .object([]))]))]))])))
         case .all:
             ref(r.inputType)
             op.append(("requestBody", requestBody(refJSON(r.inputType))))
@@ -140,7 +142,9 @@ struct OpenAPIWriter {
         for code in codes.sorted() where code != r.options.successStatus {
             let description = declared[code].map { code == malformedStatus && code != 400 ? "\($0) Also a malformed request: \(Self.reasons[400] ?? "")" : $0 }
                 ?? (code == malformedStatus ? Self.reasons[400] : nil) ?? Self.reasons[code] ?? "Status \(code)."
-            if code < 400 {
+            if code == 204 {
+                responses.append((String(code), .object([("description", .string(description))])))
+            } else if code < 400 {
                 responses.append((String(code), successResponse(r, description: description)))
             } else if let e = errorType {
                 responses.append((String(code), .object([("description", .string(description)), ("content", .object([("application/json", .object([("schema", refJSON(e))]))]))])))
@@ -178,7 +182,8 @@ struct OpenAPIWriter {
         }
         if !r.options.mediaType.isEmpty {
             let media = String(r.options.mediaType.split(separator: ";").first ?? "")
-            return .object([("description", .string(text)), ("content", .object([(media, .object([("schema", .object([("type", .string("string"))]))]))]))])
+            let schema: OrderedJSON = media == "application/json" || media.hasSuffix("+json") ? .object([]) : .object([("type", .string("string"))])
+            return .object([("description", .string(text)), ("content", .object([(media, .object([("schema", schema)]))]))])
         }
         var schema = refJSON(r.outputType)
         ref(r.outputType)
@@ -194,89 +199,6 @@ struct OpenAPIWriter {
         case .bool: return .object([("type", .string("boolean"))])
         case .number: return .object([("type", .string("number"))])
         case .string, .enumeration: return .object([("type", .string("string"))])
-        }
-    }
-
-    private mutating func messageSchema(_ type: String) -> OrderedJSON {
-        if let special = Self.wellKnown(type) { return special }
-        guard let m = index.message(type) else { return .object([]) }
-        var props: [(String, OrderedJSON)] = []
-        var required: [OrderedJSON] = []
-        for f in m.fields {
-            props.append((f.jsonName ?? f.name, fieldSchema(f)))
-            if f.options.bool(OptionNumbers.required) == true { required.append(.string(f.jsonName ?? f.name)) }
-        }
-        var out: [(String, OrderedJSON)] = [("type", .string("object"))]
-        if !props.isEmpty { out.append(("properties", .object(props))) }
-        if !required.isEmpty { out.append(("required", .array(required))) }
-        return .object(out)
-    }
-
-    private mutating func fieldSchema(_ f: FieldDescriptor) -> OrderedJSON {
-        if f.isRepeated, f.kind == .message, let entry = index.message(f.typeName), entry.isMapEntry {
-            let value = entry.fields.first { $0.number == 2 }.map { singular($0) } ?? .object([])
-            return .object([("type", .string("object")), ("additionalProperties", value)])
-        }
-        if f.isRepeated { return .object([("type", .string("array")), ("items", singular(f))]) }
-        return singular(f)
-    }
-
-    private mutating func singular(_ f: FieldDescriptor) -> OrderedJSON {
-        func int(_ format: String?, min: Int? = nil, max: Int? = nil) -> OrderedJSON {
-            var o: [(String, OrderedJSON)] = [("type", .string("integer"))]
-            if let format { o.append(("format", .string(format))) }
-            if let min { o.append(("minimum", .int(min))) }
-            if let max { o.append(("maximum", .int(max))) }
-            return .object(o)
-        }
-        func int64(signed: Bool) -> OrderedJSON {
-            .object([("oneOf", .array([
-                .object([("type", .string("integer"))] + (signed ? [] : [("minimum", .int(0))]) + [("format", .string(signed ? "int64" : "uint64"))]),
-                .object([("type", .string("string")), ("pattern", .string(signed ? "^-?[0-9]+$" : "^[0-9]+$"))]),
-            ]))])
-        }
-        switch f.kind {
-        case .string: return .object([("type", .string("string"))])
-        case .bytes: return .object([("type", .string("string")), ("contentEncoding", .string("base64"))])
-        case .bool: return .object([("type", .string("boolean"))])
-        case .int32, .sint32, .sfixed32: return int("int32")
-        case .uint32, .fixed32: return int(nil, min: 0, max: 4_294_967_295)
-        case .int64, .sint64, .sfixed64: return int64(signed: true)
-        case .uint64, .fixed64: return int64(signed: false)
-        case .float, .double: return .object([("type", .string("number"))])
-        case .enumeration:
-            guard case .enumeration(let e, _, _)? = index.entries[f.typeName] else { return .object([("type", .string("string"))]) }
-            var words: [String] = []
-            for v in e.values {
-                if let w = v.options.string(OptionNumbers.wireWord), !words.contains(w) { words.append(w) }
-            }
-            for v in e.values where !words.contains(v.name) { words.append(v.name) }
-            return .object([("type", .string("string")), ("enum", .array(words.map { .string($0) }))])
-        case .message, .group:
-            if let special = Self.wellKnown(f.typeName) { return special }
-            ref(f.typeName)
-            return refJSON(f.typeName)
-        }
-    }
-
-    static func wellKnown(_ type: String) -> OrderedJSON? {
-        func s(_ extra: [(String, OrderedJSON)] = []) -> OrderedJSON { .object([("type", .string("string"))] + extra) }
-        switch type {
-        case ".google.protobuf.Timestamp": return s([("format", .string("date-time"))])
-        case ".google.protobuf.Duration": return s([("pattern", .string("^-?[0-9]+(\\.[0-9]{1,9})?s$"))])
-        case ".google.protobuf.FieldMask": return s()
-        case ".google.protobuf.Struct": return .object([("type", .string("object")), ("additionalProperties", .bool(true))])
-        case ".google.protobuf.Value": return .object([("description", .string("Any JSON value."))])
-        case ".google.protobuf.ListValue": return .object([("type", .string("array"))])
-        case ".google.protobuf.Empty": return .object([("type", .string("object"))])
-        case ".google.protobuf.Any": return .object([("type", .string("object")), ("properties", .object([("@type", s())])), ("required", .array([.string("@type")]))])
-        case ".google.protobuf.StringValue", ".google.protobuf.BytesValue": return s()
-        case ".google.protobuf.BoolValue": return .object([("type", .string("boolean"))])
-        case ".google.protobuf.Int32Value", ".google.protobuf.UInt32Value": return .object([("type", .string("integer"))])
-        case ".google.protobuf.DoubleValue", ".google.protobuf.FloatValue": return .object([("type", .string("number"))])
-        case ".google.protobuf.Int64Value", ".google.protobuf.UInt64Value":
-            return .object([("oneOf", .array([.object([("type", .string("integer"))]), .object([("type", .string("string")), ("pattern", .string("^-?[0-9]+$"))])]))])
-        default: return nil
         }
     }
 }

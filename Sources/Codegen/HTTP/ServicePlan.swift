@@ -74,7 +74,7 @@ struct BindingPlanner {
                 .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
         }
         var out: [ServicePlan] = []
-        for (si, s) in file.services.enumerated() {
+        for (si, s) in file.services.enumerated() where !s.isJSONRPC {
             let full = (file.package.isEmpty ? "" : file.package + ".") + s.name
             var routes: [RoutePlan] = []
             for (mi, m) in s.methods.enumerated() {

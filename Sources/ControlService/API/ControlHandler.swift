@@ -23,9 +23,13 @@ public final class ControlHandler: ControlV1.ControlServiceHandler, @unchecked S
     let failedCodes = Mutex<[String: Int]>([:])
     /// Where login codes go (email address, code): the development mail sink logs them.
     let mailSink: @Sendable (String, String) -> Void
+    /// The capability registry's JSON-RPC methods and their dispatcher.
+    public let registry: RegistryRPC
+    let rpc: JSONRPCDispatcher
 
     public init(store: RecordLog<ControlState>, sessions: SessionTokens, sync: SyncTokens, proxy: RuntimeProxy, metrics: Metrics, logger: Logger,
-                mailSink: (@Sendable (String, String) -> Void)? = nil) {
+                adapters: RuntimeAdapters, mailSink: (@Sendable (String, String) -> Void)? = nil) {
+        (registry, rpc) = RegistryRPC.make(adapters: adapters, store: store, proxy: proxy, logger: logger)
         self.mailSink = mailSink ?? { email, code in logger.log(.info, "login code (development mail sink)", ["email": email, "code": code]) }
         self.store = store
         self.sessions = sessions

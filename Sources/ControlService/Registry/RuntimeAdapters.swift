@@ -11,9 +11,10 @@ import ProtoWire
 public struct RuntimeAdapters: Sendable {
     public let registry: RuntimeV1.RuntimeRegistry
 
-    public static let statuses: Set<String> = ["active", "preview", "deprecated", "disabled"]
-    public static let listSources: Set<String> = ["workspaceHistory", "runtimeScoped"]
-    public static let scopeSources: Set<String> = ["workspaceScoped", "runtimeScoped"]
+    /// The document's enums, in its order (the OpenRPC schema lists them too).
+    public static let statuses = ["active", "preview", "deprecated", "disabled"]
+    public static let listSources = ["workspaceHistory", "runtimeScoped"]
+    public static let scopeSources = ["workspaceScoped", "runtimeScoped"]
     public static let requiredOnMethods = ["session/start", "session/send", "session/stop", "session/input", "session/respond"]
 
     static func methods(state: Bool = true) -> RuntimeV1.RuntimeMethods {
@@ -93,7 +94,7 @@ public struct RuntimeAdapters: Sendable {
             r.runtimes[i].id = id
             let a = r.runtimes[i]
             guard !a.displayName.trimmingCharacters(in: .whitespaces).isEmpty else { throw fail("\(entry) (\(id)) has no displayName") }
-            guard Self.statuses.contains(a.status) else { throw fail("\(entry) (\(id)) has status \"\(a.status)\" (one of \(Self.statuses.sorted().joined(separator: ", ")))") }
+            guard Self.statuses.contains(a.status) else { throw fail("\(entry) (\(id)) has status \"\(a.status)\" (one of \(Self.statuses.joined(separator: ", ")))") }
             guard Self.listSources.contains(a.sessionListSource) else { throw fail("\(entry) (\(id)) has sessionListSource \"\(a.sessionListSource)\"") }
             guard Self.scopeSources.contains(a.sessionMessagesSource) else { throw fail("\(entry) (\(id)) has sessionMessagesSource \"\(a.sessionMessagesSource)\"") }
             guard Self.scopeSources.contains(a.sessionWatchSource) else { throw fail("\(entry) (\(id)) has sessionWatchSource \"\(a.sessionWatchSource)\"") }
@@ -102,6 +103,10 @@ public struct RuntimeAdapters: Sendable {
                                                 ("send", m.send), ("stop", m.stop), ("input", m.input), ("respond", m.respond)]
             for (key, value) in required where value.trimmingCharacters(in: .whitespaces).isEmpty {
                 throw fail("\(entry) (\(id)) is missing the required method key \"\(key)\"")
+            }
+            // A method the registry names must be one the server answers (registry_rpc.proto).
+            for (key, value) in required + (m.state.map { [("state", $0)] } ?? []) where !Self.served.contains(value) {
+                throw fail("\(entry) (\(id)) maps \"\(key)\" to \"\(value)\", which is not a method of this server")
             }
         }
         r.defaultRuntime = r.defaultRuntime.trimmingCharacters(in: .whitespaces).lowercased()
@@ -112,10 +117,21 @@ public struct RuntimeAdapters: Sendable {
         if routing.defaultAgentType.isEmpty { routing.defaultAgentType = r.defaultRuntime }
         guard seen[routing.defaultAgentType] != nil else { throw fail("routing.defaultAgentType \"\(routing.defaultAgentType)\" is not a listed runtime") }
         if routing.requiredOnMethods.isEmpty { routing.requiredOnMethods = Self.requiredOnMethods }
+        for method in routing.requiredOnMethods {
+            guard let d = ControlV1.RegistryRpcService.methods.first(where: { $0.name == method && $0.kind == .request }) else {
+                throw fail("routing.requiredOnMethods names \"\(method)\", which is not a method of this server")
+            }
+            guard d.params.contains(routing.agentTypeField) else {
+                throw fail("routing.requiredOnMethods names \"\(method)\", whose params have no \"\(routing.agentTypeField)\" (routing.agentTypeField)")
+            }
+        }
         r.routing = routing
         if seen[r.defaultRuntime].map({ r.runtimes[$0].status == "disabled" }) == true { throw fail("defaultRuntime \"\(r.defaultRuntime)\" is disabled") }
         registry = r
     }
+
+    /// The methods clients may call, from the contract.
+    static let served = Set(ControlV1.RegistryRpcService.methods.filter { $0.kind == .request }.map(\.name))
 
     /// `supportedAgents`: the registry's runtime ids, in table order.
     public var supportedAgents: [String] { registry.runtimes.map(\.id) }

@@ -31,6 +31,9 @@ public struct ControlState: RecordState {
     public var toolSpecs: [String: ControlV1.ToolSpecRecord] = [:]
     public var skillSpecs: [String: ControlV1.SkillSpecRecord] = [:]
     public var releases: [String: ControlV1.SkillReleaseRecord] = [:]
+    /// JSON-RPC sessions by id, and by `user\u{0}idempotency_key`.
+    public var rpcSessions: [String: ControlV1.RpcSessionRecord] = [:]
+    public var rpcSessionKeys: [String: String] = [:]
 
     public init() {}
 
@@ -88,6 +91,10 @@ public struct ControlState: RecordState {
             let key = ControlState.versionKey(r.skillId, r.version)
             guard releases[key] == nil else { throw .internalError("release \(key) published twice") }
             releases[key] = r
+        case .rpcSession(let r)?:
+            guard rpcSessions[r.sessionId] == nil else { throw .internalError("rpc session \(r.sessionId) started twice") }
+            rpcSessions[r.sessionId] = r
+            if !r.idempotencyKey.isEmpty { rpcSessionKeys[ControlState.messageKey(r.ownerUserId, r.idempotencyKey)] = r.sessionId }
         case nil:
             throw .internalError("record \(record.lsn) has no entry")
         }

@@ -217,6 +217,33 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         }
     }
 
+    func listRunEvents(_ request: RuntimeV1.ListRunEventsRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.RunEventPage> {
+        let core = try self.core
+        let run = try ownedRun(request.runId, threadID: request.threadId, principal: context.principal)
+        let retention = config.streamRetentionEvents
+        let floor = retention > 0 && run.latestSeq > retention ? run.latestSeq - retention : 0
+        // 0 means "from the first retained event"; any other cursor obeys the stream's rules (410 below the floor, 400 ahead of the head).
+        let after = request.afterSeq == 0 ? floor
+            : try RunStreaming.resolve(lastEventID: nil, cursor: String(request.afterSeq), tailMs: nil, latest: run.latestSeq, retention: retention).after
+        let limit = request.limit == 0 ? 100 : min(500, Int(request.limit))
+        guard var page = try core.store.events(of: run.runId, after: after, limit: limit) else { throw ServiceError.notFound("run \(run.runId) not found") }
+        if page.events.isEmpty, request.waitMs > 0, !RunEventFrames.isTerminal(page.run.status) {
+            let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(min(request.waitMs, 25_000)) * 1_000_000
+            await core.streams.follow(runID: run.runId, writer: CommitSignal(), sent: after, deadline: deadline)
+            if let next = try core.store.events(of: run.runId, after: after, limit: limit) { page = next }
+        }
+        var out = RuntimeV1.RunEventPage()
+        out.runId = run.runId
+        out.events = page.events
+        out.latestSeq = page.run.latestSeq
+        out.status = RunStateMachine.name(page.run.status)
+        let last = page.events.last?.seq ?? after
+        out.nextAfterSeq = last
+        out.hasMore = last < page.run.latestSeq
+        out.terminal = RunEventFrames.isTerminal(page.run.status)
+        return APIResponse(out)
+    }
+
     func ingestCommsDeliveryEvent(_ request: RuntimeV1.CommsDeliveryEventRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.CommsDeliveryEventResponse> {
         let replay = try await core.store.ingestComms(request)
         var out = RuntimeV1.CommsDeliveryEventResponse()
@@ -359,4 +386,14 @@ extension RuntimeHandler {
         out.recorded = UInt32(try await topics.record(request.revocations))
         return APIResponse(out)
     }
+}
+
+/// A stream reader that only wants to know that something was committed:
+/// the hub's first delivery (an event, the end of the run, a keep-alive)
+/// ends the follow, and the long poll reads the page again.
+struct CommitSignal: StreamSink {
+    func send(framed bytes: [UInt8]) async -> Bool { false }
+    func post(framed bytes: [UInt8]) -> Bool { false }
+    func send(data: String) async -> Bool { false }
+    func comment(_ text: String) async -> Bool { false }
 }

@@ -135,6 +135,11 @@ public enum JSONRPC {
     /// request order), nothing for notifications; nil when there is nothing
     /// to send (a notification, or a batch of them).
     public static func serve(_ body: [UInt8], _ handle: (Request) async -> Result<[UInt8], ErrorObject>) async -> [UInt8]? {
+        await answer(parse(body), handle)
+    }
+
+    /// `serve` for a body already parsed (the WebSocket lane checks each request's method as it arrives).
+    public static func answer(_ parsed: Body, _ handle: (Request) async -> Result<[UInt8], ErrorObject>) async -> [UInt8]? {
         func one(_ item: Result<Request, Refusal>) async -> [UInt8]? {
             switch item {
             case .failure(let refusal): return response(id: refusal.id, error: refusal.error)
@@ -147,7 +152,7 @@ public enum JSONRPC {
                 }
             }
         }
-        switch parse(body) {
+        switch parsed {
         case .unparsable(let why): return response(id: null, error: .parseError(why))
         case .single(let item): return await one(item)
         case .batch(let items):
