@@ -104,3 +104,50 @@ final class RouteBreakingRuleTests: XCTestCase {
         XCTAssertEqual(try Checks.breaking(moduleRoot: dir, against: baseline, config: c), [])
     }
 }
+
+/// Breaking changes of the JSON-RPC surface (ours): each edit of a copy of
+/// the real contracts fails `breaking` against the committed baseline.
+final class JSONRPCBreakingRuleTests: XCTestCase {
+    let config = try! BufConfig.load(Repo.path("buf.yaml"))
+    let baseline = Repo.path("proto/" + Baseline.relativePath)
+    let file = "openagents/control/v1/registry_rpc.proto"
+
+    func findings(_ edit: (String) -> String) throws -> [Finding] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jsonrpc-\(UUID().uuidString)").path
+        try FileManager.default.copyItem(atPath: Repo.path("proto"), toPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/" + file
+        let before = try String(contentsOfFile: path, encoding: .utf8)
+        let after = edit(before)
+        XCTAssertNotEqual(before, after, "the edit changed nothing")
+        try after.write(toFile: path, atomically: true, encoding: .utf8)
+        return try Checks.breaking(moduleRoot: dir, against: baseline, config: config).filter { $0.type.hasPrefix("OPENAGENTS_JSONRPC") }
+    }
+
+    func testRenamingAMethodIsBreaking() throws {
+        let f = try findings { $0.replacingOccurrences(of: "{name: \"session/stop\"}", with: "{name: \"session/cancel\"}") }
+        XCTAssertEqual(Set(f.map(\.type)), ["OPENAGENTS_JSONRPC_METHOD_NO_DELETE"], Checks.format(f, json: false))
+        XCTAssertTrue(f.contains { $0.message.contains("\"session/stop\"") })
+    }
+
+    func testTurningARequestIntoANotificationIsBreaking() throws {
+        let f = try findings { $0.replacingOccurrences(of: "{name: \"shutdown\"}", with: "{name: \"shutdown\" notification: true}") }
+        XCTAssertEqual(Set(f.map(\.type)), ["OPENAGENTS_JSONRPC_SAME_KIND"], Checks.format(f, json: false))
+    }
+
+    func testChangingAMethodsResultTypeIsBreaking() throws {
+        let f = try findings { $0.replacingOccurrences(of: "rpc SessionStop(SessionStopParams) returns (SessionStopResult)", with: "rpc SessionStop(SessionStopParams) returns (SessionFrameResult)") }
+        XCTAssertEqual(Set(f.map(\.type)), ["OPENAGENTS_JSONRPC_SAME_TYPES"], Checks.format(f, json: false))
+    }
+
+    func testInsertingAParamBeforeOthersIsBreakingForPositionalCallers() throws {
+        // Positional params bind in declaration order: a field declared before reason moves reason.
+        let f = try findings { $0.replacingOccurrences(of: "  string reason = 3; // Why, kept with the cancel.", with: "  bool force = 4; // Declared first.\n  string reason = 3; // Why, kept with the cancel.") }
+        XCTAssertEqual(Set(f.map(\.type)), ["OPENAGENTS_JSONRPC_PARAM_POSITIONS_KEPT"], Checks.format(f, json: false))
+    }
+
+    func testAppendingAParamIsNotBreaking() throws {
+        let f = try findings { $0.replacingOccurrences(of: "  string reason = 3; // Why, kept with the cancel.\n}", with: "  string reason = 3; // Why, kept with the cancel.\n  bool force = 4; // Appended.\n}") }
+        XCTAssertEqual(f, [], Checks.format(f, json: false))
+    }
+}
