@@ -186,6 +186,7 @@ public enum GeneratedTypes {
         ControlV1.SessionSummary.self,
         ControlV1.SessionHistoryResult.self,
         ControlV1.SessionMessagesParams.self,
+        ControlV1.SessionEvent.self,
         ControlV1.SessionMessagesResult.self,
         ControlV1.SessionWatchParams.self,
         ControlV1.SessionWatchResult.self,

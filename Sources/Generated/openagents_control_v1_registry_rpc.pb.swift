@@ -427,12 +427,31 @@ extension ControlV1 {
 }
 
 extension ControlV1 {
+    /// One committed event of a session's run.
+    public struct SessionEvent: ProtoMessage {
+        /// Per-session seq, from 1, contiguous.
+        public var seq: UInt64 = 0
+        /// run.started, run.frame, run.cancel_requested, run.finished, ...
+        public var eventType: String = ""
+        /// When the runtime recorded it.
+        public var emittedAt: GoogleProtobuf.Timestamp? = nil
+        /// The payload as appended (a frame: frame_id, type, payload).
+        public var payload: GoogleProtobuf.Value? = nil
+        /// Fields this version of the contract does not know, kept for re-encoding.
+        public var unknownFields = UnknownFields()
+        public static let protoMessageName = "openagents.control.v1.SessionEvent"
+
+        public init() {}
+    }
+}
+
+extension ControlV1 {
     /// A page of events, in seq order.
     public struct SessionMessagesResult: ProtoMessage {
         /// The session.
         public var sessionId: String = ""
         /// The page.
-        public var events: [RuntimeV1.RuntimeRunEvent] = []
+        public var events: [ControlV1.SessionEvent] = []
         /// The run's latest seq.
         public var latestSeq: UInt64 = 0
         /// Events follow the page.
@@ -503,7 +522,7 @@ extension ControlV1 {
         /// The session.
         public var sessionId: String = ""
         /// The event.
-        public var event: RuntimeV1.RuntimeRunEvent? = nil
+        public var event: ControlV1.SessionEvent? = nil
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.control.v1.SessionEventNotification"
@@ -1687,13 +1706,65 @@ extension ControlV1.SessionMessagesParams {
     private static let _jsonFieldNames = JSONFieldNames([("agent_type", 0), ("session_id", 1), ("after_seq", 2), ("limit", 3)])
 }
 
+extension ControlV1.SessionEvent {
+    public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
+        while let _tag = try r.nextTag() {
+            switch _tag {
+            case 8: seq = try r.readUInt64()
+            case 18: eventType = try r.readString()
+            case 26: try r.readMessage(into: &emittedAt)
+            case 34: try r.readMessage(into: &payload)
+            default:
+                switch _tag >> 3 {
+                case 1, 2, 3, 4: throw r.wrongWireType(_tag)
+                default: try r.skipUnknown(_tag, into: &unknownFields)
+                }
+            }
+        }
+    }
+
+    public func encodeMessage(to w: inout WireWriter) {
+        w.writeUnknown(unknownFields)
+        if let v = payload { w.writeMessage(v); w.writeTag(34) }
+        if let v = emittedAt { w.writeMessage(v); w.writeTag(26) }
+        if !eventType.isEmpty { w.writeString(eventType); w.writeTag(18) }
+        if seq != 0 { w.writeUInt64(seq); w.writeTag(8) }
+    }
+
+    public func encodeJSONFields(to w: inout JSONWriter) {
+        if seq != 0 || w.emitDefaults { w.key("\"seq\":", "\"seq\":"); w.writeUInt64(seq) }
+        if !eventType.isEmpty || w.emitDefaults { w.key("\"event_type\":", "\"event_type\":"); w.writeString(eventType) }
+        if let v = emittedAt { w.key("\"emitted_at\":", "\"emitted_at\":"); v.encodeJSON(to: &w) }
+        if let v = payload { w.key("\"payload\":", "\"payload\":"); v.encodeJSON(to: &w) }
+    }
+
+    public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
+        let names = Self._jsonFieldNames
+        var more = try r.beginObject()
+        var seen = JSONSeenFields()
+        while more {
+            let key = try r.readKey()
+            switch names.slot(key) {
+            case 0: try r.claim(&seen, 0); if r.consumeNull() { self.seq = 0 } else { self.seq = try r.readUInt64() }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.eventType = "" } else { self.eventType = try r.readString() }
+            case 2: try r.claim(&seen, 2); if r.consumeNull() { self.emittedAt = nil } else { try r.readMessage(into: &self.emittedAt) }
+            case 3: try r.claim(&seen, 3); try r.readMessage(into: &self.payload)
+            default: try r.unknownField(key)
+            }
+            more = try r.nextMember()
+        }
+    }
+
+    private static let _jsonFieldNames = JSONFieldNames([("seq", 0), ("event_type", 1), ("emitted_at", 2), ("payload", 3)])
+}
+
 extension ControlV1.SessionMessagesResult {
     public mutating func decodeMessage(from r: inout WireReader) throws(WireDecodingError) {
         while let _tag = try r.nextTag() {
             switch _tag {
             case 10: sessionId = try r.readString()
             case 18:
-                var v = RuntimeV1.RuntimeRunEvent()
+                var v = ControlV1.SessionEvent()
                 try r.readMessage(into: &v)
                 events.append(v)
             case 24: latestSeq = try r.readUInt64()
@@ -1733,7 +1804,7 @@ extension ControlV1.SessionMessagesResult {
             let key = try r.readKey()
             switch names.slot(key) {
             case 0: try r.claim(&seen, 0); if r.consumeNull() { self.sessionId = "" } else { self.sessionId = try r.readString() }
-            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = RuntimeV1.RuntimeRunEvent(); try r.readMessage(into: &v); self.events.append(v) } }
+            case 1: try r.claim(&seen, 1); if r.consumeNull() { self.events = [] } else { try r.readArray { r throws(JSONDecodingError) in var v = ControlV1.SessionEvent(); try r.readMessage(into: &v); self.events.append(v) } }
             case 2: try r.claim(&seen, 2); if r.consumeNull() { self.latestSeq = 0 } else { self.latestSeq = try r.readUInt64() }
             case 3: try r.claim(&seen, 3); if r.consumeNull() { self.hasMore = false } else { self.hasMore = try r.readBool() }
             case 4: try r.claim(&seen, 4); if r.consumeNull() { self.nextAfterSeq = 0 } else { self.nextAfterSeq = try r.readUInt64() }
@@ -2750,7 +2821,7 @@ extension ControlV1 {
                   "name": "event",
                   "summary": "The event.",
                   "schema": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunEvent"
+                    "$ref": "#/components/schemas/openagents.control.v1.SessionEvent"
                   }
                 }
               ],
@@ -2833,6 +2904,34 @@ extension ControlV1 {
                   }
                 }
               },
+              "openagents.control.v1.SessionEvent": {
+                "type": "object",
+                "properties": {
+                  "seq": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 0,
+                        "format": "uint64"
+                      },
+                      {
+                        "type": "string",
+                        "pattern": "^[0-9]+$"
+                      }
+                    ]
+                  },
+                  "event_type": {
+                    "type": "string"
+                  },
+                  "emitted_at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "payload": {
+                    "description": "Any JSON value."
+                  }
+                }
+              },
               "openagents.control.v1.SessionFrameResult": {
                 "type": "object",
                 "properties": {
@@ -2876,7 +2975,7 @@ extension ControlV1 {
                   "events": {
                     "type": "array",
                     "items": {
-                      "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunEvent"
+                      "$ref": "#/components/schemas/openagents.control.v1.SessionEvent"
                     }
                   },
                   "latest_seq": {
@@ -3197,293 +3296,6 @@ extension ControlV1 {
                   "defaultAgentType",
                   "requiredOnMethods"
                 ]
-              },
-              "openagents.runtime.v1.RuntimeRunCancelRequestedPayload": {
-                "type": "object",
-                "properties": {
-                  "reason": {
-                    "type": "string"
-                  },
-                  "requestedBy": {
-                    "type": "string"
-                  },
-                  "requestedAt": {
-                    "type": "string",
-                    "format": "date-time"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunEvent": {
-                "type": "object",
-                "properties": {
-                  "runId": {
-                    "type": "string"
-                  },
-                  "seq": {
-                    "oneOf": [
-                      {
-                        "type": "integer",
-                        "minimum": 0,
-                        "format": "uint64"
-                      },
-                      {
-                        "type": "string",
-                        "pattern": "^[0-9]+$"
-                      }
-                    ]
-                  },
-                  "eventType": {
-                    "type": "string"
-                  },
-                  "emittedAt": {
-                    "type": "string",
-                    "format": "date-time"
-                  },
-                  "runStarted": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunStartedPayload"
-                  },
-                  "textDelta": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeTextDeltaPayload"
-                  },
-                  "toolCall": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeToolCallPayload"
-                  },
-                  "toolResult": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeToolResultPayload"
-                  },
-                  "runFinished": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunFinishedPayload"
-                  },
-                  "runCancelRequested": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunCancelRequestedPayload"
-                  },
-                  "runExecutorLost": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunExecutorLostPayload"
-                  },
-                  "runLoopDetected": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunLoopDetectedPayload"
-                  },
-                  "runFrameConsumed": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeRunFrameConsumedPayload"
-                  },
-                  "unknown": {
-                    "$ref": "#/components/schemas/openagents.runtime.v1.RuntimeUnknownPayload"
-                  },
-                  "payloadJson": {
-                    "description": "Any JSON value."
-                  },
-                  "idempotencyKey": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunExecutorLostPayload": {
-                "type": "object",
-                "properties": {
-                  "leaseOwner": {
-                    "type": "string"
-                  },
-                  "observedProgressSeq": {
-                    "oneOf": [
-                      {
-                        "type": "integer",
-                        "minimum": 0,
-                        "format": "uint64"
-                      },
-                      {
-                        "type": "string",
-                        "pattern": "^[0-9]+$"
-                      }
-                    ]
-                  },
-                  "reason": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunFinishedPayload": {
-                "type": "object",
-                "properties": {
-                  "status": {
-                    "type": "string",
-                    "enum": [
-                      "unknown",
-                      "created",
-                      "running",
-                      "canceling",
-                      "canceled",
-                      "succeeded",
-                      "failed",
-                      "RUNTIME_RUN_STATUS_UNSPECIFIED",
-                      "RUNTIME_RUN_STATUS_CREATED",
-                      "RUNTIME_RUN_STATUS_RUNNING",
-                      "RUNTIME_RUN_STATUS_CANCELING",
-                      "RUNTIME_RUN_STATUS_CANCELED",
-                      "RUNTIME_RUN_STATUS_SUCCEEDED",
-                      "RUNTIME_RUN_STATUS_FAILED"
-                    ]
-                  },
-                  "reasonClass": {
-                    "type": "string"
-                  },
-                  "reason": {
-                    "type": "string"
-                  },
-                  "reasonCode": {
-                    "type": "string",
-                    "enum": [
-                      "REASON_CODE_UNSPECIFIED",
-                      "REASON_CODE_POLICY_ALLOWED_DEFAULT",
-                      "REASON_CODE_POLICY_DENIED_EXPLICIT_DENY",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_MISSING",
-                      "REASON_CODE_POLICY_DENIED_INVALID_AUTHORIZATION_MODE",
-                      "REASON_CODE_POLICY_DENIED_BUDGET_EXHAUSTED",
-                      "REASON_CODE_POLICY_DENIED_CONSENT_REQUIRED",
-                      "REASON_CODE_POLICY_DENIED_SUPPRESSED_RECIPIENT",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_EXPIRED",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_REVOKED",
-                      "REASON_CODE_LOOP_DETECTED_NO_PROGRESS",
-                      "REASON_CODE_SSRF_BLOCK_PRIVATE_ADDRESS",
-                      "REASON_CODE_SSRF_BLOCK_METADATA_ENDPOINT",
-                      "REASON_CODE_SSRF_BLOCK_HOST_NOT_ALLOWED",
-                      "REASON_CODE_SSRF_BLOCK_INVALID_URL",
-                      "REASON_CODE_SSRF_BLOCK_DNS_RESOLUTION_FAILED",
-                      "REASON_CODE_SSRF_BLOCK_DNS_PIN_MISMATCH",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_LIMIT_EXCEEDED",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_MISSING_LOCATION",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_INVALID_LOCATION",
-                      "REASON_CODE_MANIFEST_VALIDATION_INVALID_SCHEMA",
-                      "REASON_CODE_COMMS_FAILED_PROVIDER_ERROR",
-                      "REASON_CODE_COMMS_FAILED_PROVIDER_CIRCUIT_OPEN",
-                      "REASON_CODE_COMMS_FAILED_FALLBACK_EXHAUSTED",
-                      "REASON_CODE_CODING_FAILED_PROVIDER_ERROR",
-                      "REASON_CODE_CODING_FAILED_PROVIDER_CIRCUIT_OPEN"
-                    ]
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunFrameConsumedPayload": {
-                "type": "object",
-                "properties": {
-                  "frameId": {
-                    "type": "string"
-                  },
-                  "frameType": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunLoopDetectedPayload": {
-                "type": "object",
-                "properties": {
-                  "detector": {
-                    "type": "string"
-                  },
-                  "level": {
-                    "type": "string"
-                  },
-                  "reasonCodeText": {
-                    "type": "string"
-                  },
-                  "message": {
-                    "type": "string"
-                  },
-                  "frameId": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeRunStartedPayload": {
-                "type": "object",
-                "properties": {
-                  "actor": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeTextDeltaPayload": {
-                "type": "object",
-                "properties": {
-                  "delta": {
-                    "type": "string"
-                  },
-                  "frameId": {
-                    "type": "string"
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeToolCallPayload": {
-                "type": "object",
-                "properties": {
-                  "toolCallId": {
-                    "type": "string"
-                  },
-                  "toolName": {
-                    "type": "string"
-                  },
-                  "input": {
-                    "type": "object",
-                    "additionalProperties": true
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeToolResultPayload": {
-                "type": "object",
-                "properties": {
-                  "toolCallId": {
-                    "type": "string"
-                  },
-                  "toolName": {
-                    "type": "string"
-                  },
-                  "state": {
-                    "type": "string"
-                  },
-                  "reasonCode": {
-                    "type": "string",
-                    "enum": [
-                      "REASON_CODE_UNSPECIFIED",
-                      "REASON_CODE_POLICY_ALLOWED_DEFAULT",
-                      "REASON_CODE_POLICY_DENIED_EXPLICIT_DENY",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_MISSING",
-                      "REASON_CODE_POLICY_DENIED_INVALID_AUTHORIZATION_MODE",
-                      "REASON_CODE_POLICY_DENIED_BUDGET_EXHAUSTED",
-                      "REASON_CODE_POLICY_DENIED_CONSENT_REQUIRED",
-                      "REASON_CODE_POLICY_DENIED_SUPPRESSED_RECIPIENT",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_EXPIRED",
-                      "REASON_CODE_POLICY_DENIED_AUTHORIZATION_REVOKED",
-                      "REASON_CODE_LOOP_DETECTED_NO_PROGRESS",
-                      "REASON_CODE_SSRF_BLOCK_PRIVATE_ADDRESS",
-                      "REASON_CODE_SSRF_BLOCK_METADATA_ENDPOINT",
-                      "REASON_CODE_SSRF_BLOCK_HOST_NOT_ALLOWED",
-                      "REASON_CODE_SSRF_BLOCK_INVALID_URL",
-                      "REASON_CODE_SSRF_BLOCK_DNS_RESOLUTION_FAILED",
-                      "REASON_CODE_SSRF_BLOCK_DNS_PIN_MISMATCH",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_LIMIT_EXCEEDED",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_MISSING_LOCATION",
-                      "REASON_CODE_SSRF_BLOCK_REDIRECT_INVALID_LOCATION",
-                      "REASON_CODE_MANIFEST_VALIDATION_INVALID_SCHEMA",
-                      "REASON_CODE_COMMS_FAILED_PROVIDER_ERROR",
-                      "REASON_CODE_COMMS_FAILED_PROVIDER_CIRCUIT_OPEN",
-                      "REASON_CODE_COMMS_FAILED_FALLBACK_EXHAUSTED",
-                      "REASON_CODE_CODING_FAILED_PROVIDER_ERROR",
-                      "REASON_CODE_CODING_FAILED_PROVIDER_CIRCUIT_OPEN"
-                    ]
-                  },
-                  "output": {
-                    "type": "object",
-                    "additionalProperties": true
-                  }
-                }
-              },
-              "openagents.runtime.v1.RuntimeUnknownPayload": {
-                "type": "object",
-                "properties": {
-                  "body": {
-                    "type": "object",
-                    "additionalProperties": true
-                  }
-                }
               }
             },
             "errors": {

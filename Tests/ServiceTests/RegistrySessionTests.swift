@@ -53,7 +53,7 @@ final class RegistrySessionTests: RegistryHarness {
         _ = try call(ControlV1.SessionFrameResult.self, "session/input", ["agent_type": "codex", "session_id": s.sessionId, "input": "y"])
         _ = try call(ControlV1.SessionFrameResult.self, "session/respond", ["agent_type": "codex", "session_id": s.sessionId, "request_id": "perm-1", "response": ["approved": true]])
         let page = try call(ControlV1.SessionMessagesResult.self, "workspace/session/messages", ["session_id": s.sessionId])
-        let types = page.events.filter { $0.eventType == "run.frame" }.compactMap { e in e.payloadJson.flatMap { JSONValueTest.string($0, "type") } }
+        let types = page.events.filter { $0.eventType == "run.frame" }.compactMap { e in e.payload.flatMap { JSONValueTest.string($0, "type") } }
         XCTAssertEqual(types, ["user_input", "user_response"])
     }
 

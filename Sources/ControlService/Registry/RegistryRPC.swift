@@ -298,10 +298,20 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
         let page = try await events(record, after: params.afterSeq, limit: params.limit, waitMs: 0, s, context)
         var out = ControlV1.SessionMessagesResult()
         out.sessionId = record.sessionId
-        out.events = page.events
+        out.events = page.events.map(Self.event)
         out.latestSeq = page.latestSeq
         out.hasMore = page.hasMore
         out.nextAfterSeq = page.nextAfterSeq
+        return out
+    }
+
+    /// A run event as the registry shows it.
+    static func event(_ e: RuntimeV1.RuntimeRunEvent) -> ControlV1.SessionEvent {
+        var out = ControlV1.SessionEvent()
+        out.seq = e.seq
+        out.eventType = e.eventType
+        out.emittedAt = e.emittedAt
+        out.payload = e.payloadJson
         return out
     }
 
@@ -384,7 +394,7 @@ struct WatchPump: Sendable {
                 guard !Task.isCancelled else { return }
                 var n = ControlV1.SessionEventNotification()
                 n.sessionId = record.sessionId
-                n.event = e
+                n.event = RegistryRPC.event(e)
                 guard connection.notify(method, n) else { return }
                 after = e.seq
                 watch.sent.store(after, ordering: .relaxed)
