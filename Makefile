@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-khala bench-control tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-khala bench-control bench-rpc tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -80,6 +80,14 @@ bench-khala: tools
 	swift build -c release --product openagents >/dev/null
 	swift build -c release --product StreamBench >/dev/null
 	LANE=ws POLLERS=1000 RATES=1000 scripts/bench-stream.sh
+
+# The capability registry's JSON-RPC: initialize and session/send over HTTP and the WebSocket
+# beside control's /healthz and the runtime's durable frame append, in one run (release `openagents serve`).
+bench-rpc:
+	@scripts/ensure-tools.sh wrk curl
+	swift build -c release --product openagents >/dev/null
+	swift build -c release --product RPCBench >/dev/null
+	scripts/bench-rpc.sh
 
 # Control: the runtime's own worker read, the same read through control's signed proxy,
 # and a durable control write (codex worker event), in one run (release `openagents serve`).

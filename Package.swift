@@ -54,6 +54,8 @@ let package = Package(
         .executableTarget(name: "CodecBench", dependencies: ["BenchContracts", "Generated", "ProtoWire"], path: "Benchmarks/CodecBench"),
         // SSE fan-out and held streams against the real service (make bench-stream).
         .executableTarget(name: "StreamBench", dependencies: ["RuntimeCore", "CSystem"], path: "Benchmarks/StreamBench"),
+        // JSON-RPC round trips over the control service's WebSocket (make bench-rpc).
+        .executableTarget(name: "RPCBench", path: "Benchmarks/RPCBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
