@@ -3,8 +3,9 @@
 // sockets each call initialize, then send BODY (one JSON-RPC request) and
 // wait for its answer, over and over for SECONDS; prints answers/s and the
 // round trip's p50/p99 over every call, and how many answers were errors.
-// Each connection runs on its own thread with blocking sockets: the bench
-// shares the machine's cores with the server, as wrk does.
+// Like wrk -t2 -c64: THREADS threads share the sockets, each thread polling
+// its own, so the load generator costs what the anchor's does on the cores
+// it shares with the server.
 
 import Foundation
 import Glibc
@@ -105,6 +106,7 @@ final class Socket {
 }
 
 struct Totals { var calls = 0; var errors = 0; var latencies: [UInt64] = [] }
+let threads = Int(env["THREADS"] ?? "2") ?? 2
 let totals = Mutex(Totals())
 let start = Mutex<UInt64>(0)
 let ready = DispatchSemaphore(value: 0)
@@ -113,26 +115,69 @@ let done = DispatchSemaphore(value: 0)
 let request = frame(body)
 let errorMarker = Array(#""error":"#.utf8)
 
-for _ in 0..<connections {
+extension Socket {
+    /// A whole text message if the buffer holds one (control frames dropped); nil otherwise.
+    func take() -> [UInt8]? {
+        while buffer.count >= 2 {
+            let opcode = buffer[0] & 0x0f
+            var len = Int(buffer[1] & 0x7f), at = 2
+            if len == 126 {
+                guard buffer.count >= 4 else { return nil }
+                len = Int(buffer[2]) << 8 | Int(buffer[3]); at = 4
+            } else if len == 127 {
+                guard buffer.count >= 10 else { return nil }
+                len = 0
+                for i in 2..<10 { len = len << 8 | Int(buffer[i]) }
+                at = 10
+            }
+            guard buffer.count >= at + len else { return nil }
+            let payload = Array(buffer[at..<at + len])
+            buffer.removeFirst(at + len)
+            if opcode == 8 { fatalError("the server closed: \(payload)") }
+            if opcode == 1 { return payload }
+        }
+        return nil
+    }
+}
+
+func isError(_ answer: [UInt8]) -> Bool {
+    guard answer.count > errorMarker.count else { return false }
+    return answer.withUnsafeBufferPointer { b in (0...(b.count - errorMarker.count)).contains { i in b[i] == 0x22 && Array(b[i..<i + errorMarker.count]) == errorMarker } }
+}
+
+for w in 0..<threads {
+    let mine = (0..<connections).filter { $0 % threads == w }.count
     let t = Thread {
-        let s = Socket()
-        s.upgrade()
-        s.write(frame(Array(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#.utf8)))
-        _ = s.message()
+        let sockets = (0..<mine).map { _ -> Socket in
+            let s = Socket()
+            s.upgrade()
+            s.write(frame(Array(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#.utf8)))
+            _ = s.message()
+            return s
+        }
         ready.signal()
         go.wait()
         let deadline = start.withLock { $0 } + UInt64(seconds * 1e9)
         var local = Totals()
-        local.latencies.reserveCapacity(200_000)
-        while true {
-            let t0 = now()
-            if t0 >= deadline { break }
-            s.write(request)
-            let answer = s.message()
-            local.latencies.append(now() - t0)
-            local.calls += 1
-            if answer.count > errorMarker.count, answer.withUnsafeBufferPointer({ b in (0...(b.count - errorMarker.count)).contains { i in b[i] == 0x22 && Array(b[i..<i + errorMarker.count]) == errorMarker } }) {
-                local.errors += 1
+        local.latencies.reserveCapacity(1_000_000)
+        var sentAt = [UInt64](repeating: 0, count: sockets.count)
+        var fds = sockets.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        for (i, s) in sockets.enumerated() { sentAt[i] = now(); s.write(request) }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while now() < deadline {
+            guard poll(&fds, nfds_t(fds.count), 100) > 0 else { continue }
+            for i in fds.indices where fds[i].revents != 0 {
+                let s = sockets[i]
+                let n = chunk.withUnsafeMutableBytes { recv(s.fd, $0.baseAddress, 65536, 0) }
+                guard n > 0 else { fatalError("the server closed the socket") }
+                s.buffer += chunk[0..<n]
+                while let answer = s.take() {
+                    let t = now()
+                    local.latencies.append(t - sentAt[i])
+                    local.calls += 1
+                    if isError(answer) { local.errors += 1 }
+                    if t < deadline { sentAt[i] = t; s.write(request) }
+                }
             }
         }
         totals.withLock { t in t.calls += local.calls; t.errors += local.errors; t.latencies += local.latencies }
@@ -141,10 +186,10 @@ for _ in 0..<connections {
     t.stackSize = 1 << 20
     t.start()
 }
-for _ in 0..<connections { ready.wait() }
+for _ in 0..<threads { ready.wait() }
 start.withLock { $0 = now() }
-for _ in 0..<connections { go.signal() }
-for _ in 0..<connections { done.wait() }
+for _ in 0..<threads { go.signal() }
+for _ in 0..<threads { done.wait() }
 let elapsed = Double(now() - start.withLock { $0 }) / 1e9
 let t = totals.withLock { $0 }
 let sorted = t.latencies.sorted()

@@ -414,7 +414,7 @@ final class Connection: @unchecked Sendable {
 
     func close() {
         guard state.closed() else { return }
-        webSocket?.session?.ended()
+        webSocket?.session?.finished()
         epoll_ctl(loop.epfd, EPOLL_CTL_DEL, fd, nil)
         Glibc.close(fd)
         loop.removed(fd)

@@ -25,6 +25,8 @@ final class EventLoop: @unchecked Sendable {
     /// Client exchanges this loop runs (`LoopExchange`), by socket, and the
     /// keep-alive connections they left, by origin.
     var clients: [Int32: LoopExchange] = [:]
+    /// `executeSoon` work queued by this loop's own thread (loop thread only).
+    var soon: [@Sendable () -> Void] = []
     var idleClients: [String: [Int32]] = [:]
 
     /// The loop running on the calling thread, if any.
@@ -67,6 +69,12 @@ final class EventLoop: @unchecked Sendable {
         mailbox.withLock { $0.append(work) }
         var one: UInt64 = 1
         _ = write(wakefd, &one, 8)
+    }
+
+    /// Work for this loop: from its own thread, run right after the events it
+    /// is handling (no wake-up write); from any other thread, as `execute`.
+    func executeSoon(_ work: @escaping @Sendable () -> Void) {
+        if EventLoop.current === self { soon.append(work) } else { execute(work) }
     }
 
     // MARK: epoll plumbing
@@ -129,6 +137,11 @@ final class EventLoop: @unchecked Sendable {
                         exchange.ready(flags)
                     }
                 }
+            }
+            while !soon.isEmpty {
+                let work = soon
+                soon.removeAll(keepingCapacity: true)
+                for w in work { w() }
             }
             if now - lastSweep >= 0.1 {
                 lastSweep = now

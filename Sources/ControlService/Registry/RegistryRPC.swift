@@ -37,7 +37,22 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
         self.logger = logger
         self.generatedAt = generatedAt
         discoverJSON = RegistryDiscovery.document(adapters)
+        var info = ControlV1.RpcServerInfo()
+        info.name = "openagents-control"
+        info.version = Self.serverVersion
+        var caps = ControlV1.RpcServerCapabilities()
+        caps.supportedAgents = adapters.supportedAgents
+        caps.runtimeRegistry = adapters.document(at: generatedAt)
+        caps.notifications = ControlV1.RegistryRpcService.methods.filter { $0.kind == .serverNotification }.map(\.name)
+        var template = ControlV1.InitializeResult()
+        template.protocolVersion = "1.0"
+        template.serverInfo = info
+        template.capabilities = caps
+        initializeTemplate = template
     }
+
+    /// initialize's answer but for the client id: the registry is fixed once the service is built.
+    let initializeTemplate: ControlV1.InitializeResult
 
     /// The dispatcher of this handler: the generated table, routing before each session method.
     static func make(adapters: RuntimeAdapters, store: RecordLog<ControlState>, proxy: RuntimeProxy, logger: Logger) -> (RegistryRPC, JSONRPCDispatcher) {
@@ -58,17 +73,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
 
     public func initialize(_ params: ControlV1.InitializeParams, context: JSONRPCContext) async throws -> ControlV1.InitializeResult {
         _ = try session(context)
-        var info = ControlV1.RpcServerInfo()
-        info.name = "openagents-control"
-        info.version = Self.serverVersion
-        var caps = ControlV1.RpcServerCapabilities()
-        caps.supportedAgents = adapters.supportedAgents
-        caps.runtimeRegistry = adapters.document(at: generatedAt)
-        caps.notifications = ControlV1.RegistryRpcService.methods.filter { $0.kind == .serverNotification }.map(\.name)
-        var out = ControlV1.InitializeResult()
-        out.protocolVersion = "1.0"
-        out.serverInfo = info
-        out.capabilities = caps
+        var out = initializeTemplate
         out.clientId = context.connection?.id ?? "http_" + UUID().uuidString.lowercased()
         return out
     }

@@ -25,11 +25,11 @@ extension Connection {
                 loop.execute { cont.resume(returning: self.enqueueFrames(bytes)) }
             }
         }, post: { [self] bytes in
-            loop.execute { _ = self.enqueueFrames(bytes) }
+            loop.executeSoon { _ = self.enqueueFrames(bytes) }
             return true
         }, close: { [self] code, reason in
-            loop.execute { self.sendClose(code, reason, thenClose: false) }
-        })
+            loop.executeSoon { self.sendClose(code, reason, thenClose: false) }
+        }, onLoop: { work in loop.executeSoon(work) })
         webSocket = WebSocketMode(parser: WebSocketParser(maxMessageBytes: server.config.webSocketMaxMessageBytes), session: session)
         server.metrics.inFlight.add(1, ordering: .relaxed)
         let server = self.server
@@ -68,9 +68,9 @@ extension Connection {
                     mode.closeSent = true
                 }
                 mode.closeWhenFlushed = true
-                mode.session?.ended()
+                mode.session?.finished()
             case let message?:
-                mode.session?.feed.yield(message)
+                mode.session?.deliver(message)
             }
         }
         if inputStart > 64 * 1024 || inputStart == input.count {
@@ -91,7 +91,7 @@ extension Connection {
             mode.closeSent = true
         }
         if thenClose { mode.closeWhenFlushed = true } else if mode.closeDeadline == nil { mode.closeDeadline = loop.now + 2 }
-        mode.session?.ended()
+        mode.session?.finished()
         webSocket = mode
         flush()
     }

@@ -53,6 +53,13 @@ public enum JSONRPC {
     }
 
     public static func parse(_ body: [UInt8]) -> Body {
+        // One object (the common case) is checked and read in a single pass; a batch is
+        // checked whole first, so one bad element makes the body a parse error.
+        let object: Bool = body.withUnsafeBytes { buf in
+            var r = JSONReader(buf, options: JSONDecodingOptions(ignoreUnknownFields: true))
+            return r.peek() == UInt8(ascii: "{")
+        }
+        if object { return read(body).map { .single($0) } ?? .unparsable("the body is not one JSON value") }
         let valid: Bool = body.withUnsafeBytes { buf in
             var r = JSONReader(buf, options: JSONDecodingOptions(ignoreUnknownFields: true))
             do { try r.skipValue(); try r.finish(); return true } catch { return false }
@@ -77,7 +84,12 @@ public enum JSONRPC {
 
     /// One message of a body (already known to be valid JSON).
     static func message(_ bytes: [UInt8]) -> Result<Request, Refusal> {
-        bytes.withUnsafeBytes { buf -> Result<Request, Refusal> in
+        read(bytes) ?? .failure(Refusal(id: null, error: .invalidRequest("a request is a JSON object")))
+    }
+
+    /// One message; nil when the bytes are not one JSON value.
+    static func read(_ bytes: [UInt8]) -> Result<Request, Refusal>? {
+        bytes.withUnsafeBytes { buf -> Result<Request, Refusal>? in
             var r = JSONReader(buf, options: JSONDecodingOptions(ignoreUnknownFields: true))
             guard r.peek() == UInt8(ascii: "{") else { return .failure(Refusal(id: null, error: .invalidRequest("a request is a JSON object"))) }
             var version: String?, method: String?, methodIsString = true
@@ -107,8 +119,9 @@ public enum JSONRPC {
                         try r.skipValue()
                     }
                 }
+                try r.finish()
             } catch {
-                return .failure(Refusal(id: null, error: .invalidRequest("\(error)")))
+                return nil
             }
             let answerID = id ?? null
             if let problem { return .failure(Refusal(id: answerID, error: .invalidRequest(problem))) }

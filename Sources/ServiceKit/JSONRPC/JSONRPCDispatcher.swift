@@ -19,17 +19,16 @@ public protocol JSONRPCMiddleware: Sendable {
 /// (clients of the registry read false and empty values too). Errors become
 /// error objects here, in one place.
 public struct JSONRPCDispatcher: Sendable {
-    let methods: [String: BoundJSONRPCMethod]
-    public var middleware: [any JSONRPCMiddleware]
+    /// Each method with the middleware that applies to it, resolved once.
+    let methods: [String: (bound: BoundJSONRPCMethod, chain: [any JSONRPCMiddleware])]
 
     public init(_ bound: [BoundJSONRPCMethod], middleware: [any JSONRPCMiddleware] = []) {
-        var table: [String: BoundJSONRPCMethod] = [:]
-        for b in bound { table[b.descriptor.name] = b }
+        var table: [String: (bound: BoundJSONRPCMethod, chain: [any JSONRPCMiddleware])] = [:]
+        for b in bound { table[b.descriptor.name] = (b, middleware.filter { $0.applies(to: b.descriptor) }) }
         methods = table
-        self.middleware = middleware
     }
 
-    public func descriptor(_ name: String) -> JSONRPCMethodDescriptor? { methods[name]?.descriptor }
+    public func descriptor(_ name: String) -> JSONRPCMethodDescriptor? { methods[name]?.bound.descriptor }
 
     /// The REST JSON of the service: every field present, 64-bit integers as numbers, enum wire words.
     public static let resultEncoding = MessageIO.restOut
@@ -37,11 +36,10 @@ public struct JSONRPCDispatcher: Sendable {
     /// One request's outcome: the result's JSON or an error object.
     public func handle(_ request: JSONRPC.Request, transport: RequestContext, connection: (any JSONRPCConnection)?,
                        hooks: JSONRPCAfterAnswer = JSONRPCAfterAnswer()) async -> Result<[UInt8], JSONRPC.ErrorObject> {
-        guard let bound = methods[request.method] else { return .failure(.methodNotFound(request.method)) }
+        guard let (bound, chain) = methods[request.method] else { return .failure(.methodNotFound(request.method)) }
         let d = bound.descriptor
         let params = JSONRPCParams(raw: request.params, method: d)
         let context = JSONRPCContext(transport: transport, method: d, connection: connection, hooks: hooks)
-        let chain = middleware.filter { $0.applies(to: d) }
         do {
             let result = try await Self.run(chain, params, context) { c in try await bound.invoke(params, c) }
             return .success(try result.jsonBytes(options: Self.resultEncoding))

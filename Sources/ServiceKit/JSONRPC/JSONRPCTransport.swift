@@ -91,8 +91,9 @@ public final class JSONRPCSocket: JSONRPCConnection {
     public func close() { socket.close() }
 
     /// Reads until the client leaves; then runs the close handlers (watches stop).
+    /// Messages are taken on the connection's loop thread as they are read.
     public func run() async {
-        for await event in socket.incoming {
+        socket.receiveOnLoop { [self] event in
             switch event {
             case .text(let text): receive(Array(text.utf8))
             case .binary:
@@ -100,7 +101,7 @@ public final class JSONRPCSocket: JSONRPCConnection {
             default: break
             }
         }
-        await Task.yield()
+        await socket.ended()
         for h in closeHandlers.withLock({ h -> [@Sendable () -> Void] in defer { h = nil }; return h ?? [] }) { h() }
     }
 
@@ -127,19 +128,24 @@ public final class JSONRPCSocket: JSONRPCConnection {
         guard inFlight.add(1, ordering: .relaxed).newValue <= maxInFlight else {
             inFlight.subtract(1, ordering: .relaxed)
             let busy = JSONRPC.ErrorObject(Self.overloaded, "Too many calls in flight", data: Array("{\"max_in_flight\":\(maxInFlight)}".utf8))
-            Task { [self] in
-                if let out = await JSONRPC.answer(admitted, { _ in .failure(busy) }) { _ = await socket.send(frames: WebSocketEncoder.frame(.text, out)) }
+            Task.immediate { [self] in
+                if let out = await JSONRPC.answer(admitted, { _ in .failure(busy) }) { _ = socket.post(frames: WebSocketEncoder.frame(.text, out)) }
             }
             return
         }
-        Task { [self] in
+        // Started on the loop thread that read the frame: a call that never suspends
+        // (initialize, a refused call) is answered before the next frame is read, with
+        // no thread hop; one that suspends (a runtime call) resumes off the loop.
+        Task.immediate { [self] in
             defer { inFlight.subtract(1, ordering: .relaxed) }
             let hooks = JSONRPCAfterAnswer()
             let out = await JSONRPC.answer(admitted) { r in
                 if r.method == "\u{0}refused" { return .success(JSONRPC.null) }  // a refused notification: no answer
                 return await handle(r, self, hooks)
             }
-            if let out { _ = await socket.send(frames: WebSocketEncoder.frame(.text, out)) }
+            // Posted, not awaited: the loop writes it in order after anything queued before; a
+            // reader that leaves its answers unread beyond the stream buffer limit is dropped as slow.
+            if let out { _ = socket.post(frames: WebSocketEncoder.frame(.text, out)) }
             hooks.run()
         }
     }
