@@ -16,15 +16,16 @@ public final class ControlService: Sendable {
     let outbox: RuntimeOutbox?
 
     /// `runtimeURL` nil: runtime-owned routes answer 503 "Runtime is not configured.".
+    /// `localRuntime`: the runtime of this process, called in process instead of at `runtimeURL`.
     /// `runtimeSecret` nil: the runtime does not check signatures.
     public init(dataDirectory: String, runtimeURL: String?, runtimeSecret: [UInt8]?, environment: [String: String], metrics: Metrics, logger: Logger,
                 writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil,
-                runtimeTimeout: Double = 5, runtimeRegistry: String? = nil) throws {
+                runtimeTimeout: Double = 5, runtimeRegistry: String? = nil, localRuntime: RouterClient? = nil) throws {
         adapters = try RuntimeAdapters.load(file: runtimeRegistry)
         let store = try RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
         let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
-        let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout)
+        let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout, local: localRuntime)
         outbox = proxy.client.map { RuntimeOutbox(store: store, client: $0, secret: runtimeSecret, logger: logger) }
         handler = ControlHandler(store: store, sessions: sessions, sync: sync, proxy: proxy, metrics: metrics, logger: logger, adapters: adapters, mailSink: mailSink)
         var binder = RouteBinder(middleware: [SessionMiddleware(tokens: sessions, store: store), WriteFreezeMiddleware(frozen: writesFrozen)])

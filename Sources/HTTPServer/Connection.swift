@@ -207,25 +207,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Request id (echoed when sane, else generated) and W3C trace context.
-    private func decorate(_ r: inout HTTPRequest) {
-        if let id = r.headers["x-request-id"], !id.isEmpty, id.utf8.count <= 128, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-            r.requestID = id
-        } else {
-            r.requestID = loop.ids.hex(16)
-        }
-        var trace = TraceContext(traceID: loop.ids.hex(16), parentID: nil, spanID: loop.ids.hex(8), flags: "01", state: nil)
-        if let tp = r.headers["traceparent"] {
-            let parts = tp.split(separator: "-")
-            if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-               parts.dropFirst().allSatisfy({ $0.allSatisfy(\.isHexDigit) }), parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16) {
-                trace.traceID = String(parts[1]).lowercased()
-                trace.parentID = String(parts[2]).lowercased()
-                trace.flags = String(parts[3])
-                trace.state = r.headers["tracestate"]
-            }
-        }
-        r.trace = trace
-    }
+    private func decorate(_ r: inout HTTPRequest) { r.decorate(ids: &loop.ids) }
 
     // MARK: Responses
 

@@ -97,6 +97,14 @@ case "serve":
             logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(runtime.ledger.runCount)", "workers": "\(runtime.ledger.workerCount)", "lsn": "\(runtime.ledger.recoveredLSN)",
                                                         "from": runtime.ledger.recoveredFrom.rawValue, "seconds": String(format: "%.2f", runtime.recoverySeconds)])
         }
+        // The runtime's router is built once: served on its port, and called in process by the
+        // control service of this same `serve` unless --runtime-url / OA_RUNTIME_URL names another.
+        var runtime: (router: Router, metrics: Metrics)?
+        if config.startRuntime {
+            let m = Metrics()
+            runtime = (Services.runtimeRouter(config: config, metrics: m, core: core, signature: signature), m)
+        }
+        let local = (config.runtimeURLSetting ?? "").isEmpty ? runtime.map { RouterClient(router: $0.router, errors: ServiceError.rendering, metrics: $0.metrics) } : nil
         var control: (router: Router, metrics: Metrics)?
         if config.startControl {
             let env = ProcessInfo.processInfo.environment
@@ -106,12 +114,13 @@ case "serve":
                                              runtimeSecret: try RuntimeSignature.loadSecret(environment: env, dataDirectory: config.dataDirectory),
                                              environment: env, metrics: metrics, logger: logger,
                                              writesFrozen: { mode == "rust_active" ? nil : "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(mode)" },
-                                             runtimeTimeout: Double(config.runtimeTimeoutMs) / 1000, runtimeRegistry: config.runtimeRegistryPath)
+                                             runtimeTimeout: Double(config.runtimeTimeoutMs) / 1000, runtimeRegistry: config.runtimeRegistryPath,
+                                             localRuntime: local)
             control = (service.router, metrics)
             logger.log(.info, "control state recovered", ["path": service.handler.store.path, "records": "\(service.handler.store.recoveredRecords)",
-                                                          "runtime": config.runtimeURL ?? "not configured"])
+                                                          "runtime": local != nil ? "in process" : config.runtimeURL ?? "not configured"])
         }
-        for service in Services.served(config: config, core: core, signature: signature, control: control) {
+        for service in Services.served(config: config, core: core, signature: signature, control: control, runtime: runtime) {
             let server = HTTPServer(config: serverConfig(port: service.port, name: service.name), router: service.router, logger: logger,
                                     metrics: service.metrics, errors: service.name == "control" ? ControlErrors.rendering : ServiceError.rendering)
             try server.start()

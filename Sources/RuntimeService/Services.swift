@@ -18,11 +18,12 @@ public struct ServedService: Sendable {
 public enum Services {
     /// The services this configuration starts, in start order. The runtime
     /// needs its core (the recovered log) and, unless auth is off, the signer.
-    public static func served(config: ServiceConfig, core: RuntimeCore?, signature: RuntimeSignature?, control: (router: Router, metrics: Metrics)? = nil) -> [ServedService] {
+    public static func served(config: ServiceConfig, core: RuntimeCore?, signature: RuntimeSignature?, control: (router: Router, metrics: Metrics)? = nil,
+                              runtime: (router: Router, metrics: Metrics)? = nil) -> [ServedService] {
         var out: [ServedService] = []
         if config.startRuntime {
-            let m = Metrics()
-            out.append(ServedService(name: "runtime", port: config.runtimePort, router: runtimeRouter(config: config, metrics: m, core: core, signature: signature), metrics: m))
+            let m = runtime?.metrics ?? Metrics()
+            out.append(ServedService(name: "runtime", port: config.runtimePort, router: runtime?.router ?? runtimeRouter(config: config, metrics: m, core: core, signature: signature), metrics: m))
         }
         if config.startControl, let control {
             out.append(ServedService(name: "control", port: config.controlPort, router: control.router, metrics: control.metrics))

@@ -22,6 +22,8 @@ class ControlHarness: XCTestCase {
     var runtimePort = 0
     var controlPort = 0
     var service: ControlService?
+    /// The runtime's router, for a control service that calls it in process.
+    var runtimeRouter: Router?
     static let runtimeSecret = Array("control-test-runtime-secret".utf8)
     static let sessionKey = "control-test-session-key"
     static let syncKey = "control-test-sync-key"
@@ -52,21 +54,24 @@ class ControlHarness: XCTestCase {
         var sc = ServerConfig()
         sc.port = 0
         sc.loops = 1
-        let s = HTTPServer(config: sc, router: Services.runtimeRouter(config: config, metrics: Metrics(), core: core, signature: RuntimeSignature(secret: Self.runtimeSecret)),
-                           logger: Logger(level: .error))
+        let router = Services.runtimeRouter(config: config, metrics: Metrics(), core: core, signature: RuntimeSignature(secret: Self.runtimeSecret))
+        runtimeRouter = router
+        let s = HTTPServer(config: sc, router: router, logger: Logger(level: .error))
         runtimePort = try s.start()
         runtime = s
     }
 
     /// `runtime`: whether a runtime is configured at all; `runtimeURL` overrides where.
-    func serve(runtime withRuntime: Bool = true, runtimeURL: String? = nil, registry: String? = nil) throws {
+    /// `inProcess`: control calls the runtime through its router, as `serve` does when both run in one process.
+    func serve(runtime withRuntime: Bool = true, runtimeURL: String? = nil, registry: String? = nil, inProcess: Bool = false) throws {
         if withRuntime && runtimeURL == nil && runtime == nil { try startRuntime() }
         let url = runtimeURL ?? (withRuntime ? "http://127.0.0.1:\(runtimePort)" : nil)
         let env = ["OA_CONTROL_SESSION_SECRET": Self.sessionKey, "RUNTIME_SYNC_TOKEN_SIGNING_KEY": Self.syncKey]
         let sink = mail
         let svc = try ControlService(dataDirectory: dir + "/control", runtimeURL: url, runtimeSecret: Self.runtimeSecret, environment: env,
                                      metrics: Metrics(), logger: Logger(level: .error), mailSink: { email, code in sink.withLock { $0[email] = code } },
-                                     runtimeRegistry: registry)
+                                     runtimeRegistry: registry,
+                                     localRuntime: inProcess ? runtimeRouter.map { RouterClient(router: $0, errors: ServiceError.rendering) } : nil)
         var sc = ServerConfig()
         sc.port = 0
         sc.loops = 1

@@ -6,7 +6,8 @@ import RuntimeCore
 import ServiceKit
 
 /// How control reaches the runtime: the generated runtime client over a
-/// pooled keep-alive HTTP client, every call signed with
+/// pooled keep-alive HTTP client (or, when the runtime runs in the same
+/// process, straight into its router: same middleware, no socket), every call signed with
 /// `X-OA-RUNTIME-SIGNATURE` (the shared secret; `user_id` bound to the
 /// session's user) and carrying the request's `x-request-id` and `traceparent`.
 /// Failures become the answers section 3.2 gives: no runtime configured,
@@ -18,9 +19,14 @@ public struct RuntimeProxy: Sendable {
     let secret: [UInt8]?
 
     /// `baseURL` nil: not configured. `secret` nil: the runtime does not check signatures.
-    public init(baseURL: String?, secret: [UInt8]?, timeout: Double = 5) throws {
+    /// `local`: the runtime of this same process, called through its router without a socket.
+    public init(baseURL: String?, secret: [UInt8]?, timeout: Double = 5, local: RouterClient? = nil) throws {
         self.baseURL = baseURL
         self.secret = secret
+        if let local {
+            client = RuntimeV1.RuntimeServiceClient(APIClient(transport: RouterTransport(local), timeout: timeout))
+            return
+        }
         guard let baseURL else {
             client = nil
             return
