@@ -94,7 +94,7 @@ enum ConnectProtocol {
                     payload = Array(text.utf8)
                 }
             } else {
-                let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+                let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.whitespaceTrimmed.lowercased() } ?? ""
                 switch type {
                 case "application/json": codec = .json
                 case "application/proto": codec = .proto

@@ -72,8 +72,8 @@ public struct PrincipalMiddleware: RouteMiddleware {
     public func applies(to route: RouteDescriptor) -> Bool { route.principal != .none }
     public func handle(_ request: HTTPRequest, context: RequestContext, next: (HTTPRequest, RequestContext) async throws -> HTTPResponse) async throws -> HTTPResponse {
         var c = context
-        let user = request.headers["x-oa-user-id"]?.trimmingCharacters(in: .whitespaces) ?? ""
-        let guest = request.headers["x-oa-guest-scope"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        let user = request.headers["x-oa-user-id"]?.whitespaceTrimmed ?? ""
+        let guest = request.headers["x-oa-guest-scope"]?.whitespaceTrimmed ?? ""
         c.principal = RequestPrincipal(userID: user, guestScope: guest)
         switch context.route.principal {
         case .required where c.principal.isEmpty: throw ServiceError.invalidRequest("x-oa-user-id or x-oa-guest-scope is required")

@@ -83,7 +83,7 @@ public struct RouteBinder: Sendable {
             let present = fields.values()
             let missing = route.requiredFields.filter { name in
                 guard let v = present[name] else { return true }
-                return v.trimmingCharacters(in: .whitespaces).isEmpty
+                return v.whitespaceTrimmed.isEmpty
             }.sorted()
             if !missing.isEmpty {
                 throw ServiceError.invalidRequest("\(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") required",

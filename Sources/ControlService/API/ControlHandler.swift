@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Dispatch
 import Foundation
@@ -152,7 +153,7 @@ public final class ControlHandler: ControlV1.ControlServiceHandler, @unchecked S
         var revoked: [String] = []
         switch request.target {
         case .sessionId(let id)?:
-            let id = id.trimmingCharacters(in: .whitespaces)
+            let id = id.whitespaceTrimmed
             guard !id.isEmpty else { throw APIError(.unprocessable, "invalid_request", "session_id is empty", details: ["session_id: required"]) }
             // Sessions are tokens, not rows: a session id is the caller's only if it is the current one or one its email login opened.
             let owned = id == s.sessionID || store.read { $0.sessions[id]?.userId == s.userID }
@@ -161,7 +162,7 @@ public final class ControlHandler: ControlV1.ControlServiceHandler, @unchecked S
             r.sessionId = id
             revoked = [id]
         case .deviceId(let device)?:
-            let device = device.trimmingCharacters(in: .whitespaces)
+            let device = device.whitespaceTrimmed
             guard !device.isEmpty else { throw APIError(.unprocessable, "invalid_request", "device_id is empty", details: ["device_id: required"]) }
             r.key = "device:\(s.userID):\(device)"
             revoked = store.read { st in st.sessions.values.filter { $0.userId == s.userID && $0.deviceId == device }.map(\.sessionId) }
@@ -243,7 +244,7 @@ public final class ControlHandler: ControlV1.ControlServiceHandler, @unchecked S
 
     public func setRuntimeWorkerStatus(_ request: ControlV1.RuntimeWorkerStatusRequest, context: RequestContext) async throws -> APIResponse<ControlV1.RuntimeWorkerResult> {
         let s = try session(context)
-        let status = request.status.trimmingCharacters(in: .whitespaces).lowercased()
+        let status = request.status.whitespaceTrimmed.lowercased()
         guard ControlHandler.workerStatuses.contains(status) else {
             throw APIError(.unprocessable, "invalid_request", "status must be one of \(ControlHandler.workerStatuses.joined(separator: ", "))",
                            details: ["status: must be one of \(ControlHandler.workerStatuses.joined(separator: ", "))"])
@@ -267,7 +268,7 @@ public final class ControlHandler: ControlV1.ControlServiceHandler, @unchecked S
 
     public func executeTool(_ request: RuntimeV1.ToolExecuteRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.ToolExecuteResponse> {
         let s = try session(context)
-        let bodyUser = request.userId.trimmingCharacters(in: .whitespaces)
+        let bodyUser = request.userId.whitespaceTrimmed
         if !bodyUser.isEmpty, bodyUser != s.userID { throw APIError.forbidden("user_id \(bodyUser) is not the session's user") }
         var q = request
         q.userId = s.userID

@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Generated
 import HTTPServer
@@ -41,7 +42,7 @@ public enum ControlErrors {
         var fields: [String: [String]] = [:]
         for d in e.details {
             guard let colon = d.firstIndex(of: ":") else { continue }
-            fields[String(d[..<colon]), default: []].append(String(d[d.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+            fields[String(d[..<colon]), default: []].append(String(d[d.index(after: colon)...]).whitespaceTrimmed)
         }
         if !fields.isEmpty {
             var s = GoogleProtobuf.Struct()

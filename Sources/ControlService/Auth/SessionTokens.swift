@@ -57,10 +57,7 @@ public struct SessionTokens: Sendable {
 
     /// The session an `Authorization` header value carries, or 401 naming why not.
     public func verify(authorization: String?, revocations: [String: ControlV1.SessionRevoked]) throws(APIError) -> ControlSession {
-        let header = authorization.map { $0.split(separator: " ", omittingEmptySubsequences: true) } ?? []
-        guard !header.isEmpty else { throw .unauthorized("Authorization: Bearer <session token> is required") }
-        guard header.count == 2, header[0].lowercased() == "bearer" else { throw .unauthorized("the Authorization scheme must be Bearer") }
-        let token = String(header[1])
+        let token = try Self.bearer(authorization)
         // A token verified before needs only its lifetime and the revocations checked again.
         if let s = verified.withLock({ $0[token] }) {
             guard s.expiresAt > clock() else { throw .unauthorized("the session has expired") }
@@ -75,6 +72,17 @@ public struct SessionTokens: Sendable {
             cache[token] = session
         }
         return session
+    }
+
+    /// The token of `Bearer <token>` (the scheme case-insensitive, spaces around it ignored).
+    static func bearer(_ authorization: String?) throws(APIError) -> String {
+        guard let authorization else { throw .unauthorized("Authorization: Bearer <session token> is required") }
+        let parts = authorization.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        guard !parts.isEmpty else { throw .unauthorized("Authorization: Bearer <session token> is required") }
+        guard parts.count == 2, parts[0].count == 6, zip(parts[0], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
+            throw .unauthorized("the Authorization scheme must be Bearer")
+        }
+        return String(decoding: parts[1], as: UTF8.self)
     }
 
     /// Tokens whose MAC and claims held, by token (the MAC check and JSON parse are most of a request's cost).

@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Foundation
 import Generated
@@ -71,12 +72,12 @@ public struct SyncTokens: Sendable {
         guard (SyncTokens.ttl.min...SyncTokens.ttl.max).contains(ttl) else {
             throw APIError(.unprocessable, "invalid_request", "ttl_seconds must be between \(SyncTokens.ttl.min) and \(SyncTokens.ttl.max)", details: ["ttl_seconds: must be between 60 and 900"])
         }
-        let device = request.deviceId.trimmingCharacters(in: .whitespaces)
+        let device = request.deviceId.whitespaceTrimmed
         if !device.isEmpty, !session.deviceID.isEmpty, device != session.deviceID {
             throw .forbidden("device_id \(device) is not the session's device")
         }
         var scopes: [String] = []
-        for s in request.scopes.map({ $0.trimmingCharacters(in: .whitespaces) }) where !s.isEmpty && !scopes.contains(s) {
+        for s in request.scopes.map({ $0.whitespaceTrimmed }) where !s.isEmpty && !scopes.contains(s) {
             guard SyncTokens.scopes.contains(s) else {
                 throw APIError(.unprocessable, "invalid_scope", "unknown scope \(s) (known: \(SyncTokens.scopes.joined(separator: ", ")))", details: ["scopes: unknown scope \(s)"])
             }
@@ -85,7 +86,7 @@ public struct SyncTokens: Sendable {
         if scopes.isEmpty { scopes = [SyncTokens.defaultScope] }
         let org = SyncTokens.org(session)
         var grants: [ControlV1.SyncTopicGrant] = []
-        let asked = request.topics.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let asked = request.topics.map { $0.whitespaceTrimmed }.filter { !$0.isEmpty }
         for topic in asked where !grants.contains(where: { $0.topic == topic }) {
             guard let (scope, owned) = SyncTokens.requiredScope(topic, session: session, org: org) else {
                 throw APIError(.unprocessable, "invalid_request", "topic \(topic) is not a topic sync tokens grant", details: ["topics: unknown topic \(topic)"])

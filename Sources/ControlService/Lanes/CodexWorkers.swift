@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Foundation
 import Generated
@@ -34,7 +35,7 @@ extension ControlHandler {
 
     public func createCodexWorker(_ request: ControlV1.CreateCodexWorkerRequest, context: RequestContext) async throws -> APIResponse<ControlV1.CodexWorkerCreatedResponse> {
         let s = try session(context)
-        let requested = request.workerId.trimmingCharacters(in: .whitespaces)
+        let requested = request.workerId.whitespaceTrimmed
         if requested.count > 128 { throw ControlHandler.unprocessable("worker_id", "must be at most 128 characters") }
         let id = requested.isEmpty ? "codexw_" + UUID().uuidString.lowercased() : requested
         let now = ControlClock.now()
@@ -103,7 +104,7 @@ extension ControlHandler {
     /// Handshake payloads must carry what each side of the handshake needs.
     static func checkHandshake(_ payload: GoogleProtobuf.Struct) throws(APIError) {
         func text(_ k: String) -> String {
-            if case .stringValue(let v)? = payload.fields[k]?.kind { return v.trimmingCharacters(in: .whitespaces) }
+            if case .stringValue(let v)? = payload.fields[k]?.kind { return v.whitespaceTrimmed }
             return ""
         }
         let method = text("method")
@@ -120,7 +121,7 @@ extension ControlHandler {
 
     public func appendCodexWorkerEvent(_ request: ControlV1.AppendCodexWorkerEventRequest, context: RequestContext) async throws -> APIResponse<ControlV1.CodexWorkerEventResponse> {
         let s = try session(context)
-        let type = request.eventType.trimmingCharacters(in: .whitespaces)
+        let type = request.eventType.whitespaceTrimmed
         guard type.hasPrefix("worker."), type.count > "worker.".count else { throw ControlHandler.unprocessable("event_type", "must start with worker.") }
         guard type.count <= 160 else { throw ControlHandler.unprocessable("event_type", "must be at most 160 characters") }
         let payload = request.payload ?? GoogleProtobuf.Struct()
@@ -182,7 +183,7 @@ extension ControlHandler {
     public func requestCodexWorker(_ request: ControlV1.SendCodexWorkerRequest, context: RequestContext) async throws -> APIResponse<ControlV1.CodexWorkerRequestResult> {
         let s = try session(context)
         let r = request.request ?? ControlV1.CodexControlRequest()
-        let requestID = r.requestId.trimmingCharacters(in: .whitespaces)
+        let requestID = r.requestId.whitespaceTrimmed
         guard !requestID.isEmpty else { throw ControlHandler.unprocessable("request.request_id", "is required") }
         guard ControlHandler.allowedRequestMethods.contains(r.method) else {
             throw ControlHandler.unprocessable("request.method", "must be one of \(ControlHandler.allowedRequestMethods.joined(separator: ", "))")

@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Foundation
 import Generated
@@ -23,7 +24,7 @@ extension ControlHandler {
     }
 
     public func startEmailChallenge(_ request: ControlV1.EmailChallengeRequest, context: RequestContext) async throws -> APIResponse<ControlV1.EmailChallengeResult> {
-        let email = request.email.trimmingCharacters(in: .whitespaces).lowercased()
+        let email = request.email.whitespaceTrimmed.lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(" ") else {
             throw ControlHandler.unprocessable("email", "must be an email address")
@@ -62,8 +63,8 @@ extension ControlHandler {
     }
 
     public func verifyEmailChallenge(_ request: ControlV1.EmailVerifyRequest, context: RequestContext) async throws -> APIResponse<ControlV1.EmailVerifyResult> {
-        let id = request.challengeId.trimmingCharacters(in: .whitespaces)
-        let code = request.code.trimmingCharacters(in: .whitespaces)
+        let id = request.challengeId.whitespaceTrimmed
+        let code = request.code.whitespaceTrimmed
         guard code.count == 6, code.allSatisfy(\.isNumber) else { throw ControlHandler.unprocessable("code", "must be six digits") }
         let now = ControlClock.now()
         let (challenge, usable) = store.read { st in (st.challenges[id], !st.usedChallenges.contains(id)) }

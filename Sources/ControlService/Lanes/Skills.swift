@@ -88,7 +88,7 @@ extension ControlHandler {
         var problems: [(String, String)] = []
         if !ControlHandler.validID(spec.skillId) { problems.append(("spec.skill_id", "must be a lowercase id (a-z, 0-9, . _ -), at most 64 characters")) }
         if !ControlHandler.validVersion(spec.version) { problems.append(("spec.version", "must be a semantic version (1.2.3)")) }
-        if spec.name.trimmingCharacters(in: .whitespaces).isEmpty { problems.append(("spec.name", "is required")) }
+        if spec.name.whitespaceTrimmed.isEmpty { problems.append(("spec.name", "is required")) }
         if let p = ControlHandler.schemaProblem(spec.inputSchema) { problems.append(("spec.input_schema", p)) }
         if let p = ControlHandler.schemaProblem(spec.outputSchema) { problems.append(("spec.output_schema", p)) }
         let known = Set(store.read { $0.toolSpecs.values.map(\.toolId) })

@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Foundation
 import Generated
@@ -59,12 +60,12 @@ extension ControlHandler {
 
     public func appendThreadMessage(_ request: ControlV1.AppendThreadMessageRequest, context: RequestContext) async throws -> APIResponse<ControlV1.ThreadMessageResponse> {
         let s = try session(context)
-        let thread = request.threadId.trimmingCharacters(in: .whitespaces)
+        let thread = request.threadId.whitespaceTrimmed
         guard !thread.isEmpty, thread.count <= 128 else { throw ControlHandler.unprocessable("thread_id", "must be 1 to 128 characters") }
         let role = request.role.isEmpty ? "user" : request.role
         guard ControlHandler.roles.contains(role) else { throw ControlHandler.unprocessable("role", "must be user, assistant or system") }
         guard !request.text.isEmpty else { throw ControlHandler.unprocessable("text", "is required") }
-        let key = request.idempotencyKey.trimmingCharacters(in: .whitespaces)
+        let key = request.idempotencyKey.whitespaceTrimmed
         let now = ControlClock.now()
         let (message, replay) = try await store.commit { state throws(APIError) in
             var entries: [ControlV1.ControlLogRecord.Entry] = []

@@ -97,7 +97,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
     /// session's own, checked against what routing selected, and never a
     /// runtime disabled since the session started.
     func ownedSession(_ id: String, _ s: ControlSession, _ context: JSONRPCContext) throws -> (ControlV1.RpcSessionRecord, RuntimeSelection) {
-        let sid = id.trimmingCharacters(in: .whitespaces)
+        let sid = id.whitespaceTrimmed
         guard let record = store.read({ $0.rpcSessions[sid] }), record.ownerUserId == s.userID else {
             throw JSONRPC.ErrorObject(Self.sessionNotFound, "Session not found", data: Array("{\"session_id\":\(jsonQuote(sid))}".utf8))
         }
@@ -130,7 +130,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
         let s = try session(context)
         guard let selection = context.routing as? RuntimeSelection else { throw JSONRPC.ErrorObject.internalError("session/start was not routed") }
         let agent = selection.runtime.id
-        let key = params.idempotencyKey.trimmingCharacters(in: .whitespaces)
+        let key = params.idempotencyKey.whitespaceTrimmed
         guard key.count <= 200, params.title.count <= 500, params.workspaceId.count <= 500 else {
             throw JSONRPC.ErrorObject.invalidParams("idempotency_key is at most 200 characters, title and workspace_id at most 500")
         }
@@ -192,7 +192,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
     func frame(_ sessionID: String, clientMessageID: String, type: String, payload: [String: GoogleProtobuf.Value], _ context: JSONRPCContext) async throws -> ControlV1.SessionFrameResult {
         let s = try session(context)
         let (record, _) = try ownedSession(sessionID, s, context)
-        var mid = clientMessageID.trimmingCharacters(in: .whitespaces)
+        var mid = clientMessageID.whitespaceTrimmed
         guard mid.count <= 200 else { throw JSONRPC.ErrorObject.invalidParams("client_message_id is at most 200 characters") }
         if mid.isEmpty { mid = "cm_" + UUID().uuidString.lowercased() }
         var req = RuntimeV1.AppendFrameRequest()

@@ -44,7 +44,7 @@ struct RegistryRouting: JSONRPCMiddleware {
         if let raw, raw != Array("null".utf8), JSONRPC.text(raw) == nil {
             throw JSONRPC.ErrorObject.invalidParams("\(field) must be a string")
         }
-        let given = (JSONRPC.text(raw) ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        let given = (JSONRPC.text(raw) ?? "").whitespaceTrimmed.lowercased()
         let required = adapters.registry.routing?.requiredOnMethods.contains(method) ?? false
         guard !given.isEmpty || required else { return try await next(context) }
         let id = given.isEmpty ? (adapters.registry.routing?.defaultAgentType ?? adapters.registry.defaultRuntime) : given

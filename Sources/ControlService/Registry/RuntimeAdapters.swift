@@ -86,14 +86,14 @@ public struct RuntimeAdapters: Sendable {
         guard !r.runtimes.isEmpty else { throw fail("runtimes is empty") }
         var seen: [String: Int] = [:]
         for i in r.runtimes.indices {
-            let id = r.runtimes[i].id.trimmingCharacters(in: .whitespaces).lowercased()
+            let id = r.runtimes[i].id.whitespaceTrimmed.lowercased()
             let entry = "runtimes[\(i)]"
             guard !id.isEmpty else { throw fail("\(entry) has an empty id") }
             if let first = seen[id] { throw fail("\(entry) repeats the id \"\(id)\" of runtimes[\(first)]") }
             seen[id] = i
             r.runtimes[i].id = id
             let a = r.runtimes[i]
-            guard !a.displayName.trimmingCharacters(in: .whitespaces).isEmpty else { throw fail("\(entry) (\(id)) has no displayName") }
+            guard !a.displayName.whitespaceTrimmed.isEmpty else { throw fail("\(entry) (\(id)) has no displayName") }
             guard Self.statuses.contains(a.status) else { throw fail("\(entry) (\(id)) has status \"\(a.status)\" (one of \(Self.statuses.joined(separator: ", ")))") }
             guard Self.listSources.contains(a.sessionListSource) else { throw fail("\(entry) (\(id)) has sessionListSource \"\(a.sessionListSource)\"") }
             guard Self.scopeSources.contains(a.sessionMessagesSource) else { throw fail("\(entry) (\(id)) has sessionMessagesSource \"\(a.sessionMessagesSource)\"") }
@@ -101,7 +101,7 @@ public struct RuntimeAdapters: Sendable {
             guard let m = a.methods else { throw fail("\(entry) (\(id)) has no methods") }
             let required: [(String, String)] = [("history", m.history), ("messages", m.messages), ("watch", m.watch), ("unwatch", m.unwatch), ("start", m.start),
                                                 ("send", m.send), ("stop", m.stop), ("input", m.input), ("respond", m.respond)]
-            for (key, value) in required where value.trimmingCharacters(in: .whitespaces).isEmpty {
+            for (key, value) in required where value.whitespaceTrimmed.isEmpty {
                 throw fail("\(entry) (\(id)) is missing the required method key \"\(key)\"")
             }
             // A method the registry names must be one the server answers (registry_rpc.proto).
@@ -109,11 +109,11 @@ public struct RuntimeAdapters: Sendable {
                 throw fail("\(entry) (\(id)) maps \"\(key)\" to \"\(value)\", which is not a method of this server")
             }
         }
-        r.defaultRuntime = r.defaultRuntime.trimmingCharacters(in: .whitespaces).lowercased()
+        r.defaultRuntime = r.defaultRuntime.whitespaceTrimmed.lowercased()
         guard seen[r.defaultRuntime] != nil else { throw fail("defaultRuntime \"\(r.defaultRuntime)\" is not a listed runtime") }
         var routing = r.routing ?? RuntimeV1.RuntimeRegistryRouting()
         if routing.agentTypeField.isEmpty { routing.agentTypeField = "agent_type" }
-        routing.defaultAgentType = routing.defaultAgentType.trimmingCharacters(in: .whitespaces).lowercased()
+        routing.defaultAgentType = routing.defaultAgentType.whitespaceTrimmed.lowercased()
         if routing.defaultAgentType.isEmpty { routing.defaultAgentType = r.defaultRuntime }
         guard seen[routing.defaultAgentType] != nil else { throw fail("routing.defaultAgentType \"\(routing.defaultAgentType)\" is not a listed runtime") }
         if routing.requiredOnMethods.isEmpty { routing.requiredOnMethods = Self.requiredOnMethods }
@@ -137,7 +137,7 @@ public struct RuntimeAdapters: Sendable {
     public var supportedAgents: [String] { registry.runtimes.map(\.id) }
 
     public func runtime(_ id: String) -> RuntimeV1.RuntimeCapability? {
-        let key = id.trimmingCharacters(in: .whitespaces).lowercased()
+        let key = id.whitespaceTrimmed.lowercased()
         return registry.runtimes.first { $0.id == key }
     }
 

@@ -35,12 +35,32 @@ public final class RuntimeSignature: Sendable {
         var c = RuntimeV1.RuntimeSignatureClaims()
         c.iat = now
         c.exp = now + ttl
-        c.nonce = "nonce-" + UUID().uuidString.lowercased()
+        c.nonce = "nonce-" + randomHex(16)
         c.runId = runID
         c.threadId = threadID
         c.userId = userID
         c.guestScope = guestScope
         return c
+    }
+
+    /// `bytes` bytes from the system generator (getrandom) as lowercase hex:
+    /// what a nonce needs, without `UUID()` opening /dev/urandom per call.
+    public static func randomHex(_ bytes: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes * 2)
+        var left = bytes
+        while left > 0 {
+            var word = g.next()
+            for _ in 0..<min(8, left) {
+                out.append(digits[Int(word >> 4 & 15)])
+                out.append(digits[Int(word & 15)])
+                word >>= 8
+            }
+            left -= min(8, left)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// What the request carries that a token's claims must match.
@@ -62,7 +82,7 @@ public final class RuntimeSignature: Sendable {
     /// Verifies a token against the request's bindings; consumes its nonce on success.
     @discardableResult
     public func verify(_ token: String?, bindings: Bindings) throws(APIError) -> RuntimeV1.RuntimeSignatureClaims {
-        guard let token = token?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { throw Self.unauthorized("missing \(Self.header)") }
+        guard let token = token?.whitespaceTrimmed, !token.isEmpty else { throw Self.unauthorized("missing \(Self.header)") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "v1", let payload = Base64URL.decode(parts[1]), let mac = Base64URL.decode(parts[2]) else {
             throw Self.unauthorized("invalid token encoding")

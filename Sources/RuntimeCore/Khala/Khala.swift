@@ -55,7 +55,7 @@ public final class Khala: Sendable {
 
     /// Origin policy, then the token, then the topic ACL.
     public func admit(topic name: String, origin: String?, authorization: String?) throws(KhalaError) -> SyncPrincipal {
-        if config.enforceOrigin, let origin = origin?.trimmingCharacters(in: .whitespaces), !origin.isEmpty, !config.allowedOrigins.contains(origin) {
+        if config.enforceOrigin, let origin = origin?.whitespaceTrimmed, !origin.isEmpty, !config.allowedOrigins.contains(origin) {
             throw KhalaError(403, "forbidden_origin", "origin \(origin) may not use khala", reasonCode: "origin_not_allowed")
         }
         guard let authorizer else { throw .unauthorized("invalid_token") }
@@ -71,7 +71,7 @@ public final class Khala: Sendable {
 
     /// A cursor or limit parameter: absent is nil, anything but a non-negative integer is 400.
     public static func cursor(_ text: String?, _ name: String) throws(KhalaError) -> UInt64? {
-        guard let t = text?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return nil }
+        guard let t = text?.whitespaceTrimmed, !t.isEmpty else { return nil }
         guard let n = UInt64(t) else { throw KhalaError(400, "invalid_request", "\(name) must be a non-negative integer") }
         return n
     }

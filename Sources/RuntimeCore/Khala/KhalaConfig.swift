@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 
 /// One topic class of reference-system.md 2.6: which topics it holds and the
@@ -54,7 +55,7 @@ public struct KhalaConfig: Sendable {
         self.init()
         func number(_ key: String) throws(APIError) -> UInt64? {
             guard let v = env[key], !v.isEmpty else { return nil }
-            guard let n = UInt64(v.trimmingCharacters(in: .whitespaces)) else { throw APIError.invalidRequest("\(key) must be a non-negative integer") }
+            guard let n = UInt64(v.whitespaceTrimmed) else { throw APIError.invalidRequest("\(key) must be a non-negative integer") }
             return n
         }
         for i in classes.indices {
@@ -65,7 +66,7 @@ public struct KhalaConfig: Sendable {
         }
         if let v = env["RUNTIME_KHALA_ENFORCE_ORIGIN"] { enforceOrigin = !["0", "false", "no"].contains(v.lowercased()) }
         if let v = env["RUNTIME_KHALA_ALLOWED_ORIGINS"] {
-            allowedOrigins = Set(v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            allowedOrigins = Set(v.split(separator: ",").map { $0.whitespaceTrimmed }.filter { !$0.isEmpty })
         }
         if let n = try number("RUNTIME_KHALA_POLL_DEFAULT_LIMIT") { pollDefaultLimit = UInt32(clamping: max(1, n)) }
         if let n = try number("RUNTIME_KHALA_POLL_MAX_LIMIT") { pollMaxLimit = UInt32(clamping: max(1, n)) }
@@ -79,7 +80,7 @@ public struct KhalaConfig: Sendable {
         if let n = try number("RUNTIME_SYNC_TOKEN_MAX_AGE_SECONDS") { syncMaxAgeSeconds = Int64(clamping: n) }
         if let v = env["RUNTIME_SYNC_TOKEN_REQUIRE_JTI"] { syncRequireJTI = !["0", "false", "no"].contains(v.lowercased()) }
         if let v = env["RUNTIME_SYNC_REVOKED_JTIS"] {
-            revokedJTIs = Set(v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            revokedJTIs = Set(v.split(separator: ",").map { $0.whitespaceTrimmed }.filter { !$0.isEmpty })
         }
     }
 }

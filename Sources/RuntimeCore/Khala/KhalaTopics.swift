@@ -167,7 +167,7 @@ public final class KhalaTopics: Sendable {
         case .codexWorkerEvents, .other:
             break
         }
-        guard !name.isEmpty, !kind.trimmingCharacters(in: .whitespaces).isEmpty else { throw KhalaError(400, "invalid_request", "topic and kind are required") }
+        guard !name.isEmpty, !kind.whitespaceTrimmed.isEmpty else { throw KhalaError(400, "invalid_request", "topic and kind are required") }
         var m = SyncV1.FanoutMessage()
         m.topic = name
         m.kind = kind
@@ -237,7 +237,7 @@ public final class KhalaTopics: Sendable {
 
     static func fleetTopic(_ w: RuntimeV1.RuntimeWorker) -> KhalaTopic? {
         if !w.ownerUserRef.isEmpty { return .fleetUser(w.ownerUserRef) }
-        let g = w.ownerGuestScope.trimmingCharacters(in: .whitespaces)
+        let g = w.ownerGuestScope.whitespaceTrimmed
         return g.isEmpty ? nil : .fleetGuest(g)
     }
 

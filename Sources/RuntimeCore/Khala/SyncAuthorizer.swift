@@ -1,3 +1,4 @@
+import ProtoWire
 import Foundation
 import Generated
 
@@ -41,10 +42,10 @@ public struct SyncAuthorizer: Sendable {
     }
 
     public func verify(authorization: String?) throws(KhalaError) -> SyncPrincipal {
-        guard let header = authorization?.trimmingCharacters(in: .whitespaces), !header.isEmpty else { throw .unauthorized("missing_authorization") }
+        guard let header = authorization?.whitespaceTrimmed, !header.isEmpty else { throw .unauthorized("missing_authorization") }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .unauthorized("invalid_authorization_scheme") }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        let token = parts[1].whitespaceTrimmed
         guard let claimBytes = try? JWT.verify(token, key: key),
               let claims = try? JSONSerialization.jsonObject(with: Data(claimBytes)) as? [String: Any] else { throw .unauthorized("invalid_token") }
         guard claims["iss"] as? String == config.syncIssuer else { throw .unauthorized("invalid_token") }
@@ -78,7 +79,7 @@ public struct SyncAuthorizer: Sendable {
 
     /// A string claim, or a number written as one (the earlier system's u64 user ids).
     static func text(_ v: Any?) -> String {
-        if let s = v as? String { return s.trimmingCharacters(in: .whitespaces) }
+        if let s = v as? String { return s.whitespaceTrimmed }
         if let n = integer(v) { return String(n) }
         return ""
     }

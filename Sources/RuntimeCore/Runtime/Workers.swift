@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Foundation
 import Generated
@@ -9,8 +10,8 @@ public struct WorkerOwner: Sendable, Equatable {
 
     /// Exactly one of the two, or a user id with an empty guest scope (reference-system.md 2.7).
     public init(userID: String, guestScope: String) throws(APIError) {
-        self.userID = userID.trimmingCharacters(in: .whitespaces)
-        self.guestScope = guestScope.trimmingCharacters(in: .whitespaces)
+        self.userID = userID.whitespaceTrimmed
+        self.guestScope = guestScope.whitespaceTrimmed
         guard self.userID.isEmpty != self.guestScope.isEmpty else {
             throw .invalidRequest("owner_user_id or owner_guest_scope must be provided (but not both)")
         }
@@ -19,7 +20,7 @@ public struct WorkerOwner: Sendable, Equatable {
     /// User ids compare when both sides have one; otherwise guest scopes do.
     public func owns(_ worker: RuntimeV1.RuntimeWorker) -> Bool {
         if !userID.isEmpty, !worker.ownerUserRef.isEmpty { return userID == worker.ownerUserRef }
-        return !guestScope.isEmpty && guestScope == worker.ownerGuestScope.trimmingCharacters(in: .whitespaces)
+        return !guestScope.isEmpty && guestScope == worker.ownerGuestScope.whitespaceTrimmed
     }
 }
 
@@ -44,7 +45,7 @@ public enum WorkerRules {
     public static let heartbeatStaleAfterMs: UInt64 = 120_000
 
     public static let names: [(String, Status)] = [("starting", .starting), ("running", .running), ("stopping", .stopping), ("stopped", .stopped), ("failed", .failed)]
-    public static func status(named s: String) -> Status? { names.first { $0.0 == s.trimmingCharacters(in: .whitespaces).lowercased() }?.1 }
+    public static func status(named s: String) -> Status? { names.first { $0.0 == s.whitespaceTrimmed.lowercased() }?.1 }
     public static func name(_ s: Status) -> String { names.first { $0.1 == s }?.0 ?? "unspecified" }
 
     /// Allowed status moves; the same status again is always allowed.
@@ -113,7 +114,7 @@ extension RuntimeLedger {
         }
         switch intent {
         case .register(let reg):
-            let id = reg.workerID.trimmingCharacters(in: .whitespaces).isEmpty ? "worker_" + UUID().uuidString.lowercased() : reg.workerID.trimmingCharacters(in: .whitespaces)
+            let id = reg.workerID.whitespaceTrimmed.isEmpty ? "worker_" + UUID().uuidString.lowercased() : reg.workerID.whitespaceTrimmed
             if var w = current(id) {
                 // Reattach: same owner only; refs and adapter refreshed, metadata merged, a stopped worker runs again.
                 guard reg.owner.owns(w) else { return .failure(APIError.forbidden("worker \(id) belongs to another owner")) }
@@ -158,7 +159,7 @@ extension RuntimeLedger {
                 if (status == .running || status == .starting) && (w.status == .stopped || w.status == .failed) { w.stoppedAt = nil }
                 w.status = status
                 if status == .stopped || status == .failed { w.stoppedAt = batch.now }
-                let why = reason.trimmingCharacters(in: .whitespaces).isEmpty ? "status_transition" : reason
+                let why = reason.whitespaceTrimmed.isEmpty ? "status_transition" : reason
                 record(&w, "worker.\(WorkerRules.name(status))", ["status": JSONValue.string(WorkerRules.name(status)), "reason": JSONValue.string(why)])
                 return .success(w)
             }

@@ -360,8 +360,8 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// `keyConflict`: the 409 message when the key was used for a different event.
     public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
                        requireOpen: Bool = false, keyConflict: String? = nil) async throws(APIError) -> Appended {
-        let event = EventAppend(runID: runID, eventType: eventType.trimmingCharacters(in: .whitespaces), payload: payload,
-                                key: idempotencyKey.trimmingCharacters(in: .whitespaces), expectedPreviousSeq: expectedPreviousSeq,
+        let event = EventAppend(runID: runID, eventType: eventType.whitespaceTrimmed, payload: payload,
+                                key: idempotencyKey.whitespaceTrimmed, expectedPreviousSeq: expectedPreviousSeq,
                                 requireOpen: requireOpen, keyConflict: keyConflict)
         guard case .run(let a) = try await submit(.append(event)) else { throw .internal }
         return a

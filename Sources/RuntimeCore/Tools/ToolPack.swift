@@ -1,3 +1,4 @@
+import ProtoWire
 import APIRuntime
 import Generated
 
@@ -53,7 +54,7 @@ public enum ToolPack {
             if !isRepository(repository(r)) { p.append("request.repository: must be owner/name (or set manifest.policy.default_repository)") }
             if ["get_issue", "list_issue_comments", "add_issue_comment"].contains(q.operation) && q.issueNumber == 0 { p.append("request.issue_number: required") }
             if q.operation == "get_pull_request" && q.pullNumber == 0 { p.append("request.pull_number: required") }
-            if q.operation == "add_issue_comment" && q.body.trimmingCharacters(in: .whitespaces).isEmpty { p.append("request.body: required") }
+            if q.operation == "add_issue_comment" && q.body.whitespaceTrimmed.isEmpty { p.append("request.body: required") }
         } else {
             p.append("request: required")
         }

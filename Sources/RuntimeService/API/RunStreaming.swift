@@ -16,8 +16,8 @@ enum RunStreaming {
 
     /// The cursor and tail rules, in the contract's order.
     static func resolve(lastEventID: String?, cursor: String?, tailMs: String?, latest: UInt64, retention: UInt64) throws -> Start {
-        let header = lastEventID?.trimmingCharacters(in: .whitespaces)
-        let query = cursor?.trimmingCharacters(in: .whitespaces)
+        let header = lastEventID?.whitespaceTrimmed
+        let query = cursor?.whitespaceTrimmed
         if let header, let query, header != query {
             throw ServiceError.invalidRequest("Last-Event-ID \(header) and cursor \(query) differ")
         }

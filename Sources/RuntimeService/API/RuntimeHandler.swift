@@ -115,7 +115,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     /// Shape rules checked before the writer sees the event.
     static func validate(_ body: RuntimeV1.AppendRunEventRequest) throws {
         if let p = body.payload, case .structValue = p.kind {} else if body.payload != nil { throw ServiceError.invalidRequest("payload must be an object") }
-        let type = body.eventType.trimmingCharacters(in: .whitespaces)
+        let type = body.eventType.whitespaceTrimmed
         if type == "payment" { throw ServiceError.invalidRequest("payment events are recorded by the treasury, not appended directly") }
         var probe = RuntimeV1.RuntimeRunEvent()
         probe.eventType = type
@@ -326,7 +326,7 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
     }
 
     func getDrift(_ request: RuntimeV1.GetDriftRequest, context: RequestContext) async throws -> APIResponse<RuntimeV1.DriftResponse> {
-        let topic = request.topic.trimmingCharacters(in: .whitespaces)
+        let topic = request.topic.whitespaceTrimmed
         guard let d = try core.projector.drift(topic: topic) else { throw ServiceError.notFound("no drift recorded for \(topic)") }
         var out = RuntimeV1.DriftResponse()
         out.drift = d

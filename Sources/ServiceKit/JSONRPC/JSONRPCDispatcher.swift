@@ -86,7 +86,7 @@ struct JSONRPCParams: JSONRPCParamsDecoding {
         if !method.required.isEmpty {
             var fields = DecodedFields(m)
             let present = fields.values()
-            let missing = method.required.filter { (present[$0] ?? "").trimmingCharacters(in: .whitespaces).isEmpty }
+            let missing = method.required.filter { (present[$0] ?? "").whitespaceTrimmed.isEmpty }
             if !missing.isEmpty {
                 throw JSONRPC.ErrorObject.invalidParams("\(method.name) requires \(missing.joined(separator: ", "))", data: Array(
                     "{\"method\":\(jsonQuote(method.name)),\"missing\":[\(missing.map(jsonQuote).joined(separator: ","))]}".utf8))

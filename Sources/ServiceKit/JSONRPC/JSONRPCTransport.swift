@@ -20,7 +20,7 @@ public enum JSONRPCTransport {
 
     /// `post` over any request handler (the specification's examples use their own methods).
     public static func post(_ body: ApiV1.HttpBody, _ handle: (JSONRPC.Request) async -> Result<[UInt8], JSONRPC.ErrorObject>) async throws -> APIResponse<ApiV1.HttpBody> {
-        let type = body.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = body.contentType.split(separator: ";").first.map { $0.whitespaceTrimmed.lowercased() } ?? ""
         guard type.isEmpty || type == "application/json" || type == "application/json-rpc" else {
             throw ServiceError(415, "invalid_request", "a JSON-RPC body is application/json, not \(type)")
         }
