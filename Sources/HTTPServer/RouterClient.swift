@@ -83,13 +83,18 @@ extension HTTPRequest {
             requestID = ids.hex(16)
         }
         var t = TraceContext(traceID: ids.hex(16), parentID: nil, spanID: ids.hex(8), flags: "01", state: nil)
+        // 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, ids not all zero (W3C trace context), read as bytes.
         if let tp = headers["traceparent"] {
-            let parts = tp.split(separator: "-")
-            if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-               parts.dropFirst().allSatisfy({ $0.allSatisfy(\.isHexDigit) }), parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16) {
-                t.traceID = String(parts[1]).lowercased()
-                t.parentID = String(parts[2]).lowercased()
-                t.flags = String(parts[3])
+            let b = Array(tp.utf8)
+            func hex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
+            func allHex(_ r: Range<Int>) -> Bool { r.allSatisfy { hex(b[$0]) } }
+            func nonZero(_ r: Range<Int>) -> Bool { r.contains { b[$0] != 0x30 } }
+            if b.count == 55, b[0] == 0x30, b[1] == 0x30, b[2] == 0x2D, b[35] == 0x2D, b[52] == 0x2D,
+               allHex(3..<35), allHex(36..<52), allHex(53..<55), nonZero(3..<35), nonZero(36..<52) {
+                func lower(_ r: Range<Int>) -> String { String(decoding: b[r].map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self) }
+                t.traceID = lower(3..<35)
+                t.parentID = lower(36..<52)
+                t.flags = String(decoding: b[53..<55], as: UTF8.self)
                 t.state = headers["tracestate"]
             }
         }

@@ -212,6 +212,15 @@ enum FieldJSON {
 
     /// Nested objects for dotted paths; arrays for repeated fields.
     static func object(_ entries: [(FieldBinding, [String])], name: (FieldBinding) -> String) throws -> [UInt8] {
+        // Top-level fields only (the common case): written straight, no tree.
+        if !entries.contains(where: { $0.0.path.utf8.contains(UInt8(ascii: ".")) }) {
+            var members: [String] = []
+            for (f, values) in entries {
+                let rendered = try values.map { try value($0, f, name: name(f)) }
+                members.append(jsonQuote(f.path) + ":" + (f.repeated ? "[" + rendered.joined(separator: ",") + "]" : rendered.last ?? "{}"))
+            }
+            return Array(("{" + members.joined(separator: ",") + "}").utf8)
+        }
         final class Node { var leaf: String?; var children: [(String, Node)] = [] }
         let root = Node()
         for (f, values) in entries {
