@@ -34,7 +34,11 @@ let package = Package(
         // The runtime domain without HTTP: runs, state machine, workers, projector,
         // receipts and replay, the event log and ledger, tools, request signing.
         // Throws APIError; knows no status code and no socket.
-        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem"]),
+        // SHA-256, HMAC-SHA-256, PBKDF2: tested against the FIPS and RFC vectors.
+        .target(name: "Digests"),
+        // Our PostgreSQL client: protocol 3.0, SCRAM-SHA-256, extended queries, pipelines, LISTEN, a pool.
+        .target(name: "PostgresClient", dependencies: ["Digests", "ProtoWire"]),
+        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem", "Digests"]),
         // The runtime service: the generated RuntimeServiceHandler implemented on the core.
         .target(name: "RuntimeService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The control service: sessions, sync tokens, the /api/runtime/* ownership
@@ -59,6 +63,7 @@ let package = Package(
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "Digests", "TestSupport"]),
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "APIRuntime", "Generated", "TestContracts", "BenchContracts", "ProtoWire"]),
         .testTarget(name: "GeneratedTests", dependencies: ["Generated", "TestContracts", "BenchContracts", "ProtoWire", "TestSupport"]),
         // Test helpers shared by the socket-level tests.

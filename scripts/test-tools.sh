@@ -15,3 +15,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test tools into $VENV: ${missing[*]}" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${missing[@]}"
 fi
+# PostgreSQL for the client's tests (a throwaway cluster each run; never a server someone started).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing PostgreSQL from Debian for the tests" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
