@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CONTRACTS := .build/debug/contracts
 BENCH_SECONDS ?= 1.5
 
-.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-khala bench-control bench-rpc tools contracts-tool run lint breaking baseline
+.PHONY: test generate bench bench-http bench-generate bench-append bench-stream bench-khala bench-control bench-rpc bench-postgres tools contracts-tool run lint breaking baseline
 
 tools:
 	@scripts/ensure-tools.sh
@@ -80,6 +80,12 @@ bench-khala: tools
 	swift build -c release --product openagents >/dev/null
 	swift build -c release --product StreamBench >/dev/null
 	LANE=ws POLLERS=1000 RATES=1000 scripts/bench-stream.sh
+
+# PostgreSQL (#16, part a): our client against pgbench, the same prepared single-row INSERT
+# at 8 connections on a throwaway cluster, in one run.
+bench-postgres: tools
+	swift build -c release --product PGBench >/dev/null
+	scripts/bench-postgres.sh
 
 # The capability registry's JSON-RPC: initialize and session/send over HTTP and the WebSocket
 # beside control's /healthz and the runtime's durable frame append, in one run (release `openagents serve`).

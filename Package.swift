@@ -60,6 +60,8 @@ let package = Package(
         .executableTarget(name: "StreamBench", dependencies: ["RuntimeCore", "CSystem"], path: "Benchmarks/StreamBench"),
         // JSON-RPC round trips over the control service's WebSocket (make bench-rpc).
         .executableTarget(name: "RPCBench", path: "Benchmarks/RPCBench"),
+        // Our PostgreSQL client against pgbench's prepared INSERT (make bench-postgres).
+        .executableTarget(name: "PGBench", dependencies: ["PostgresClient"], path: "Benchmarks/PGBench"),
         // Test-only contracts exercising generator corner cases (recursion, keywords, maps, ...).
         .target(name: "TestContracts", dependencies: ["Generated", "ProtoWire", "APIRuntime"], path: "Tests/Fixtures/Generated", exclude: ["OpenAPI"]),
         .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire"]),

@@ -53,7 +53,8 @@ public final class PostgresConnection: @unchecked Sendable {
     public private(set) var transactionStatus = UInt8(ascii: "I")
     /// Set once the connection cannot be used any more (I/O failed, a deadline passed mid-answer).
     public private(set) var isBroken = false
-    private var prepared: [String: String] = [:]
+    /// Prepared statements by SQL text: their name and result columns (described once, when parsed).
+    private var prepared: [String: (name: String, columns: [String])] = [:]
     private var statementCounter = 0
     static let preparedLimit = 1000
     private var queued: [PostgresNotification] = []
@@ -331,38 +332,57 @@ public final class PostgresConnection: @unchecked Sendable {
             let d = deadline()
             var out: [UInt8] = []
             var parsedHere: [String] = []
+            /// Per statement: the columns known before it runs, or nil when its Describe answers them.
+            var known: [[String]?] = []
+            var pendingNames: [String: String] = [:]
             for (i, q) in queries.enumerated() {
-                var name = prepared[q.sql]
-                if name == nil {
-                    if prepared.count < Self.preparedLimit {
-                        statementCounter += 1
-                        name = "oa\(statementCounter)"
-                        prepared[q.sql] = name
-                        parsedHere.append(q.sql)
-                    } else {
-                        name = ""
-                    }
-                    out += Frontend.parse(name: name ?? "", sql: q.sql)
+                if let p = prepared[q.sql] {
+                    out += Frontend.bind(statement: p.name, q.params) + Frontend.execute()
+                    known.append(p.columns)
+                } else if let name = pendingNames[q.sql] {
+                    // Parsed earlier in this same pipeline: its Describe there answers for it.
+                    out += Frontend.bind(statement: name, q.params) + Frontend.describePortal() + Frontend.execute()
+                    known.append(nil)
+                } else if prepared.count < Self.preparedLimit {
+                    statementCounter += 1
+                    let name = "oa\(statementCounter)"
+                    pendingNames[q.sql] = name
+                    parsedHere.append(q.sql)
+                    out += Frontend.parse(name: name, sql: q.sql) + Frontend.describeStatement(name) + Frontend.bind(statement: name, q.params) + Frontend.execute()
+                    known.append(nil)
+                } else {
+                    out += Frontend.parse(name: "", sql: q.sql) + Frontend.bind(statement: "", q.params) + Frontend.describePortal() + Frontend.execute()
+                    known.append(nil)
                 }
-                out += Frontend.bind(statement: name ?? "", q.params) + Frontend.describePortal() + Frontend.execute()
                 if !atomic || i == queries.count - 1 { out += Frontend.sync }
             }
             try write(out, deadline: d)
             var results: [Result<PostgresResult, PostgresError>] = []
             var current = PostgresResult()
             var failed: PostgresError?
+            var described: [String: (name: String, columns: [String])] = [:]
             var syncs = atomic ? 1 : queries.count
+            func finish(_ r: inout PostgresResult) {
+                let index = results.count
+                if r.columns.isEmpty, index < known.count, let columns = known[index] { r.columns = columns }
+            }
             while syncs > 0 {
                 let m = try read(deadline: d)
                 switch m.type {
                 case UInt8(ascii: "1"), UInt8(ascii: "2"), UInt8(ascii: "n"), UInt8(ascii: "t"): break
-                case UInt8(ascii: "T"): current.columns = try Self.columns(m)
+                case UInt8(ascii: "T"):
+                    current.columns = try Self.columns(m)
+                    // A statement's Describe (right after its Parse): remember the columns for later runs.
+                    let index = results.count
+                    if index < queries.count, let name = pendingNames[queries[index].sql] { described[queries[index].sql] = (name, current.columns) }
                 case UInt8(ascii: "D"): current.rows.append(try Self.row(m))
                 case UInt8(ascii: "C"), UInt8(ascii: "I"):
                     if m.type == UInt8(ascii: "C") { var r = BackendMessage.Reader(m.body); current.commandTag = try r.cString() }
+                    finish(&current)
                     results.append(.success(current))
                     current = PostgresResult()
                 case UInt8(ascii: "s"):
+                    finish(&current)
                     results.append(.success(current))
                     current = PostgresResult()
                 case UInt8(ascii: "E"):
@@ -389,9 +409,9 @@ public final class PostgresConnection: @unchecked Sendable {
                     throw fail(.protocolViolation, "unexpected message \(Character(Unicode.Scalar(m.type))) in a query's answer")
                 }
             }
-            // A statement whose Parse failed is not prepared on the server: forget it.
-            if failed != nil {
-                for sql in parsedHere { prepared[sql] = nil }
+            // Only statements whose Parse and Describe came back are prepared on the server.
+            for sql in parsedHere {
+                if let d = described[sql] { prepared[sql] = d } else if failed == nil, let name = pendingNames[sql] { prepared[sql] = (name, []) }
             }
             return results
         }

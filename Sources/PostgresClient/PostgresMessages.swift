@@ -36,6 +36,7 @@ enum Frontend {
     }
 
     static func describePortal() -> [UInt8] { message(UInt8(ascii: "D"), [UInt8(ascii: "P"), 0]) }
+    static func describeStatement(_ name: String) -> [UInt8] { message(UInt8(ascii: "D"), [UInt8(ascii: "S")] + cString(name)) }
     static func execute() -> [UInt8] { message(UInt8(ascii: "E"), cString("") + int32(0)) }
     static let sync: [UInt8] = message(UInt8(ascii: "S"), [])
     static let terminate: [UInt8] = message(UInt8(ascii: "X"), [])

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import PostgresClient
 import TestSupport
 import XCTest
@@ -93,7 +94,14 @@ final class PostgresServerTests: XCTestCase {
     func testAStatementIsPreparedOncePerConnection() throws {
         let c = try PostgresConnection.connect(socket())
         defer { c.close() }
-        for i in 0..<5 { _ = try c.query("SELECT $1::int AS v", [String(i)]) }
+        for i in 0..<5 {
+            // Described once when parsed; later runs still name their columns.
+            let r = try c.query("SELECT $1::int AS v", [String(i)])
+            XCTAssertEqual(r.columns, ["v"])
+            XCTAssertEqual(r["v"], String(i))
+        }
+        let piped = try c.pipeline([PostgresQuery("SELECT $1::text AS w", ["a"]), PostgresQuery("SELECT $1::text AS w", ["b"])])
+        XCTAssertEqual(try piped.map { try $0.get()["w"] }, ["a", "b"], "the same new statement twice in one pipeline")
         XCTAssertEqual(try c.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = 'SELECT $1::int AS v'")["n"], "1")
     }
 
@@ -182,5 +190,60 @@ final class PostgresServerTests: XCTestCase {
         config.port = 1
         config.connectTimeout = 1
         XCTAssertThrowsError(try PostgresConnection.connect(config)) { XCTAssertEqual(($0 as? PostgresError)?.kind, .connection) }
+    }
+}
+
+/// The pool: a size limit, reuse, broken connections replaced, backoff after failures.
+final class PostgresPoolTests: XCTestCase {
+    var cluster: PostgresCluster.Running!
+
+    override func setUpWithError() throws {
+        do { cluster = try PostgresCluster.shared() } catch { throw XCTSkip("\(error)") }
+    }
+
+    func config() -> PostgresConfig {
+        var c = PostgresConfig()
+        c.host = cluster.socketDirectory
+        c.port = cluster.port
+        return c
+    }
+
+    func testThePoolNeverOpensMoreThanItsSize() throws {
+        let pool = PostgresPool(config: config(), size: 3)
+        defer { pool.close() }
+        let pids = Mutex<Set<Int32>>([])
+        DispatchQueue.concurrentPerform(iterations: 24) { _ in
+            try? pool.withConnection { c in
+                _ = try c.query("SELECT pg_sleep(0.02)")
+                pids.withLock { _ = $0.insert(c.backendPID) }
+            }
+        }
+        XCTAssertLessThanOrEqual(pids.withLock { $0.count }, 3)
+        XCTAssertLessThanOrEqual(pool.openConnections, 3)
+    }
+
+    func testABrokenConnectionIsReplaced() throws {
+        let pool = PostgresPool(config: config(), size: 1)
+        defer { pool.close() }
+        let first = try pool.withConnection { $0.backendPID }
+        try PostgresCluster.psql("SELECT pg_terminate_backend(\(first))")
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertThrowsError(try pool.withConnection { try $0.query("SELECT 1") }, "the terminated backend's connection fails once")
+        let second = try pool.withConnection { c -> Int32 in
+            XCTAssertEqual(try c.query("SELECT 1 AS one")["one"], "1")
+            return c.backendPID
+        }
+        XCTAssertNotEqual(first, second)
+    }
+
+    func testAnUnreachableServerFailsFastWhileBackingOff() {
+        var c = config()
+        c.host = "127.0.0.1"
+        c.port = 1
+        let pool = PostgresPool(config: c, size: 2, maxBackoff: 2)
+        XCTAssertThrowsError(try pool.withConnection { _ in })
+        let start = Date()
+        XCTAssertThrowsError(try pool.withConnection { _ in }) { XCTAssertEqual(($0 as? PostgresError)?.kind, .connection) }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "answered at once with the last error, no connect storm")
     }
 }
