@@ -16,7 +16,7 @@ WORK="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sync
 
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n = n * 1000; printf "%.3f", n }'; }
+source scripts/wrk-measure.sh
 
 RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --runtime-port "$RPORT" --control-port "$CPORT" --data-dir "$WORK/data" > "$WORK/serve.log" 2>&1 &
 PID=$!
@@ -26,17 +26,6 @@ AUTH="Authorization: Bearer $TOKEN"
 curl -sf -o /dev/null -H "$AUTH" -H 'content-type: application/json' -d '{"workerId":"bench-w"}' "http://127.0.0.1:$CPORT/api/runtime/workers"
 curl -sf -o /dev/null -H "$AUTH" -H 'content-type: application/json' -d '{"worker_id":"codexw_bench"}' "http://127.0.0.1:$CPORT/api/runtime/codex/workers"
 
-measure() {  # measure <label> <wrk args...>
-  local label="$1"; shift
-  local out; out="$(wrk -t2 -c64 -d"$DURATION" --latency "$@")"
-  local rps p50 p99 non2xx
-  rps="$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')"
-  p50="$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')"
-  p99="$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')"
-  non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ {print $NF}')"
-  echo "$label c64 $rps req/s p50 $(to_ms "$p50") ms p99 $(to_ms "$p99") ms non2xx ${non2xx:-0}"
-  eval "${label//-/_}_rps=$rps; ${label//-/_}_p50=$(to_ms "$p50")"
-}
 
 echo "# wrk -t2 -c64 -d$DURATION --latency (server and wrk share this machine's cores)"
 measure runtime-direct "http://127.0.0.1:$RPORT/internal/v1/workers/bench-w?owner_user_id=bench-user"

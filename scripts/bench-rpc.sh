@@ -19,7 +19,7 @@ WORK="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sync
 
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n = n * 1000; printf "%.3f", n }'; }
+source scripts/wrk-measure.sh
 
 RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --runtime-port "$RPORT" --control-port "$CPORT" --data-dir "$WORK/data" > "$WORK/serve.log" 2>&1 &
 PID=$!
@@ -36,17 +36,6 @@ for body in "$INIT" "$SEND"; do  # wrk counts statuses only: each body must answ
     || { echo "the bench body fails: $body"; exit 1; }
 done
 
-measure() {  # measure <label> <wrk args...>
-  local label="$1"; shift
-  local out; out="$(wrk -t2 -c64 -d"${DURATION}s" --latency "$@")"
-  local rps p50 p99 non2xx
-  rps="$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')"
-  p50="$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')"
-  p99="$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')"
-  non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ {print $NF}')"
-  echo "$label c64 $rps req/s p50 $(to_ms "$p50") ms p99 $(to_ms "$p99") ms non2xx ${non2xx:-0}"
-  eval "${label//-/_}_rps=$rps"
-}
 
 ws() {  # ws <label> <body>
   local out; out="$(PORT="$CPORT" CONNECTIONS=64 SECONDS="$DURATION" SESSION_TOKEN="$TOKEN" LABEL="$1" BODY="$2" "$RPC")"

@@ -11,18 +11,9 @@ final class RegistryClientScriptTests: RegistryHarness {
         let python = GeneratedAPITests.venv + "python"
         guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("\(python) is missing: `make test` installs the test tools") }
         try serve()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [Repo.path("scripts/registry-session.py"), "codex", "hello from the test"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["SESSION_TOKEN": session("script-user"), "OA_CONTROL_URL": "http://127.0.0.1:\(controlPort)"]) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try ServeProcess.run(python, [Repo.path("scripts/registry-session.py"), "codex", "hello from the test"],
+                                                  environment: ["SESSION_TOKEN": session("script-user"), "OA_CONTROL_URL": "http://127.0.0.1:\(controlPort)"])
+        XCTAssertEqual(status, 0, text)
         for line in ["default runtime: claude", "codex    active", "gemini   preview", "sent: m1 accepted", "stopped: canceling",
                      "event 1 run.started", "event 2 run.frame", "event 3 run.cancel_requested"] {
             XCTAssertTrue(text.contains(line), "\(line) in:\n\(text)")

@@ -40,14 +40,6 @@ public enum PostgresCluster {
     /// `detach`: the command starts a server that keeps running (pg_ctl start): its output goes
     /// to /dev/null, since the server would hold a pipe open and the read would never end.
     static func run(_ args: [String], asPostgres: Bool, detach: Bool = false) throws -> (Int32, String) {
-        let p = Process()
-        if asPostgres {
-            p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            p.arguments = ["-u", "postgres", "--"] + args
-        } else {
-            p.executableURL = URL(fileURLWithPath: args[0])
-            p.arguments = Array(args.dropFirst())
-        }
         if detach {
             // posix_spawn and waitpid: Foundation's Process does not notice this child end
             // once it has started a daemon (the child stays a zombie and the wait never returns).
@@ -64,13 +56,8 @@ public enum PostgresCluster {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             return ((status >> 8) & 0xff, "")
         }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + args : args
+        return try ServeProcess.run(argv[0], Array(argv.dropFirst()))
     }
 
     static func start() throws -> Running {

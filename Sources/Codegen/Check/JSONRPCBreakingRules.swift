@@ -41,12 +41,7 @@ enum JSONRPCBreakingRules {
         var findings: [Finding] = []
         func add(_ rule: String, _ fileIndex: Int?, _ path: [Int32]?, fallback: String, _ message: String) {
             guard rules.contains(rule) else { return }
-            let file = fileIndex.map { current.files[$0] }
-            if let file, let path, let s = file.span(path) {
-                findings.append(Finding(path: file.path, startLine: s.0, startColumn: s.1, endLine: s.2, endColumn: s.3, type: rule, message: message))
-            } else {
-                findings.append(Finding(path: file?.path ?? fallback, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1, type: rule, message: message))
-            }
+            findings.append(RouteBreakingRules.finding(rule, in: current, fileIndex, path, fallback: fallback, message))
         }
         for key in before.keys.sorted() {
             guard let (old, oldFile) = before[key] else { continue }

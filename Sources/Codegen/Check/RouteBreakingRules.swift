@@ -70,17 +70,21 @@ enum RouteBreakingRules {
         return out
     }
 
+    /// A finding at `path` of the current file when it still has it, else at the top of the file that had it.
+    static func finding(_ rule: String, in current: Module, _ fileIndex: Int?, _ path: [Int32]?, fallback: String, _ message: String) -> Finding {
+        let file = fileIndex.map { current.files[$0] }
+        if let file, let path, let s = file.span(path) {
+            return Finding(path: file.path, startLine: s.0, startColumn: s.1, endLine: s.2, endColumn: s.3, type: rule, message: message)
+        }
+        return Finding(path: file?.path ?? fallback, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1, type: rule, message: message)
+    }
+
     static func check(current: Module, previous: Module, rules: Set<String>) -> [Finding] {
         let before = bindings(previous), after = bindings(current)
         var findings: [Finding] = []
         func add(_ rule: String, _ fileIndex: Int?, _ path: [Int32]?, fallback: String, _ message: String) {
             guard rules.contains(rule) else { return }
-            let file = fileIndex.map { current.files[$0] }
-            if let file, let path, let s = file.span(path) {
-                findings.append(Finding(path: file.path, startLine: s.0, startColumn: s.1, endLine: s.2, endColumn: s.3, type: rule, message: message))
-            } else {
-                findings.append(Finding(path: file?.path ?? fallback, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1, type: rule, message: message))
-            }
+            findings.append(finding(rule, in: current, fileIndex, path, fallback: fallback, message))
         }
         for key in before.keys.sorted() {
             let (old, oldFile) = before[key]!

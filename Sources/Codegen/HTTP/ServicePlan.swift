@@ -66,13 +66,7 @@ struct BindingPlanner {
     static let numberWKT: Set<String> = [".google.protobuf.Int32Value", ".google.protobuf.UInt32Value", ".google.protobuf.DoubleValue", ".google.protobuf.FloatValue"]
 
     mutating func plan(file: FileDescriptor) -> [ServicePlan] {
-        var comments: [[Int32]: SourceLocation] = [:]
-        for l in file.locations { comments[l.path] = l }
-        func doc(_ path: [Int32]) -> String {
-            let l = comments[path]
-            return [l?.leadingComments, l?.trailingComments].compactMap { $0 }.joined(separator: "\n")
-                .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
-        }
+        let doc = SourceComments(file).doc
         var out: [ServicePlan] = []
         for (si, s) in file.services.enumerated() where !s.isJSONRPC {
             let full = (file.package.isEmpty ? "" : file.package + ".") + s.name
@@ -261,5 +255,18 @@ struct BindingPlanner {
             fields.append(FieldBinding(path: path, jsonPath: json, kind: kind, repeated: f.isRepeated))
             accessors.append(FieldAccessor(expression: expr, optional: optionalChain || f.proto3Optional || f.kind == .message, repeated: f.isRepeated, format: format))
         }
+    }
+}
+
+/// A file's comments by descriptor path: what a service's and an rpc's docs are.
+struct SourceComments {
+    private var comments: [[Int32]: SourceLocation] = [:]
+    init(_ file: FileDescriptor) { for l in file.locations { comments[l.path] = l } }
+
+    /// Leading and trailing comments of `path`, each line trimmed.
+    func doc(_ path: [Int32]) -> String {
+        let l = comments[path]
+        return [l?.leadingComments, l?.trailingComments].compactMap { $0 }.joined(separator: "\n")
+            .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
     }
 }

@@ -37,13 +37,7 @@ struct JSONRPCPlanner {
     init(index: TypeIndex) { self.index = index }
 
     mutating func plan(file: FileDescriptor) -> [JSONRPCServicePlan] {
-        var comments: [[Int32]: SourceLocation] = [:]
-        for l in file.locations { comments[l.path] = l }
-        func doc(_ path: [Int32]) -> String {
-            let l = comments[path]
-            return [l?.leadingComments, l?.trailingComments].compactMap { $0 }.joined(separator: "\n")
-                .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
-        }
+        let doc = SourceComments(file).doc
         var out: [JSONRPCServicePlan] = []
         for (si, s) in file.services.enumerated() {
             guard s.isJSONRPC else {
