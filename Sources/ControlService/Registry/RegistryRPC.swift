@@ -126,6 +126,14 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
         }
     }
 
+    /// The run's snapshot (a session's run is its own thread).
+    func snapshot(_ sessionID: String, agentType: String, _ action: String, _ s: ControlSession, _ context: JSONRPCContext) async throws -> RuntimeV1.RunSnapshotResponse {
+        var req = RuntimeV1.GetRunSnapshotRequest()
+        req.runId = sessionID
+        req.threadId = sessionID
+        return try await runtime(action, s, context, agentType: agentType) { c, h in try await c.getRunSnapshot(req, headers: h) }.message
+    }
+
     public func sessionStart(_ params: ControlV1.SessionStartParams, context: JSONRPCContext) async throws -> ControlV1.SessionStartResult {
         let s = try session(context)
         guard let selection = context.routing as? RuntimeSelection else { throw JSONRPC.ErrorObject.internalError("session/start was not routed") }
@@ -154,10 +162,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
             status = created.message.run.map { RunStateMachine.name($0.status) } ?? status
         } catch let e as JSONRPC.ErrorObject where e.code == Self.sessionInvalid && !key.isEmpty {
             // The keyed run exists: ours if the runtime lets this user read it.
-            var snap = RuntimeV1.GetRunSnapshotRequest()
-            snap.runId = sid
-            snap.threadId = sid
-            status = try await runtime("start a session", s, context, agentType: agent) { c, h in try await c.getRunSnapshot(snap, headers: h) }.message.status
+            status = try await snapshot(sid, agentType: agent, "start a session", s, context).status
         }
         var record = ControlV1.RpcSessionRecord()
         record.sessionId = sid
@@ -243,10 +248,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
     public func sessionState(_ params: ControlV1.SessionStateParams, context: JSONRPCContext) async throws -> ControlV1.SessionStateResult {
         let s = try session(context)
         let (record, _) = try ownedSession(params.sessionId, s, context)
-        var req = RuntimeV1.GetRunSnapshotRequest()
-        req.runId = record.sessionId
-        req.threadId = record.sessionId
-        let snap = try await runtime("read the session", s, context, agentType: record.agentType) { c, h in try await c.getRunSnapshot(req, headers: h) }.message
+        let snap = try await snapshot(record.sessionId, agentType: record.agentType, "read the session", s, context)
         var out = ControlV1.SessionStateResult()
         out.sessionId = record.sessionId
         out.agentType = record.agentType
@@ -346,10 +348,7 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
             _ = try await events(record, after: given, limit: 1, waitMs: 0, s, context)
             after = given
         } else {
-            var req = RuntimeV1.GetRunSnapshotRequest()
-            req.runId = record.sessionId
-            req.threadId = record.sessionId
-            after = try await runtime("watch the session", s, context, agentType: record.agentType) { c, h in try await c.getRunSnapshot(req, headers: h) }.message.latestSeq
+            after = try await snapshot(record.sessionId, agentType: record.agentType, "watch the session", s, context).latestSeq
         }
         let pump = WatchPump(owner: self, record: record, session: s, context: context, connection: connection)
         context.afterAnswer { [watches] in watches.start(connection: connection, sessionID: record.sessionId, after: after, pump: pump) }
