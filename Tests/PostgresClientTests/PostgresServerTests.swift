@@ -247,3 +247,38 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "answered at once with the last error, no connect storm")
     }
 }
+
+/// The LISTEN connection that stays up.
+final class PostgresListenerTests: XCTestCase {
+    func testTheListenerListensAgainAfterItsBackendIsTerminated() throws {
+        let cluster: PostgresCluster.Running
+        do { cluster = try PostgresCluster.shared() } catch { throw XCTSkip("\(error)") }
+        var config = PostgresConfig()
+        config.host = cluster.socketDirectory
+        config.port = cluster.port
+        let channel = "wake_" + UUID().uuidString.prefix(6).lowercased()
+        let got = Mutex<[String]>([])
+        let resumed = Atomic<Int>(0)
+        let listener = PostgresListener(config: config, channels: [channel], resumed: { resumed.add(1, ordering: .relaxed) }) { n in
+            got.withLock { $0.append(n.payload) }
+        }
+        listener.start()
+        defer { listener.stop() }
+        func until(_ what: String, _ ok: () -> Bool) {
+            let deadline = Date().addingTimeInterval(10)
+            while !ok() && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            XCTAssertTrue(ok(), what)
+        }
+        until("listening") { listener.isConnected }
+        let sender = try PostgresConnection.connect(config)
+        defer { sender.close() }
+        _ = try sender.query("SELECT pg_notify($1, 'one')", [channel])
+        until("the first notification") { got.withLock { $0 } == ["one"] }
+        // Kill the listener's backend: it must come back and listen again by itself.
+        try PostgresCluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%\(channel)%'")
+        until("reconnected") { listener.reconnectCount == 1 && listener.isConnected }
+        XCTAssertEqual(resumed.load(ordering: .relaxed), 1, "readers are told to catch up")
+        _ = try sender.query("SELECT pg_notify($1, 'two')", [channel])
+        until("a notification after the reconnect") { got.withLock { $0 } == ["one", "two"] }
+    }
+}
