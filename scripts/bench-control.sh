@@ -16,12 +16,9 @@ WORK="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 sync
 
-source scripts/wrk-measure.sh
+source scripts/bench-lib.sh
 
-RUNTIME_INTERNAL_AUTH=disabled "$BIN" serve --runtime-port "$RPORT" --control-port "$CPORT" --data-dir "$WORK/data" > "$WORK/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$CPORT/healthz" && break; sleep 0.1; done
-TOKEN="$("$BIN" token session --user-id bench-user --org-id bench-org --ttl 3600 --data-dir "$WORK/data")"
+start_serve
 AUTH="Authorization: Bearer $TOKEN"
 curl -sf -o /dev/null -H "$AUTH" -H 'content-type: application/json' -d '{"workerId":"bench-w"}' "http://127.0.0.1:$CPORT/api/runtime/workers"
 curl -sf -o /dev/null -H "$AUTH" -H 'content-type: application/json' -d '{"worker_id":"codexw_bench"}' "http://127.0.0.1:$CPORT/api/runtime/codex/workers"

@@ -10,7 +10,12 @@ final class RouteBreakingRuleTests: XCTestCase {
     let service = "openagents/runtime/v1/runtime_service.proto"
 
     func findings(editing file: String, _ edit: (String) -> String) throws -> [Finding] {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("routes-\(UUID().uuidString)").path
+        try Self.breaking(editing: file, config: config, baseline: baseline, edit)
+    }
+
+    /// `make breaking` on a copy of proto/ with `file` edited, against the committed baseline.
+    static func breaking(editing file: String, config: BufConfig, baseline: String, _ edit: (String) -> String) throws -> [Finding] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("breaking-\(UUID().uuidString)").path
         try FileManager.default.copyItem(atPath: Repo.path("proto"), toPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/" + file
@@ -113,15 +118,7 @@ final class JSONRPCBreakingRuleTests: XCTestCase {
     let file = "openagents/control/v1/registry_rpc.proto"
 
     func findings(_ edit: (String) -> String) throws -> [Finding] {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jsonrpc-\(UUID().uuidString)").path
-        try FileManager.default.copyItem(atPath: Repo.path("proto"), toPath: dir)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/" + file
-        let before = try String(contentsOfFile: path, encoding: .utf8)
-        let after = edit(before)
-        XCTAssertNotEqual(before, after, "the edit changed nothing")
-        try after.write(toFile: path, atomically: true, encoding: .utf8)
-        return try Checks.breaking(moduleRoot: dir, against: baseline, config: config).filter { $0.type.hasPrefix("OPENAGENTS_JSONRPC") }
+        try RouteBreakingRuleTests.breaking(editing: file, config: config, baseline: baseline, edit).filter { $0.type.hasPrefix("OPENAGENTS_JSONRPC") }
     }
 
     func testRenamingAMethodIsBreaking() throws {

@@ -72,6 +72,11 @@ class ControlHarness: XCTestCase {
                                      metrics: Metrics(), logger: Logger(level: .error), mailSink: { email, code in sink.withLock { $0[email] = code } },
                                      runtimeRegistry: registry,
                                      localRuntime: inProcess ? runtimeRouter.map { RouterClient(router: $0, errors: ServiceError.rendering) } : nil)
+        try serve(svc)
+    }
+
+    /// Serves a control service built by the test, on a free port.
+    func serve(_ svc: ControlService) throws {
         var sc = ServerConfig()
         sc.port = 0
         sc.loops = 1

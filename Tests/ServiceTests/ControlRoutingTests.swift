@@ -107,12 +107,7 @@ final class ControlRoutingTests: ControlHarness {
         let env = ["OA_CONTROL_SESSION_SECRET": Self.sessionKey]
         let svc = try ControlService(dataDirectory: dir + "/other", runtimeURL: "http://127.0.0.1:\(runtimePort)", runtimeSecret: Array("wrong".utf8),
                                      environment: env, metrics: Metrics(), logger: Logger(level: .error))
-        var sc = ServerConfig()
-        sc.port = 0
-        sc.loops = 1
-        let s = HTTPServer(config: sc, router: svc.router, logger: Logger(level: .error), errors: ControlErrors.rendering)
-        controlPort = try s.start()
-        control = s
+        try serve(svc)
         let r = try get("/api/runtime/workers")
         XCTAssertEqual(r.status, 401, r.text)
         XCTAssertEqual(try envelope(r).error?.code, "unauthorized")
@@ -169,12 +164,7 @@ final class ControlRoutingTests: ControlHarness {
         let env = ["OA_CONTROL_SESSION_SECRET": Self.sessionKey]
         let svc = try ControlService(dataDirectory: dir + "/slow", runtimeURL: "http://127.0.0.1:\(rport)", runtimeSecret: Self.runtimeSecret,
                                      environment: env, metrics: Metrics(), logger: Logger(level: .error), runtimeTimeout: 0.3)
-        var sc = ServerConfig()
-        sc.port = 0
-        sc.loops = 1
-        let s = HTTPServer(config: sc, router: svc.router, logger: Logger(level: .error), errors: ControlErrors.rendering)
-        controlPort = try s.start()
-        control = s
+        try serve(svc)
         let started = Date()
         let r = try get("/api/runtime/workers")
         XCTAssertEqual(r.status, 503)

@@ -29,12 +29,7 @@ final class InProcessRuntimeTests: RegistryHarness {
         let svc = try ControlService(dataDirectory: dir + "/other", runtimeURL: nil, runtimeSecret: Array("wrong".utf8),
                                      environment: ["OA_CONTROL_SESSION_SECRET": Self.sessionKey], metrics: Metrics(), logger: Logger(level: .error),
                                      localRuntime: RouterClient(router: router, errors: ServiceError.rendering))
-        var sc = ServerConfig()
-        sc.port = 0
-        sc.loops = 1
-        let s = HTTPServer(config: sc, router: svc.router, logger: Logger(level: .error), errors: ControlErrors.rendering)
-        controlPort = try s.start()
-        control = s
+        try serve(svc)
         let r = try get("/api/runtime/workers")
         XCTAssertEqual(r.status, 401, "a bad signature is refused in process as over HTTP: \(r.text)")
     }

@@ -98,11 +98,7 @@ struct ServiceEmitter {
         out.line()
     }
 
-    private mutating func docs(_ text: String) {
-        for l in text.split(separator: "\n", omittingEmptySubsequences: false) where !text.isEmpty {
-            out.line(l.isEmpty ? "///" : "/// " + l)
-        }
-    }
+    private mutating func docs(_ text: String) { out.docs(text) }
 
     private func bindingLiteral(_ b: FieldBinding) -> String {
         let kind: String

@@ -83,9 +83,5 @@ struct JSONRPCEmitter {
         out.line()
     }
 
-    private mutating func docs(_ text: String) {
-        for l in text.split(separator: "\n", omittingEmptySubsequences: false) where !text.isEmpty {
-            out.line(l.isEmpty ? "///" : "/// " + l)
-        }
-    }
+    private mutating func docs(_ text: String) { out.docs(text) }
 }

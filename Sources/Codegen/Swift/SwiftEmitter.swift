@@ -24,6 +24,12 @@ struct CodeWriter {
     mutating func closeSwitch() { line("}") }
     mutating func indent() { level += 1 }
     mutating func outdent() { level -= 1 }
+    /// `text` as `///` doc comment lines (nothing for empty text).
+    mutating func docs(_ text: String) {
+        for l in text.split(separator: "\n", omittingEmptySubsequences: false) where !text.isEmpty {
+            line(l.isEmpty ? "///" : "/// " + l)
+        }
+    }
 }
 
 struct SwiftEmitter {

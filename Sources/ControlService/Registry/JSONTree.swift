@@ -5,12 +5,10 @@ import ProtoWire
 /// with (an error code stays `-32600`, never `-32600.0`) and whose objects
 /// keep their member order: for editing a generated document and serving it
 /// with its bytes otherwise unchanged.
-indirect enum JSONTree: Equatable {
+indirect enum JSONTree {
     case scalar([UInt8])
     case array([JSONTree])
     case object([(String, JSONTree)])
-
-    static func == (a: JSONTree, b: JSONTree) -> Bool { a.render() == b.render() }
 
     static func parse(_ bytes: [UInt8]) -> JSONTree? {
         bytes.withUnsafeBytes { buf -> JSONTree? in

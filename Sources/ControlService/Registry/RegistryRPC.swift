@@ -23,19 +23,17 @@ public final class RegistryRPC: ControlV1.RegistryRpcServiceHandler, Sendable {
     let store: RecordLog<ControlState>
     let proxy: RuntimeProxy
     let logger: Logger
-    /// The registry's generatedAt: when the service was constructed.
-    let generatedAt: Date
     let watches = RegistryWatches()
     /// The OpenRPC document as served: the contract's, with the registry's runtimes as enums.
     public let discoverJSON: [UInt8]
     static let serverVersion = "1.0.0"
 
+    /// `generatedAt`: the registry's generatedAt (when the service is constructed).
     init(adapters: RuntimeAdapters, store: RecordLog<ControlState>, proxy: RuntimeProxy, logger: Logger, generatedAt: Date = Date()) {
         self.adapters = adapters
         self.store = store
         self.proxy = proxy
         self.logger = logger
-        self.generatedAt = generatedAt
         discoverJSON = RegistryDiscovery.document(adapters)
         var info = ControlV1.RpcServerInfo()
         info.name = "openagents-control"
