@@ -35,5 +35,12 @@ final class EmbeddedStoreConformanceTests: XCTestCase {
     func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { for s in suites { try await s.aCursorResumesRightAfterItsRecordAcrossARestart() } }
     func testACursorThisStoreNeverIssuedIsRefused() async throws { for s in suites { try await s.aCursorThisStoreNeverIssuedIsRefused() } }
     func testSubscribersGetEachCommittedBatchInOrder() async throws { for s in suites { try await s.subscribersGetEachCommittedBatchInOrder() } }
+    /// The embedded log's own rule on top of the protocol's: lsns run 1, 2, 3, … without gaps.
+    func testTheEmbeddedFeedNumbersRecordsContiguously() async throws {
+        let ledger = try RuntimeLedger(path: dir + "/contiguous/runtime-events.jsonl", snapshotEvery: 0)
+        _ = try await ledger.createRun(runID: "r")
+        for _ in 0..<3 { _ = try await ledger.append(runID: "r", eventType: "tool", payload: nil) }
+        XCTAssertEqual(try ledger.changes(after: .start, limit: 100).records.map(\.lsn), [1, 2, 3, 4, 5])
+    }
     func testEverythingAcknowledgedSurvivesARestart() async throws { for s in suites { try await s.everythingAcknowledgedSurvivesARestart() } }
 }

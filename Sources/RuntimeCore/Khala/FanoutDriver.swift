@@ -52,11 +52,11 @@ public struct EmbeddedFanout: FanoutDriver {
         var floor: UInt64 = 0
         switch topic {
         case .run(let id):
-            guard let run = store.runRecord(id), run.latestSeq > 0 else { return w }
+            guard let run = (try? store.runRecord(id)) ?? nil, run.latestSeq > 0 else { return w }
             head = run.latestSeq
             floor = retention > 0 && head > retention ? head - retention : 0
         case .worker(let id):
-            guard let worker = store.worker(id), worker.latestSeq > 0 else { return w }
+            guard let worker = (try? store.worker(id)) ?? nil, worker.latestSeq > 0 else { return w }
             head = worker.latestSeq
         case .fleetUser, .fleetGuest, .codexWorkerEvents, .other:
             return topics?.window(topic.name) ?? w

@@ -62,8 +62,8 @@ public final class Khala: Sendable {
         let principal = try authorizer.verify(authorization: authorization)
         let store = self.store
         try authorizer.authorize(KhalaTopic(name), principal, workerOwner: { id in
-            store.worker(id).map { ($0.ownerUserRef, $0.ownerGuestScope) }
-        }, runOwner: { id in store.runRecord(id)?.ownerUserRef })
+            ((try? store.worker(id)) ?? nil).map { ($0.ownerUserRef, $0.ownerGuestScope) }
+        }, runOwner: { id in ((try? store.runRecord(id)) ?? nil)?.ownerUserRef })
         return principal
     }
 

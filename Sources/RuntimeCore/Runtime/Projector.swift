@@ -203,7 +203,7 @@ public final class Projector: @unchecked Sendable {
     /// The same rule as `apply`, so the same result.
     func catchUp(from ledger: any RuntimeStore) {
         let now = Date()
-        for id in ledger.runIDs {
+        for id in (try? ledger.runIDs) ?? [] {
             var f = state.withLock { Fold(topic: Projector.runTopic(id), id: id, in: $0, summaries: \.runSummaries) }
             while true {
                 // Events are contiguous from 1, so those already applied are a prefix.
@@ -225,7 +225,7 @@ public final class Projector: @unchecked Sendable {
             }
             state.withLock { f.store(into: &$0, summaries: \.runSummaries) }
         }
-        for id in ledger.workerIDs {
+        for id in (try? ledger.workerIDs) ?? [] {
             var f = state.withLock { Fold(topic: Projector.workerTopic(id), id: id, in: $0, summaries: \.workerSummaries) }
             while let events = try? ledger.workerEvents(of: id, after: f.lastSeq, limit: 4096), !events.isEmpty {
                 for e in events { f.apply(seq: e.seq, eventType: e.eventType, status: Projector.workerStatus(e), at: e.emittedAt, now: now) }

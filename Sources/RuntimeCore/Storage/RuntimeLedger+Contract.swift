@@ -16,16 +16,6 @@ extension RuntimeLedger {
         return a
     }
 
-    func cancelRun(runID: String, reason: String, in batch: inout Batch) -> Result<Appended, APIError> {
-        guard let staged = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
-        if staged.run.status == .canceling || staged.run.status == .canceled {
-            return lastEvent(run: runID, staged: staged).map { Appended(run: staged.run, event: $0 ?? RuntimeV1.RuntimeRunEvent(), idempotentReplay: true) }
-        }
-        var payload: [String: GoogleProtobuf.Value] = [:]
-        if !reason.isEmpty { payload["reason"] = JSONValue.string(reason) }
-        return appendEvent(EventAppend(runID: runID, eventType: "run.cancel_requested", payload: JSONValue.object(payload)), in: &batch)
-    }
-
     // MARK: Comms delivery events
 
     /// Deduplicated by `provider::event_id`: the same event again is a replay,
@@ -33,17 +23,6 @@ extension RuntimeLedger {
     public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(APIError) -> Bool {
         guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
         return replay
-    }
-
-    func recordComms(_ event: RuntimeV1.CommsDeliveryEventRequest, in batch: inout Batch) -> Result<Outcome, APIError> {
-        let key = RuntimeLedger.commsKey(event)
-        if let existing = batch.comms[key] ?? writerView(inflight: { $0.comms[key] }, committed: { $0.comms[key] }) {
-            guard existing == event else { return .failure(.conflict("event_id payload mismatch for existing webhook event")) }
-            return .success(.recorded(replay: true))
-        }
-        batch.comms[key] = event
-        batch.log(.commsDelivery(event))
-        return .success(.recorded(replay: false))
     }
 
     // MARK: Tool calls
@@ -60,13 +39,4 @@ extension RuntimeLedger {
         return (recorded, replay)
     }
 
-    func recordTool(_ call: RuntimeV1.ToolExecutionRecord, in batch: inout Batch) -> Result<Outcome, APIError> {
-        if let existing = batch.toolCalls.last(where: { $0.receiptId == call.receiptId })
-            ?? writerView(inflight: { $0.toolCalls.last { $0.receiptId == call.receiptId } }, committed: { $0.toolCalls[call.receiptId] }) {
-            return .success(.tool(existing, replay: true))
-        }
-        batch.toolCalls.append(call)
-        batch.log(.toolExecution(call))
-        return .success(.tool(call, replay: false))
-    }
 }

@@ -410,7 +410,8 @@ public final class RuntimeLedger: @unchecked Sendable {
             }
         }
         var batch = Batch(lsn: lsn, offset: end, now: RuntimeLedger.timestamp())
-        let outcomes = pending.map { evaluate($0.intent, in: &batch) }
+        let source = Source(ledger: self)
+        let outcomes = pending.map { batch.evaluate($0.intent, against: source) }
         if !batch.lines.isEmpty {
             guard FileIO.writeAll(current.fd, batch.lines) else {
                 fail(APIError.unavailable("event log write failed: \(FileIO.lastError()); restart the service to recover the log"))
@@ -511,32 +512,18 @@ public final class RuntimeLedger: @unchecked Sendable {
         }
     }
 
-    private func evaluate(_ intent: Intent, in batch: inout Batch) -> Result<Outcome, APIError> {
-        switch intent {
-        case .create(let runID, let threadID, let workerID, let metadata, let owner):
-            return createRun(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner, in: &batch).map(Outcome.run)
-        case .cancel(let runID, let reason):
-            return cancelRun(runID: runID, reason: reason, in: &batch).map(Outcome.run)
-        case .append(let event):
-            return appendEvent(event, in: &batch).map(Outcome.run)
-        case .worker(let w):
-            return evaluateWorker(w, in: &batch).map(Outcome.worker)
-        case .comms(let event):
-            return recordComms(event, in: &batch)
-        case .tool(let call):
-            return recordTool(call, in: &batch)
-        }
-    }
+    // MARK: The writer's view
 
-    // MARK: Runs
-
-    /// A run as the writer sees it: staged in this batch, in a batch still
-    /// syncing (newest first), or committed.
-    func stagedRun(_ id: String, _ batch: inout Batch) -> Batch.StagedRun? {
-        if let w = batch.runs[id] { return w }
-        return committed.withLock { store in
-            for b in store.inflight.reversed() { if let s = b.runs[id] { return Batch.StagedRun(run: s.run, isNew: false) } }
-            return store.runs[id].map { Batch.StagedRun(run: $0.run, isNew: false) }
+    /// The embedded writer's `StagingSource`: the batches still syncing (newest first), then committed state.
+    struct Source: StagingSource {
+        let ledger: RuntimeLedger
+        func run(_ id: String) -> RuntimeV1.RuntimeRun? { ledger.writerView(inflight: { $0.runs[id]?.run }, committed: { $0.runs[id]?.run }) }
+        func event(forKey key: String, run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> { ledger.event(forKey: key, run: id) }
+        func lastEvent(run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> { ledger.lastEvent(run: id) }
+        func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { ledger.writerView(inflight: { $0.workers[id] }, committed: { $0.workers[id] }) }
+        func comms(_ key: String) -> RuntimeV1.CommsDeliveryEventRequest? { ledger.writerView(inflight: { $0.comms[key] }, committed: { $0.comms[key] }) }
+        func toolCall(_ receiptID: String) -> RuntimeV1.ToolExecutionRecord? {
+            ledger.writerView(inflight: { $0.toolCalls.last { $0.receiptId == receiptID } }, committed: { $0.toolCalls[receiptID] })
         }
     }
 
@@ -550,24 +537,21 @@ public final class RuntimeLedger: @unchecked Sendable {
         }
     }
 
-    func writerWorker(_ id: String) -> RuntimeV1.RuntimeWorker? { writerView(inflight: { $0.workers[id] }, committed: { $0.workers[id] }) }
     /// A read of committed state (extensions of the ledger use this).
     func readCommitted<T>(_ read: (borrowing Store) -> T) -> T { committed.withLock { read($0) } }
     /// A change to committed state outside the commit path (compaction forgetting removed events).
     func updateCommitted(_ change: (inout Store) -> Void) { committed.withLock { change(&$0) } }
 
-    /// Where the writer finds an event: in memory (staged or still syncing), or
+    /// Where the writer finds an event: in memory (still syncing), or
     /// committed, found through the run's index.
     private enum Located {
         case staged(RuntimeV1.RuntimeRunEvent)
         case committed(EventIndex)
     }
 
-    /// The event an idempotency key names: staged in this batch, in a batch
-    /// still syncing, or committed (the index gives candidates; the event read
-    /// back must carry the key).
-    private func event(forKey key: String, run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
-        if let i = staged.newKeys[key] { return .success(staged.newEvents[i]) }
+    /// The event an idempotency key names: in a batch still syncing, or
+    /// committed (the index gives candidates; the event read back must carry the key).
+    private func event(forKey key: String, run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
         let tag = IdempotencyKey.tag(key)
         // The index is copied under the lock (its arrays are shared, not copied)
         // and searched without it: whatever committed after the copy was in flight
@@ -595,8 +579,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     }
 
     /// The last event of a run as the writer sees it.
-    func lastEvent(run id: String, staged: Batch.StagedRun) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
-        if let e = staged.newEvents.last { return .success(e) }
+    private func lastEvent(run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
         let found: Located? = writerView(inflight: { $0.runs[id]?.newEvents.last.map { .staged($0) } },
                                          committed: { store in store.runs[id].map { .committed($0.index) } })
         switch found {
@@ -611,77 +594,6 @@ public final class RuntimeLedger: @unchecked Sendable {
                 return .success(e)
             } catch { return .failure(error) }
         }
-    }
-
-    private func createRun(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RunOwner, in batch: inout Batch) -> Result<Appended, APIError> {
-        if stagedRun(runID, &batch) != nil { return .failure(.conflict("run \(runID) already exists")) }
-        var run = RuntimeV1.RuntimeRun()
-        run.runId = runID
-        run.threadId = threadID
-        run.workerId = workerID
-        run.ownerUserRef = owner.userID
-        run.ownerGuestScope = owner.guestScope
-        run.metadata = metadata
-        run.status = .created
-        run.createdAt = batch.now
-        run.updatedAt = batch.now
-        batch.log(.runCreated(run))
-        batch.runs[runID] = Batch.StagedRun(run: run, isNew: true)
-        let started = JSONValue.object(["source": JSONValue.string("runtime")])
-        return appendEvent(EventAppend(runID: runID, eventType: "run.started", payload: started), in: &batch)
-    }
-
-    func appendEvent(_ append: EventAppend, in batch: inout Batch) -> Result<Appended, APIError> {
-        let (runID, eventType, payload, key) = (append.runID, append.eventType, append.payload, append.key)
-        guard !eventType.isEmpty else { return .failure(.invalidRequest("event_type is required")) }
-        guard var state = stagedRun(runID, &batch) else { return .failure(.notFound("run \(runID) not found")) }
-        // Idempotency first: the same key with the same content replays; different content conflicts.
-        if !key.isEmpty {
-            let original: RuntimeV1.RuntimeRunEvent?
-            switch event(forKey: key, run: runID, staged: state) {
-            case .failure(let error): return .failure(error)
-            case .success(let e): original = e
-            }
-            if let original {
-                guard original.eventType == eventType, original.payloadJson == payload else {
-                    return .failure(.conflict(append.keyConflict ?? "idempotency_key \(key) was used for a different event"))
-                }
-                return .success(Appended(run: state.run, event: original, idempotentReplay: true))
-            }
-        }
-        if append.requireOpen, [.succeeded, .failed, .canceled].contains(state.run.status) {
-            return .failure(.conflict("run \(runID) is \(RunStateMachine.name(state.run.status)) and takes no new input"))
-        }
-        let latest = state.run.latestSeq
-        if let expected = append.expectedPreviousSeq, expected != latest {
-            return .failure(APIError.conflict("expected_previous_seq \(expected) does not match actual previous seq \(latest)", hints: .init(actualPreviousSeq: latest)))
-        }
-        var newStatus = state.run.status
-        do {
-            if let t = try RunStateMachine.transition(eventType: eventType, finishStatus: JSONValue.stringField(payload, "status")) {
-                newStatus = try RunStateMachine.apply(t, to: state.run.status)
-            }
-        } catch {
-            switch error {
-            case .missingFinishStatus: return .failure(.invalidRequest("run.finished requires payload.status"))
-            case .unknownFinishStatus(let s): return .failure(.invalidRequest("unknown run.finished status \(s)"))
-            case .invalidTransition(let from, let tr):
-                return .failure(APIError.conflict("invalid run transition \(tr) from \(from)", hints: .init(reasonCode: "invalid_transition.\(from).\(tr)")))
-            }
-        }
-        var event = RuntimeV1.RuntimeRunEvent()
-        event.runId = runID
-        event.seq = latest + 1
-        event.eventType = eventType
-        event.emittedAt = batch.now
-        event.payloadJson = payload
-        event.idempotencyKey = key
-        state.newOffsets.append(batch.log(.runEvent(event)))
-        if !key.isEmpty { state.newKeys[key] = state.newEvents.count }
-        state.newEvents.append(event)
-        RuntimeLedger.update(&state.run, with: event, status: newStatus)
-        batch.runs[runID] = state
-        return .success(Appended(run: state.run, event: event, idempotentReplay: false))
     }
 
     /// The run record after `event` moved it to `status`.

@@ -39,14 +39,16 @@ public protocol RuntimeStore: AnyObject, Sendable {
     func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool)
 
     // MARK: Heads (committed state, no history read)
+    // A backend that reads them over a network throws `unavailable` when it
+    // cannot reach its store: a missing record is nil, never an outage.
 
-    func runRecord(_ id: String) -> RuntimeV1.RuntimeRun?
-    var runIDs: [String] { get }
-    func worker(_ id: String) -> RuntimeV1.RuntimeWorker?
-    var workerIDs: [String] { get }
-    func workers(ownedBy owner: WorkerOwner) -> [RuntimeV1.RuntimeWorker]
-    func toolCall(receiptID: String) -> RuntimeV1.ToolExecutionRecord?
-    func budgetSpent(authorizationID: String) -> UInt64
+    func runRecord(_ id: String) throws(APIError) -> RuntimeV1.RuntimeRun?
+    var runIDs: [String] { get throws(APIError) }
+    func worker(_ id: String) throws(APIError) -> RuntimeV1.RuntimeWorker?
+    var workerIDs: [String] { get throws(APIError) }
+    func workers(ownedBy owner: WorkerOwner) throws(APIError) -> [RuntimeV1.RuntimeWorker]
+    func toolCall(receiptID: String) throws(APIError) -> RuntimeV1.ToolExecutionRecord?
+    func budgetSpent(authorizationID: String) throws(APIError) -> UInt64
 
     // MARK: History (read back from durable storage, paged)
 

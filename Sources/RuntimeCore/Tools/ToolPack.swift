@@ -136,7 +136,7 @@ public final class ToolExecutor: Sendable {
         guard problems.isEmpty else { throw APIError(.unprocessable, "invalid_request", "tool invocation validation failed", details: problems) }
         let receiptID = ToolPack.receiptID(r, user: user)
         if r.mode == "replay" {
-            guard let recorded = ledger.toolCall(receiptID: receiptID)?.result else { throw APIError.notFound("no recorded call for receipt \(receiptID)") }
+            guard let recorded = try ledger.toolCall(receiptID: receiptID)?.result else { throw APIError.notFound("no recorded call for receipt \(receiptID)") }
             var out = recorded
             out.replayed = true
             return out
@@ -144,7 +144,7 @@ public final class ToolExecutor: Sendable {
         let authorization = r.policy?.authorizationId ?? ""
         return try await locks.withLock("call:" + receiptID) {
             try await locks.withLock("authorization:" + authorization) {
-                if let recorded = ledger.toolCall(receiptID: receiptID)?.result {
+                if let recorded = try ledger.toolCall(receiptID: receiptID)?.result {
                     var out = recorded
                     out.replayed = true
                     return out
@@ -152,7 +152,7 @@ public final class ToolExecutor: Sendable {
                 let q = r.request ?? RuntimeV1.ToolRequest()
                 var cost: UInt64 = 0
                 let outcome: RuntimeV1.ToolExecuteResult
-                if let reason = ToolPack.denial(r, spent: authorization.isEmpty ? 0 : ledger.budgetSpent(authorizationID: authorization)) {
+                if let reason = ToolPack.denial(r, spent: authorization.isEmpty ? 0 : try ledger.budgetSpent(authorizationID: authorization)) {
                     outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "denied", decision: "denied", reason: reason, value: nil)
                 } else {
                     let call = CodingCall(operation: q.operation, repository: ToolPack.repository(r), issueNumber: q.issueNumber, pullNumber: q.pullNumber, body: q.body)
