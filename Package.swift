@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Digests"),
         // Our PostgreSQL client: protocol 3.0, SCRAM-SHA-256, extended queries, pipelines, LISTEN, a pool.
         .target(name: "PostgresClient", dependencies: ["Digests", "ProtoWire"]),
-        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem", "Digests"]),
+        .target(name: "RuntimeCore", dependencies: ["APIRuntime", "Generated", "ProtoWire", "CSystem", "Digests", "PostgresClient"]),
         // The runtime service: the generated RuntimeServiceHandler implemented on the core.
         .target(name: "RuntimeService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The control service: sessions, sync tokens, the /api/runtime/* ownership

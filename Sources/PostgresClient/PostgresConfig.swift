@@ -30,7 +30,7 @@ public struct PostgresConfig: Sendable, Equatable {
     public struct Invalid: Error, CustomStringConvertible { public let description: String }
 
     /// `postgres://` or `postgresql://`, percent-encoded user and password, `?sslmode=`,
-    /// `?connect_timeout=`, `?application_name=`, `?host=/socket/dir`.
+    /// `?connect_timeout=`, `?application_name=`, `?host=/socket/dir`, `?port=` (as libpq reads them).
     public init(url: String) throws {
         guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql" else {
             throw Invalid(description: "\(Self.redacted(url)) is not a postgres:// URL")
@@ -56,6 +56,9 @@ public struct PostgresConfig: Sendable, Equatable {
                 connectTimeout = t
             case "application_name": applicationName = v
             case "host": host = v
+            case "port":
+                guard let n = Int(v), (1...65535).contains(n) else { throw Invalid(description: "port=\(v) is not a port") }
+                port = n
             default: throw Invalid(description: "\(item.name) is not a connection parameter this client knows")
             }
         }

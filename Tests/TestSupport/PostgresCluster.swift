@@ -94,6 +94,19 @@ public enum PostgresCluster {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// A new empty database on the shared cluster, and its URL over the Unix socket (trust).
+    public static func freshDatabase(prefix: String = "t") throws -> (name: String, url: String) {
+        let c = try shared()
+        let name = prefix + "_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        try psql("CREATE DATABASE \(name)")
+        return (name, "postgres://postgres@/\(name)?host=\(c.socketDirectory)&port=\(c.port)&sslmode=disable")
+    }
+
+    /// A URL for `database` over loopback TCP with the SCRAM password (what a deployment would use).
+    public static func tcpURL(database: String) throws -> String {
+        "postgres://postgres:\(password)@127.0.0.1:\(try shared().port)/\(database)?sslmode=disable"
+    }
+
     /// Runs SQL through psql on the socket (setup the client under test must not do itself).
     @discardableResult
     public static func psql(_ sql: String, database: String = "postgres") throws -> String {

@@ -1,0 +1,626 @@
+import APIRuntime
+import Dispatch
+import Foundation
+import Generated
+import PostgresClient
+import ProtoWire
+import Synchronization
+
+/// The runtime's records in PostgreSQL: the second backend of `RuntimeStore`,
+/// shared by any number of instances, none of which keeps state another needs.
+///
+/// - **Group commit.** Requests enqueue intents; each writer thread (two by
+///   default, so one batch is evaluated while the other commits) takes what is
+///   queued as one transaction: it locks the touched runs and workers
+///   (`FOR UPDATE`, in id order, so batches never deadlock on them), reads
+///   what the write rules need, evaluates every intent with the same rules as
+///   the embedded log (`Batch.evaluate`), and writes everything with one
+///   statement per table (`unnest` arrays) and one COMMIT: two round trips per
+///   batch, PostgreSQL's own fsync. A guard (`openagents_guard`) aborts the
+///   transaction if a run's seq moved anyway; a unique violation or deadlock
+///   (another instance created the same run or key first) re-evaluates the
+///   whole batch, which then sees the winner's rows.
+/// - **The change feed.** A record's lsn is its transaction's id shifted left
+///   20 bits plus its index in the batch, so lsns rise in transaction order;
+///   readers only take records below the oldest running transaction
+///   (`pg_snapshot_xmin`), so a transaction that commits late is never skipped:
+///   the feed waits for it.
+/// - **Fan-out.** After each commit the writer sends a NOTIFY with wake-up
+///   hints (`run:<id>:<seq>`); every instance's follower thread re-reads the
+///   feed by cursor when woken (or once a second, in case a hint is lost) and
+///   hands new records to subscribers, in feed order.
+public final class PostgresStore: RuntimeStore, @unchecked Sendable {
+    public let config: PostgresConfig
+    let pool: PostgresPool
+    public let writers: Int
+    static let channel = "openagents_runtime"
+    /// At most this many intents per transaction (each writes at most two records; lsn indexes have 20 bits).
+    static let maxBatch = 2048
+
+    private struct Pending: Sendable {
+        let intent: RuntimeLedger.Intent
+        let done: @Sendable (Result<RuntimeLedger.Outcome, APIError>) -> Void
+    }
+    private let queue = Mutex<[Pending]>([])
+    private let wake = DispatchSemaphore(value: 0)
+    private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
+    private let followWake = DispatchSemaphore(value: 0)
+    private let running = Atomic<Bool>(true)
+    private let stopped = DispatchGroup()
+    private var listener: PostgresListener?
+    /// Hints sent and received, for tests and metrics.
+    public let notificationsReceived = Atomic<Int>(0)
+
+    /// Connects, applies missing migrations (or, with `migrate: false`,
+    /// refuses a database whose schema is behind), and starts the writers and
+    /// the feed follower.
+    public init(config: PostgresConfig, writers: Int = 2, poolSize: Int = 8, migrate: Bool = true) throws(APIError) {
+        self.config = config
+        self.writers = max(1, writers)
+        pool = PostgresPool(config: config, size: poolSize)
+        let start: ChangeCursor
+        do {
+            let c = try PostgresConnection.connect(config)
+            defer { c.close() }
+            if migrate {
+                try PostgresSchema.migrate(c)
+            } else if let missing = try PostgresSchema.status(c).first(where: { $0.appliedAt == nil }) {
+                throw APIError.unavailable("the database lacks migration \(missing.version) (\(missing.name)): run `openagents migrate`")
+            }
+            let end = try c.query("SELECT coalesce(max(lsn), 0)::text FROM runtime_records WHERE lsn < \(Self.horizon)").rows.first?[0].flatMap { UInt64($0) } ?? 0
+            start = Self.cursor(end)
+        } catch let e as PostgresError {
+            throw PostgresSchema.apiError(e, "opening the store")
+        } catch let e as APIError {
+            throw e
+        } catch {
+            throw .internalError("\(error)")
+        }
+        for i in 0..<self.writers {
+            stopped.enter()
+            let t = Thread { [self] in writerLoop(); stopped.leave() }
+            t.name = "pg-writer-\(i)"
+            t.start()
+        }
+        stopped.enter()
+        let f = Thread { [self] in follow(from: start); stopped.leave() }
+        f.name = "pg-feed"
+        f.start()
+        let l = PostgresListener(config: config, channels: [Self.channel], resumed: { [followWake] in followWake.signal() }) { [weak self] _ in
+            self?.notificationsReceived.add(1, ordering: .relaxed)
+            self?.followWake.signal()
+        }
+        l.start()
+        listener = l
+    }
+
+    /// Stops the threads and closes the connections (requests still queued get 503).
+    public func close() {
+        guard running.exchange(false, ordering: .relaxed) else { return }
+        listener?.stop()
+        for _ in 0..<writers { wake.signal() }
+        followWake.signal()
+        stopped.wait()
+        for p in queue.withLock({ q -> [Pending] in let all = q; q.removeAll(); return all }) { p.done(.failure(.unavailable("the store is closed"))) }
+        pool.close()
+    }
+
+    /// Whether the database answers now (`/readyz`).
+    public func ping() -> String? {
+        do { _ = try pool.withConnection { c in try c.query("SELECT 1") }; return nil } catch { return "\(error)" }
+    }
+
+    // MARK: Writes
+
+    public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil,
+                          owner: RuntimeLedger.RunOwner = .init()) async throws(APIError) -> RuntimeLedger.Appended {
+        let id = runID.isEmpty ? UUID().uuidString.lowercased() : runID
+        guard case .run(let a) = try await submit(.create(runID: id, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)) else { throw .internal }
+        return a
+    }
+
+    public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
+                       requireOpen: Bool = false, keyConflict: String? = nil) async throws(APIError) -> RuntimeLedger.Appended {
+        let event = RuntimeLedger.EventAppend(runID: runID, eventType: eventType.whitespaceTrimmed, payload: payload, key: idempotencyKey.whitespaceTrimmed,
+                                              expectedPreviousSeq: expectedPreviousSeq, requireOpen: requireOpen, keyConflict: keyConflict)
+        guard case .run(let a) = try await submit(.append(event)) else { throw .internal }
+        return a
+    }
+
+    public func cancel(runID: String, reason: String) async throws(APIError) -> RuntimeLedger.Appended {
+        guard case .run(let a) = try await submit(.cancel(runID: runID, reason: reason)) else { throw .internal }
+        return a
+    }
+
+    public func registerWorker(id: String, owner: WorkerOwner, workspaceRef: String = "", codexHomeRef: String = "", adapter: String = "",
+                               metadata: GoogleProtobuf.Struct? = nil) async throws(APIError) -> RuntimeV1.RuntimeWorker {
+        try await worker(.register(.init(workerID: id, owner: owner, workspaceRef: workspaceRef, codexHomeRef: codexHomeRef, adapter: adapter, metadata: metadata)))
+    }
+
+    public func heartbeat(workerID: String, owner: WorkerOwner, metadataPatch: GoogleProtobuf.Struct? = nil) async throws(APIError) -> RuntimeV1.RuntimeWorker {
+        try await worker(.heartbeat(workerID: workerID, owner: owner, metadataPatch: metadataPatch))
+    }
+
+    public func setWorkerStatus(workerID: String, owner: WorkerOwner, status: RuntimeV1.RuntimeWorkerStatus, reason: String = "") async throws(APIError) -> RuntimeV1.RuntimeWorker {
+        try await worker(.status(workerID: workerID, owner: owner, status: status, reason: reason))
+    }
+
+    public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(APIError) -> Bool {
+        guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
+        return replay
+    }
+
+    public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
+        guard case .tool(let recorded, let replay) = try await submit(.tool(call)) else { throw .internal }
+        return (recorded, replay)
+    }
+
+    private func worker(_ intent: WorkerIntent) async throws(APIError) -> RuntimeV1.RuntimeWorker {
+        guard case .worker(let w) = try await submit(.worker(intent)) else { throw .internal }
+        return w
+    }
+
+    private func submit(_ intent: RuntimeLedger.Intent) async throws(APIError) -> RuntimeLedger.Outcome {
+        guard running.load(ordering: .relaxed) else { throw .unavailable("the store is closed") }
+        let result: Result<RuntimeLedger.Outcome, APIError> = await withCheckedContinuation { cont in
+            queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
+            wake.signal()
+        }
+        return try result.get()
+    }
+
+    private func writerLoop() {
+        var connection: PostgresConnection?
+        while true {
+            wake.wait()
+            guard running.load(ordering: .relaxed) else { break }
+            let (taken, more) = queue.withLock { q -> ([Pending], Bool) in
+                let n = min(q.count, Self.maxBatch)
+                let b = Array(q.prefix(n))
+                q.removeFirst(n)
+                return (b, !q.isEmpty)
+            }
+            if taken.isEmpty { continue }
+            if more { wake.signal() }
+            let (outcomes, hints) = commit(taken.map(\.intent), &connection)
+            for (p, o) in zip(taken, outcomes) { p.done(o) }
+            if !hints.isEmpty, let c = connection {
+                followWake.signal()
+                // After the commit and after the answers: a hint is only ever a wake-up.
+                _ = try? c.query("SELECT pg_notify($1, $2)", [Self.channel, hints])
+            }
+        }
+        connection?.close()
+    }
+
+    private enum Attempt {
+        case done([Result<RuntimeLedger.Outcome, APIError>], hints: String)
+        case retry(PostgresError)
+        case failed(APIError)
+    }
+
+    /// One batch to its end: committed, refused as a whole (503 when the
+    /// database is away), or re-evaluated after a conflict with another writer.
+    private func commit(_ intents: [RuntimeLedger.Intent], _ connection: inout PostgresConnection?) -> ([Result<RuntimeLedger.Outcome, APIError>], String) {
+        var lastConflict: PostgresError?
+        for _ in 0..<8 {
+            let c: PostgresConnection
+            if let existing = connection, !existing.isBroken {
+                c = existing
+            } else {
+                connection?.close()
+                connection = nil
+                do { c = try PostgresConnection.connect(config) } catch {
+                    return (intents.map { _ in .failure(PostgresSchema.apiError(error, "connecting to write")) }, "")
+                }
+                connection = c
+            }
+            switch attempt(intents, on: c) {
+            case .done(let outcomes, let hints): return (outcomes, hints)
+            case .retry(let e): lastConflict = e
+            case .failed(let e):
+                if c.isBroken { c.close(); connection = nil }
+                return (intents.map { _ in .failure(e) }, "")
+            }
+        }
+        let e = APIError.unavailable("the write kept conflicting with other writers: \(lastConflict?.message ?? ""); retry")
+        return (intents.map { _ in .failure(e) }, "")
+    }
+
+    private func attempt(_ intents: [RuntimeLedger.Intent], on c: PostgresConnection) -> Attempt {
+        var read = Reads()
+        for i in intents { read.note(i) }
+        let phase1 = read.queries()
+        let results: [Result<PostgresResult, PostgresError>]
+        do { results = try c.pipeline(phase1) } catch { return .failed(PostgresSchema.apiError(error, "reading for a write")) }
+        if let failure = results.lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
+            return abandon(c, failure)
+        }
+        let rows = results.compactMap { try? $0.get() }
+        let source: Source
+        do throws(APIError) { source = try Source(read, rows, connection: c) } catch {
+            _ = try? c.simpleQuery("ROLLBACK")
+            return .failed(error)
+        }
+        var batch = RuntimeLedger.Batch(lsn: source.tx << 20, offset: 0, now: RuntimeLedger.timestamp())
+        let outcomes = intents.map { batch.evaluate($0, against: source) }
+        if let failure = source.failure {
+            _ = try? c.simpleQuery("ROLLBACK")
+            return .failed(failure)
+        }
+        if batch.records.isEmpty {
+            // Replays and refusals only: nothing to write, the locks go.
+            do { try c.simpleQuery("COMMIT") } catch { return .failed(PostgresSchema.apiError(error, "ending a read")) }
+            return .done(outcomes, hints: "")
+        }
+        let writes = Writes(batch, source)
+        let committed: [Result<PostgresResult, PostgresError>]
+        do { committed = try c.pipeline(writes.queries + [PostgresQuery("COMMIT")]) } catch {
+            return .failed(APIError.unavailable("the database connection was lost while committing (\(error.message)): the write may or may not be durable; retry with the same idempotency key"))
+        }
+        if let failure = committed.lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
+            return abandon(c, failure)
+        }
+        guard case .success(let end)? = committed.last, end.commandTag == "COMMIT" else {
+            _ = try? c.simpleQuery("ROLLBACK")
+            return .failed(.internalError("database: the batch's transaction did not commit"))
+        }
+        return .done(outcomes, hints: writes.hints)
+    }
+
+    /// After a failed statement inside the transaction: rolls back, and says whether the batch is worth evaluating again.
+    private func abandon(_ c: PostgresConnection, _ e: PostgresError) -> Attempt {
+        if c.transactionStatus != UInt8(ascii: "I") { _ = try? c.simpleQuery("ROLLBACK") }
+        if e.isUniqueViolation || e.isRetryable || e.sqlState == "OA409" { return .retry(e) }
+        return .failed(PostgresSchema.apiError(e, "writing"))
+    }
+
+    // MARK: Heads and history
+
+    private func read<T>(_ action: String, _ body: (PostgresConnection) throws -> T) throws(APIError) -> T {
+        do { return try pool.withConnection { c in try body(c) } } catch let e as PostgresError {
+            throw PostgresSchema.apiError(e, action)
+        } catch let e as APIError {
+            throw e
+        } catch {
+            throw .internalError("database (\(action)): \(error)")
+        }
+    }
+
+    static func decode<M: ProtoMessage>(_ type: M.Type, _ text: String?) throws(APIError) -> M {
+        do { return try M(jsonString: text ?? "") } catch { throw .internalError("database: a stored \(M.self) does not decode: \(error)") }
+    }
+
+    static func record(_ line: String?) throws(APIError) -> RuntimeV1.RuntimeLogRecord {
+        do throws(LogFile.LineProblem) { return try LogFile.decode(Array((line ?? "").utf8)[...]) } catch {
+            throw .internalError("database: a stored record does not decode (\(error))")
+        }
+    }
+
+    public func runRecord(_ id: String) throws(APIError) -> RuntimeV1.RuntimeRun? {
+        let row = try read("reading a run") { c in try c.query("SELECT body FROM runtime_runs WHERE run_id = $1", [id]).rows.first }
+        guard let row else { return nil }
+        return try Self.decode(RuntimeV1.RuntimeRun.self, row[0])
+    }
+
+    public var runIDs: [String] {
+        get throws(APIError) { try read("listing runs") { c in try c.query("SELECT run_id FROM runtime_runs ORDER BY run_id").rows.compactMap { $0[0] } } }
+    }
+
+    public func worker(_ id: String) throws(APIError) -> RuntimeV1.RuntimeWorker? {
+        let row = try read("reading a worker") { c in try c.query("SELECT body FROM runtime_workers WHERE worker_id = $1", [id]).rows.first }
+        guard let row else { return nil }
+        return try Self.decode(RuntimeV1.RuntimeWorker.self, row[0])
+    }
+
+    public var workerIDs: [String] {
+        get throws(APIError) { try read("listing workers") { c in try c.query("SELECT worker_id FROM runtime_workers ORDER BY worker_id").rows.compactMap { $0[0] } } }
+    }
+
+    public func workers(ownedBy owner: WorkerOwner) throws(APIError) -> [RuntimeV1.RuntimeWorker] {
+        let rows = try read("listing workers") { c in
+            try c.query("SELECT body FROM runtime_workers WHERE ($1 <> '' AND owner_user = $1) OR ($2 <> '' AND owner_guest = $2) ORDER BY worker_id",
+                        [owner.userID, owner.guestScope]).rows
+        }
+        var out: [RuntimeV1.RuntimeWorker] = []
+        for row in rows {
+            let w = try Self.decode(RuntimeV1.RuntimeWorker.self, row[0])
+            if owner.owns(w) { out.append(w) }
+        }
+        return out
+    }
+
+    public func toolCall(receiptID: String) throws(APIError) -> RuntimeV1.ToolExecutionRecord? {
+        let row = try read("reading a tool call") { c in try c.query("SELECT body FROM runtime_tool_calls WHERE receipt_id = $1", [receiptID]).rows.first }
+        guard let row else { return nil }
+        return try Self.decode(RuntimeV1.ToolExecutionRecord.self, row[0])
+    }
+
+    public func budgetSpent(authorizationID: String) throws(APIError) -> UInt64 {
+        try read("reading a budget") { c in
+            try c.query("SELECT coalesce(sum(cost_sats), 0)::text FROM runtime_tool_calls WHERE authorization_id = $1", [authorizationID]).rows.first?[0].flatMap { UInt64($0) } ?? 0
+        }
+    }
+
+    /// One statement, so the run record and its events come from one snapshot.
+    public func events(of id: String, after seq: UInt64, limit: Int) throws(APIError) -> (run: RuntimeV1.RuntimeRun, events: [RuntimeV1.RuntimeRunEvent])? {
+        let rows = try read("reading a run's events") { c in
+            try c.query("""
+                SELECT r.body, l.line FROM runtime_runs r LEFT JOIN LATERAL (
+                    SELECT x.line FROM runtime_run_events e JOIN runtime_records x ON x.lsn = e.lsn
+                    WHERE e.run_id = r.run_id AND e.seq > $2 ORDER BY e.seq LIMIT $3) l ON true
+                WHERE r.run_id = $1
+                """, [id, String(seq), String(max(0, limit))]).rows
+        }
+        guard let first = rows.first else { return nil }
+        let run = try Self.decode(RuntimeV1.RuntimeRun.self, first[0])
+        var events: [RuntimeV1.RuntimeRunEvent] = []
+        events.reserveCapacity(rows.count)
+        for row in rows where row[1] != nil {
+            guard case .runEvent(let e)? = try Self.record(row[1]).entry, e.runId == id else { throw .internalError("database: an event row of run \(id) holds another record") }
+            events.append(e)
+        }
+        return (run, events)
+    }
+
+    public func workerEvents(of id: String, after seq: UInt64, limit: Int) throws(APIError) -> [RuntimeV1.RuntimeWorkerLogEvent] {
+        let rows = try read("reading a worker's events") { c in
+            try c.query("""
+                SELECT x.line FROM runtime_worker_events e JOIN runtime_records x ON x.lsn = e.lsn
+                WHERE e.worker_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3
+                """, [id, String(seq), String(max(0, limit))]).rows
+        }
+        return try rows.map { row throws(APIError) in
+            guard case .workerEvent(let e)? = try Self.record(row[0]).entry, e.workerId == id else { throw .internalError("database: an event row of worker \(id) holds another record") }
+            return e
+        }
+    }
+
+    // MARK: Change feed
+
+    /// Records below this lsn belong to transactions that have all ended: nothing can still appear among them.
+    static let horizon = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)"
+
+    static func cursor(_ lsn: UInt64) -> ChangeCursor { ChangeCursor(lsn: lsn, position: lsn >> 20) }
+
+    public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
+        guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
+        var queries = [PostgresQuery("SELECT lsn::text, line FROM runtime_records WHERE lsn > $1 AND lsn < \(Self.horizon) ORDER BY lsn LIMIT $2",
+                                     [String(cursor.lsn), String(max(0, limit))])]
+        if cursor.lsn > 0 { queries.append(PostgresQuery("SELECT 1 FROM runtime_records WHERE lsn = $1", [String(cursor.lsn)])) }
+        let results = try read("reading the change feed") { c in try c.pipeline(queries).map { try $0.get() } }
+        if cursor.lsn > 0, results[1].rows.isEmpty { throw refused }
+        var records: [RuntimeV1.RuntimeLogRecord] = []
+        records.reserveCapacity(results[0].rows.count)
+        for row in results[0].rows { records.append(try Self.record(row[1])) }
+        return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
+    }
+
+    public func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) {
+        subscribers.withLock { $0.append(handler) }
+    }
+
+    /// Follows the feed from where it stood at start-up, woken by commits
+    /// (ours and, through NOTIFY, other instances') and once a second.
+    private func follow(from start: ChangeCursor) {
+        var cursor = start
+        while running.load(ordering: .relaxed) {
+            _ = followWake.wait(timeout: .now() + .seconds(1))
+            while running.load(ordering: .relaxed) {
+                guard let page = try? changes(after: cursor, limit: 1024) else { break }
+                if page.records.isEmpty { break }
+                for s in subscribers.withLock({ $0 }) { s(page.records) }
+                cursor = page.next
+            }
+        }
+    }
+}
+
+extension PostgresStore {
+    /// What a batch reads before its rules run, collected from its intents.
+    struct Reads {
+        var runs = Set<String>()
+        var keys = Set<Pair>()
+        var workers = Set<String>()
+        var comms = Set<String>()
+        var receipts = Set<String>()
+        struct Pair: Hashable { var run: String; var key: String }
+
+        mutating func note(_ intent: RuntimeLedger.Intent) {
+            switch intent {
+            case .create(let id, _, _, _, _): runs.insert(id)
+            case .cancel(let id, _): runs.insert(id)
+            case .append(let a):
+                runs.insert(a.runID)
+                if !a.key.isEmpty { keys.insert(Pair(run: a.runID, key: a.key)) }
+            case .worker(.register(let r)): if !r.workerID.whitespaceTrimmed.isEmpty { workers.insert(r.workerID.whitespaceTrimmed) }
+            case .worker(.heartbeat(let id, _, _)), .worker(.status(let id, _, _, _)): workers.insert(id)
+            case .comms(let e): comms.insert(RuntimeLedger.commsKey(e))
+            case .tool(let t): receipts.insert(t.receiptId)
+            }
+        }
+
+        /// BEGIN, the transaction's id, then one statement per kind: the rows to
+        /// change locked in id order (what another writer holds is waited for and
+        /// then read as it committed), then what the rules compare against.
+        func queries() -> [PostgresQuery] {
+            var q = [PostgresQuery("BEGIN"), PostgresQuery("SELECT pg_current_xact_id()::text")]
+            q.append(PostgresQuery("SELECT run_id, body FROM runtime_runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE", [PostgresArray.text(runs.sorted())]))
+            q.append(PostgresQuery("SELECT worker_id, body FROM runtime_workers WHERE worker_id = ANY($1::text[]) ORDER BY worker_id FOR UPDATE",
+                                   [PostgresArray.text(workers.sorted())]))
+            let pairs = keys.sorted { ($0.run, $0.key) < ($1.run, $1.key) }
+            q.append(PostgresQuery("""
+                SELECT e.run_id, e.idem_key, x.line FROM unnest($1::text[], $2::text[]) AS k(run_id, idem_key)
+                JOIN runtime_run_events e ON e.run_id = k.run_id AND e.idem_key = k.idem_key JOIN runtime_records x ON x.lsn = e.lsn
+                """, [PostgresArray.text(pairs.map(\.run)), PostgresArray.text(pairs.map(\.key))]))
+            q.append(PostgresQuery("SELECT key, body FROM runtime_comms WHERE key = ANY($1::text[])", [PostgresArray.text(comms.sorted())]))
+            q.append(PostgresQuery("SELECT receipt_id, body FROM runtime_tool_calls WHERE receipt_id = ANY($1::text[])", [PostgresArray.text(receipts.sorted())]))
+            return q
+        }
+    }
+
+    /// The PostgreSQL writer's `StagingSource`: the rows its transaction read.
+    struct Source: StagingSource {
+        let tx: UInt64
+        var runs: [String: RuntimeV1.RuntimeRun] = [:]
+        var workers: [String: RuntimeV1.RuntimeWorker] = [:]
+        var keyed: [Reads.Pair: RuntimeV1.RuntimeRunEvent] = [:]
+        var comms: [String: RuntimeV1.CommsDeliveryEventRequest] = [:]
+        var tools: [String: RuntimeV1.ToolExecutionRecord] = [:]
+        let connection: PostgresConnection
+        /// A failure of a read made during evaluation (the batch is then not committed).
+        var failure: APIError? { failed.error }
+        private final class Failure { var error: APIError? }
+        private let failed = Failure()
+
+        init(_ reads: Reads, _ r: [PostgresResult], connection: PostgresConnection) throws(APIError) {
+            self.connection = connection
+            guard let tx = r[1].rows.first?[0].flatMap({ UInt64($0) }), tx < 1 << 43 else { throw .internalError("database: no usable transaction id") }
+            self.tx = tx
+            for row in r[2].rows { if let id = row[0] { runs[id] = try PostgresStore.decode(RuntimeV1.RuntimeRun.self, row[1]) } }
+            for row in r[3].rows { if let id = row[0] { workers[id] = try PostgresStore.decode(RuntimeV1.RuntimeWorker.self, row[1]) } }
+            for row in r[4].rows {
+                guard let run = row[0], let key = row[1], case .runEvent(let e)? = try PostgresStore.record(row[2]).entry else { continue }
+                keyed[Reads.Pair(run: run, key: key)] = e
+            }
+            for row in r[5].rows { if let k = row[0] { comms[k] = try PostgresStore.decode(RuntimeV1.CommsDeliveryEventRequest.self, row[1]) } }
+            for row in r[6].rows { if let k = row[0] { tools[k] = try PostgresStore.decode(RuntimeV1.ToolExecutionRecord.self, row[1]) } }
+        }
+
+        func run(_ id: String) -> RuntimeV1.RuntimeRun? { runs[id] }
+        func event(forKey key: String, run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> { .success(keyed[Reads.Pair(run: id, key: key)]) }
+        func worker(_ id: String) -> RuntimeV1.RuntimeWorker? { workers[id] }
+        func comms(_ key: String) -> RuntimeV1.CommsDeliveryEventRequest? { comms[key] }
+        func toolCall(_ receiptID: String) -> RuntimeV1.ToolExecutionRecord? { tools[receiptID] }
+
+        /// Only a repeated cancel asks: read then, inside the same transaction.
+        func lastEvent(run id: String) -> Result<RuntimeV1.RuntimeRunEvent?, APIError> {
+            do {
+                let rows = try connection.query("""
+                    SELECT x.line FROM runtime_run_events e JOIN runtime_records x ON x.lsn = e.lsn WHERE e.run_id = $1 ORDER BY e.seq DESC LIMIT 1
+                    """, [id]).rows
+                guard let row = rows.first else { return .success(nil) }
+                guard case .runEvent(let e)? = try PostgresStore.record(row[0]).entry else { return .success(nil) }
+                return .success(e)
+            } catch let e as PostgresError {
+                let error = PostgresSchema.apiError(e, "reading a run's last event")
+                failed.error = error
+                return .failure(error)
+            } catch let e as APIError {
+                return .failure(e)
+            } catch {
+                return .failure(.internalError("\(error)"))
+            }
+        }
+    }
+
+    /// A staged batch as one statement per table, and the wake-up hints for after its commit.
+    struct Writes {
+        var queries: [PostgresQuery] = []
+        var hints = ""
+
+        init(_ batch: RuntimeLedger.Batch, _ source: Source) {
+            // Each record's line as the embedded log writes it (without the newline).
+            var lsnAt: [UInt64: UInt64] = [:]
+            var lines: [String] = []
+            lines.reserveCapacity(batch.records.count)
+            for (i, (record, offset)) in zip(batch.records, batch.recordOffsets).enumerated() {
+                let end = i + 1 < batch.recordOffsets.count ? Int(batch.recordOffsets[i + 1]) : batch.lines.count
+                lines.append(String(decoding: batch.lines[Int(offset)..<(end - 1)], as: UTF8.self))
+                lsnAt[offset] = record.lsn
+            }
+            queries.append(PostgresQuery("INSERT INTO runtime_records (lsn, line) SELECT * FROM unnest($1::bigint[], $2::text[])",
+                                         [PostgresArray.int(batch.records.map(\.lsn)), PostgresArray.text(lines)]))
+            var ev = (runs: [String](), seqs: [UInt64](), keys: [String](), lsns: [UInt64]())
+            var created = (ids: [String](), seqs: [UInt64](), bodies: [String]())
+            var moved = (ids: [String](), seqs: [UInt64](), previous: [UInt64](), bodies: [String]())
+            var hinted: [String] = []
+            for (id, staged) in batch.runs.sorted(by: { $0.key < $1.key }) where !staged.newEvents.isEmpty {
+                for (e, offset) in zip(staged.newEvents, staged.newOffsets) {
+                    ev.runs.append(id)
+                    ev.seqs.append(e.seq)
+                    ev.keys.append(e.idempotencyKey)
+                    ev.lsns.append(lsnAt[offset] ?? 0)
+                }
+                let body = (try? staged.run.jsonString()) ?? "{}"
+                if staged.isNew {
+                    created.ids.append(id); created.seqs.append(staged.run.latestSeq); created.bodies.append(body)
+                } else {
+                    moved.ids.append(id); moved.seqs.append(staged.run.latestSeq); moved.bodies.append(body)
+                    moved.previous.append(source.runs[id]?.latestSeq ?? 0)
+                }
+                hinted.append("run:\(id):\(staged.run.latestSeq)")
+            }
+            if !created.ids.isEmpty {
+                queries.append(PostgresQuery("INSERT INTO runtime_runs (run_id, last_seq, body) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
+                                             [PostgresArray.text(created.ids), PostgresArray.int(created.seqs), PostgresArray.text(created.bodies)]))
+            }
+            if !moved.ids.isEmpty {
+                queries.append(PostgresQuery("""
+                    WITH u AS (UPDATE runtime_runs r SET last_seq = m.seq, body = m.body
+                               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(run_id, seq, previous, body)
+                               WHERE r.run_id = m.run_id AND r.last_seq = m.previous RETURNING 1)
+                    SELECT openagents_guard(count(*) = $5, 'a run''s seq moved under its row lock') FROM u
+                    """, [PostgresArray.text(moved.ids), PostgresArray.int(moved.seqs), PostgresArray.int(moved.previous), PostgresArray.text(moved.bodies), String(moved.ids.count)]))
+            }
+            if !ev.runs.isEmpty {
+                queries.append(PostgresQuery("INSERT INTO runtime_run_events (run_id, seq, idem_key, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])",
+                                             [PostgresArray.text(ev.runs), PostgresArray.int(ev.seqs), PostgresArray.text(ev.keys), PostgresArray.int(ev.lsns)]))
+            }
+            var wNew = (ids: [String](), users: [String](), guests: [String](), seqs: [UInt64](), bodies: [String]())
+            var wMoved = (ids: [String](), seqs: [UInt64](), previous: [UInt64](), bodies: [String]())
+            var wEvents = (ids: [String](), seqs: [UInt64](), lsns: [UInt64]())
+            for (id, w) in batch.workers.sorted(by: { $0.key < $1.key }) {
+                let body = (try? w.jsonString()) ?? "{}"
+                if let before = source.workers[id] {
+                    wMoved.ids.append(id); wMoved.seqs.append(w.latestSeq); wMoved.previous.append(before.latestSeq); wMoved.bodies.append(body)
+                } else {
+                    wNew.ids.append(id); wNew.users.append(w.ownerUserRef); wNew.guests.append(w.ownerGuestScope.whitespaceTrimmed)
+                    wNew.seqs.append(w.latestSeq); wNew.bodies.append(body)
+                }
+                let offsets = batch.workerOffsets[id] ?? []
+                for (k, offset) in offsets.enumerated() {
+                    wEvents.ids.append(id)
+                    wEvents.seqs.append(w.latestSeq - UInt64(offsets.count - 1 - k))
+                    wEvents.lsns.append(lsnAt[offset] ?? 0)
+                }
+                hinted.append("worker:\(id):\(w.latestSeq)")
+            }
+            if !wNew.ids.isEmpty {
+                queries.append(PostgresQuery("""
+                    INSERT INTO runtime_workers (worker_id, owner_user, owner_guest, last_seq, body)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+                    """, [PostgresArray.text(wNew.ids), PostgresArray.text(wNew.users), PostgresArray.text(wNew.guests), PostgresArray.int(wNew.seqs), PostgresArray.text(wNew.bodies)]))
+            }
+            if !wMoved.ids.isEmpty {
+                queries.append(PostgresQuery("""
+                    WITH u AS (UPDATE runtime_workers w SET last_seq = m.seq, body = m.body
+                               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(worker_id, seq, previous, body)
+                               WHERE w.worker_id = m.worker_id AND w.last_seq = m.previous RETURNING 1)
+                    SELECT openagents_guard(count(*) = $5, 'a worker''s seq moved under its row lock') FROM u
+                    """, [PostgresArray.text(wMoved.ids), PostgresArray.int(wMoved.seqs), PostgresArray.int(wMoved.previous), PostgresArray.text(wMoved.bodies), String(wMoved.ids.count)]))
+            }
+            if !wEvents.ids.isEmpty {
+                queries.append(PostgresQuery("INSERT INTO runtime_worker_events (worker_id, seq, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])",
+                                             [PostgresArray.text(wEvents.ids), PostgresArray.int(wEvents.seqs), PostgresArray.int(wEvents.lsns)]))
+            }
+            if !batch.comms.isEmpty {
+                let sorted = batch.comms.sorted { $0.key < $1.key }
+                queries.append(PostgresQuery("INSERT INTO runtime_comms (key, body) SELECT * FROM unnest($1::text[], $2::text[])",
+                                             [PostgresArray.text(sorted.map(\.key)), PostgresArray.text(sorted.map { (try? $0.value.jsonString()) ?? "{}" })]))
+            }
+            if !batch.toolCalls.isEmpty {
+                let calls = batch.toolCalls.sorted { $0.receiptId < $1.receiptId }
+                queries.append(PostgresQuery("""
+                    INSERT INTO runtime_tool_calls (receipt_id, authorization_id, cost_sats, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+                    """, [PostgresArray.text(calls.map(\.receiptId)), PostgresArray.text(calls.map(\.authorizationId)), PostgresArray.int(calls.map(\.costSats)),
+                          PostgresArray.text(calls.map { (try? $0.jsonString()) ?? "{}" })]))
+            }
+            // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
+            var text = hinted.joined(separator: " ")
+            if text.utf8.count > 7900 { text = "many" }
+            hints = text.isEmpty ? "feed" : text
+        }
+    }
+}
