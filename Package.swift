@@ -46,7 +46,7 @@ let package = Package(
         // lanes, on a durable record log (RuntimeCore's RecordLog).
         .target(name: "ControlService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
         // The product's executable: `openagents serve`.
-        .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "ControlService", "RuntimeCore", "ServiceKit", "HTTPServer", "Generated"]),
+        .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "ControlService", "RuntimeCore", "ServiceKit", "HTTPServer", "Generated", "PostgresClient"]),
         .plugin(
             name: "GenerateContracts",
             capability: .command(

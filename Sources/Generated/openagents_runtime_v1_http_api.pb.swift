@@ -91,6 +91,12 @@ extension RuntimeV1 {
         public var authorityWriterActive: Bool = false
         /// Fanout driver.
         public var fanoutDriver: String = ""
+        /// Where the runtime's records are: "embedded" (the local log) or "postgres".
+        public var storageBackend: String = ""
+        /// With PostgreSQL: whether the database answered this probe (not ready while it does not).
+        public var databaseReady: Bool = false
+        /// Why the database did not answer, when it did not.
+        public var databaseError: String = ""
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.ReadyzResponse"
@@ -827,9 +833,12 @@ extension RuntimeV1.ReadyzResponse {
             case 32: workersReady = try r.readBool()
             case 40: authorityWriterActive = try r.readBool()
             case 50: fanoutDriver = try r.readString()
+            case 58: storageBackend = try r.readString()
+            case 64: databaseReady = try r.readBool()
+            case 74: databaseError = try r.readString()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -838,6 +847,9 @@ extension RuntimeV1.ReadyzResponse {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if !databaseError.isEmpty { w.writeString(databaseError); w.writeTag(74) }
+        if databaseReady { w.writeBool(databaseReady); w.writeTag(64) }
+        if !storageBackend.isEmpty { w.writeString(storageBackend); w.writeTag(58) }
         if !fanoutDriver.isEmpty { w.writeString(fanoutDriver); w.writeTag(50) }
         if authorityWriterActive { w.writeBool(authorityWriterActive); w.writeTag(40) }
         if workersReady { w.writeBool(workersReady); w.writeTag(32) }
@@ -853,6 +865,9 @@ extension RuntimeV1.ReadyzResponse {
         if workersReady || w.emitDefaults { w.key("\"workers_ready\":", "\"workers_ready\":"); w.writeBool(workersReady) }
         if authorityWriterActive || w.emitDefaults { w.key("\"authority_writer_active\":", "\"authority_writer_active\":"); w.writeBool(authorityWriterActive) }
         if !fanoutDriver.isEmpty || w.emitDefaults { w.key("\"fanout_driver\":", "\"fanout_driver\":"); w.writeString(fanoutDriver) }
+        if !storageBackend.isEmpty || w.emitDefaults { w.key("\"storage_backend\":", "\"storage_backend\":"); w.writeString(storageBackend) }
+        if databaseReady || w.emitDefaults { w.key("\"database_ready\":", "\"database_ready\":"); w.writeBool(databaseReady) }
+        if !databaseError.isEmpty || w.emitDefaults { w.key("\"database_error\":", "\"database_error\":"); w.writeString(databaseError) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -868,13 +883,16 @@ extension RuntimeV1.ReadyzResponse {
             case 3: try r.claim(&seen, 3); if r.consumeNull() { self.workersReady = false } else { self.workersReady = try r.readBool() }
             case 4: try r.claim(&seen, 4); if r.consumeNull() { self.authorityWriterActive = false } else { self.authorityWriterActive = try r.readBool() }
             case 5: try r.claim(&seen, 5); if r.consumeNull() { self.fanoutDriver = "" } else { self.fanoutDriver = try r.readString() }
+            case 6: try r.claim(&seen, 6); if r.consumeNull() { self.storageBackend = "" } else { self.storageBackend = try r.readString() }
+            case 7: try r.claim(&seen, 7); if r.consumeNull() { self.databaseReady = false } else { self.databaseReady = try r.readBool() }
+            case 8: try r.claim(&seen, 8); if r.consumeNull() { self.databaseError = "" } else { self.databaseError = try r.readString() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("authority_ready", 1), ("projector_ready", 2), ("workers_ready", 3), ("authority_writer_active", 4), ("fanout_driver", 5)])
+    private static let _jsonFieldNames = JSONFieldNames([("status", 0), ("authority_ready", 1), ("projector_ready", 2), ("workers_ready", 3), ("authority_writer_active", 4), ("fanout_driver", 5), ("storage_backend", 6), ("database_ready", 7), ("database_error", 8)])
 }
 
 extension RuntimeV1.HealthResponse {

@@ -4642,6 +4642,15 @@ extension RuntimeV1 {
                   },
                   "fanout_driver": {
                     "type": "string"
+                  },
+                  "storage_backend": {
+                    "type": "string"
+                  },
+                  "database_ready": {
+                    "type": "boolean"
+                  },
+                  "database_error": {
+                    "type": "string"
                   }
                 }
               },

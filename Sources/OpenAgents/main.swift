@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Generated
 import HTTPServer
+import PostgresClient
 import RuntimeCore
 import RuntimeService
 import ServiceKit
@@ -88,14 +89,22 @@ case "serve":
             let runtime = try RuntimeCore(config: config)
             core = runtime
             if config.internalAuth {
-                signature = RuntimeSignature(secret: try RuntimeSignature.loadSecret(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory))
+                // With PostgreSQL the spent nonces are shared, so a token replayed against another instance is refused too.
+                signature = RuntimeSignature(secret: try RuntimeSignature.loadSecret(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory),
+                                             nonces: runtime.database)
             } else {
                 logger.log(.warn, "RUNTIME_INTERNAL_AUTH=disabled: /internal/v1 requests are not authenticated")
             }
             if let problem = runtime.projector.loadProblem { logger.log(.warn, problem) }
-            if let problem = runtime.ledger.snapshotProblem { logger.log(.warn, problem) }
-            logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(runtime.ledger.runCount)", "workers": "\(runtime.ledger.workerCount)", "lsn": "\(runtime.ledger.recoveredLSN)",
-                                                        "from": runtime.ledger.recoveredFrom.rawValue, "seconds": String(format: "%.2f", runtime.recoverySeconds)])
+            if let ledger = runtime.ledger {
+                if let problem = ledger.snapshotProblem { logger.log(.warn, problem) }
+                logger.log(.info, "event log recovered", ["path": config.eventLog, "runs": "\(ledger.runCount)", "workers": "\(ledger.workerCount)", "lsn": "\(ledger.recoveredLSN)",
+                                                            "from": ledger.recoveredFrom.rawValue, "seconds": String(format: "%.2f", runtime.recoverySeconds)])
+            }
+            if let database = runtime.database {
+                logger.log(.info, "runtime records in PostgreSQL", ["database": PostgresConfig.redacted(config.databaseURL ?? ""), "host": database.config.host,
+                                                                    "db": database.config.database, "writers": "\(database.writers)"])
+            }
         }
         // The runtime's router is built once: served on its port, and called in process by the
         // control service of this same `serve` unless --runtime-url / OA_RUNTIME_URL names another.

@@ -38,6 +38,11 @@ public struct ServiceConfig: Sendable {
     public var eventCacheRecords = 8192
     /// RUNTIME_SEGMENT_BYTES: the log starts a new segment file once the current one is this big.
     public var segmentBytes: UInt64 = 256 << 20
+    /// --database-url / RUNTIME_DATABASE_URL: the runtime's records in PostgreSQL
+    /// (shared by every instance) instead of the embedded log.
+    public var databaseURL: String?
+    /// RUNTIME_DATABASE_POOL: reader connections per instance (the writers have their own).
+    public var databasePool = 8
     /// --runtime-url / OA_RUNTIME_URL: where the control service reaches the runtime.
     public var runtimeURLSetting: String?
     /// OA_RUNTIME_TIMEOUT_MS: how long a proxied call may take before it is a 503.
@@ -65,6 +70,10 @@ public struct ServiceConfig: Sendable {
       --only runtime|control   start one service only
       --runtime-url URL    where control reaches the runtime (OA_RUNTIME_URL; default
                            the runtime this serve starts; none with --only control)
+      --database-url URL   keep the runtime's records in PostgreSQL (RUNTIME_DATABASE_URL,
+                           postgres://user:password@host:port/db?sslmode=disable, or the
+                           PG* variables with URL "env"); several instances may share one
+                           database. Default: the embedded log in the data directory
       -h, --help           this text
 
     Environment: OA_LOG_LEVEL=debug|info|warn|error (default info; per-request
@@ -96,6 +105,13 @@ public struct ServiceConfig: Sendable {
                                          segments holding only events below
                                          every run's retention floor
                                          (RUNTIME_STREAM_RETENTION_EVENTS)
+    openagents migrate --database-url URL [--status]
+                                         apply the PostgreSQL schema's missing
+                                         migrations (serve applies them too), or list them
+    openagents export --database-url URL [--data-dir DIR]
+                                         copy PostgreSQL's records into an embedded log
+    openagents import --database-url URL [--data-dir DIR]
+                                         copy an embedded log into an empty PostgreSQL database
     openagents replay validate FILE      check a REPLAY.jsonl v1 file
     openagents sign [claims options]     print a signature token (one request each)
     openagents token session --user-id U [--org-id O] [--device-id D] [--ttl S]
@@ -151,6 +167,11 @@ public struct ServiceConfig: Sendable {
             c.eventCacheRecords = n
         }
         if let v = env["OA_RUNTIME_URL"], !v.isEmpty { c.runtimeURLSetting = v }
+        if let v = env["RUNTIME_DATABASE_URL"], !v.isEmpty { c.databaseURL = v }
+        if let v = env["RUNTIME_DATABASE_POOL"] {
+            guard let n = Int(v), n > 0 else { throw ConfigError.bad("RUNTIME_DATABASE_POOL must be a positive number") }
+            c.databasePool = n
+        }
         if let v = env["OA_RUNTIME_REGISTRY"], !v.isEmpty { c.runtimeRegistryPath = v }
         do { c.khala = try KhalaConfig(environment: env) } catch { throw ConfigError.bad(error.message) }
         if let v = env["OA_RUNTIME_TIMEOUT_MS"] {
@@ -175,6 +196,7 @@ public struct ServiceConfig: Sendable {
             case "--data-dir": c.dataDirectory = try value()
             case "--runtime-url": c.runtimeURLSetting = try value()
             case "--runtime-registry": c.runtimeRegistryPath = try value()
+            case "--database-url": c.databaseURL = try value()
             case "--max-body":
                 let v = try value()
                 guard let n = Int(v), n > 0 else { throw ConfigError.bad("--max-body must be a positive number") }

@@ -126,7 +126,7 @@ final class ProjectorTests: XCTestCase {
         let checkpoints = dir + "/projection-state.json"
         do {
             let core = try RuntimeCore(eventLog: log, checkpointPath: checkpoints)
-            _ = try await core.ledger.createRun(runID: "r")
+            _ = try await core.store.createRun(runID: "r", threadID: "", workerID: "", metadata: nil, owner: .init())
             for _ in 0..<200 where core.projector.checkpoint(topic: "run:r:events") == nil { usleep(5_000) }
         }
         // Events the checkpoint file never saw (as after a crash between the two writes).

@@ -60,6 +60,32 @@ public enum PostgresCluster {
         return try ServeProcess.run(argv[0], Array(argv.dropFirst()))
     }
 
+    /// A cluster of its own (for tests that stop and start the server), stopped at exit like the shared one.
+    public static func dedicated() throws -> Running {
+        lock.lock()
+        defer { lock.unlock() }
+        let saved = stopAtExit
+        let r = try start()
+        if let mine = stopAtExit { extraClusters.append(mine) }
+        stopAtExit = saved ?? stopAtExit
+        return r
+    }
+    nonisolated(unsafe) static var extraClusters: [(String, String, Bool)] = []
+
+    static func options(_ r: Running) -> String { "-k \(r.socketDirectory) -c listen_addresses=127.0.0.1 -p \(r.port) -c fsync=off -c max_connections=200" }
+
+    /// Stops the server fast (clients see their connections end) and keeps its data.
+    public static func stopServer(_ r: Running) throws {
+        _ = try run([r.bin + "/pg_ctl", "-D", r.directory + "/data", "-m", "fast", "-w", "stop"], asPostgres: getuid() == 0, detach: true)
+    }
+
+    /// Starts a stopped server again on the same port and socket.
+    public static func startServer(_ r: Running) throws {
+        let (rc, _) = try run([r.bin + "/pg_ctl", "-D", r.directory + "/data", "-l", r.directory + "/log", "-w", "-t", "30", "-o", options(r), "start"],
+                              asPostgres: getuid() == 0, detach: true)
+        guard rc == 0 else { throw Unavailable(description: "pg_ctl start failed again") }
+    }
+
     static func start() throws -> Running {
         guard let bin = binDirectory() else { throw Unavailable(description: "PostgreSQL is not installed (`make test` installs it)") }
         let root = getuid() == 0
@@ -89,16 +115,20 @@ public enum PostgresCluster {
     nonisolated(unsafe) static var stopAtExit: (String, String, Bool)?
 
     static func stop() {
+        for (pgctl, dir, root) in extraClusters {
+            _ = try? run([pgctl, "-D", dir + "/data", "-m", "immediate", "stop"], asPostgres: root, detach: true)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
         guard let (pgctl, dir, root) = stopAtExit else { return }
         _ = try? run([pgctl, "-D", dir + "/data", "-m", "immediate", "stop"], asPostgres: root, detach: true)
         try? FileManager.default.removeItem(atPath: dir)
     }
 
     /// A new empty database on the shared cluster, and its URL over the Unix socket (trust).
-    public static func freshDatabase(prefix: String = "t") throws -> (name: String, url: String) {
-        let c = try shared()
+    public static func freshDatabase(prefix: String = "t", on cluster: Running? = nil) throws -> (name: String, url: String) {
+        let c = try cluster ?? shared()
         let name = prefix + "_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        try psql("CREATE DATABASE \(name)")
+        try psql("CREATE DATABASE \(name)", on: c)
         return (name, "postgres://postgres@/\(name)?host=\(c.socketDirectory)&port=\(c.port)&sslmode=disable")
     }
 
@@ -109,8 +139,8 @@ public enum PostgresCluster {
 
     /// Runs SQL through psql on the socket (setup the client under test must not do itself).
     @discardableResult
-    public static func psql(_ sql: String, database: String = "postgres") throws -> String {
-        let c = try shared()
+    public static func psql(_ sql: String, database: String = "postgres", on cluster: Running? = nil) throws -> String {
+        let c = try cluster ?? shared()
         let (rc, text) = try run([c.bin + "/psql", "-h", c.socketDirectory, "-p", "\(c.port)", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql], asPostgres: false)
         guard rc == 0 else { throw Unavailable(description: "psql failed: \(text)") }
         return text

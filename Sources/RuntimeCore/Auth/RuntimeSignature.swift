@@ -10,6 +10,15 @@ import Synchronization
 /// The MAC covers the claims segment as sent; MACs compare in constant time;
 /// nonces are single-use until `exp`; 30 s clock skew; claims present in the
 /// token must match the request (403); every other failure is 401.
+/// Where spent nonces are kept when several instances must refuse the same
+/// replay: a token used on one instance is refused on every other.
+public protocol NonceLedger: Sendable {
+    /// Spends `nonce` until `expires` (unix seconds); false when it is already
+    /// spent and not yet expired at `now`. Throws `unavailable` when the ledger
+    /// cannot be reached (the request is refused, never let through).
+    func spend(nonce: String, expires: Int64, now: Int64) throws(APIError) -> Bool
+}
+
 public final class RuntimeSignature: Sendable {
     public static let header = "x-oa-runtime-signature"
     public static let skewSeconds: Int64 = 30
@@ -17,10 +26,13 @@ public final class RuntimeSignature: Sendable {
     /// nonce -> exp, pruned as they expire.
     private let nonces = Mutex<(seen: [String: Int64], nextPrune: Int64)>(([:], 0))
     private let clock: @Sendable () -> Int64
+    /// Shared nonces (PostgreSQL with several instances); nil: this process's memory.
+    private let shared: (any NonceLedger)?
 
-    public init(secret: [UInt8], clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    public init(secret: [UInt8], clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }, nonces: (any NonceLedger)? = nil) {
         self.secret = secret
         self.clock = clock
+        shared = nonces
     }
 
     /// A token for `claims` (the `sign` subcommand, tests).
@@ -100,6 +112,10 @@ public final class RuntimeSignature: Sendable {
             if !claim.isEmpty, let actual, !actual.isEmpty, actual != claim {
                 throw APIError.forbidden("claim mismatch for \(name)")
             }
+        }
+        if let shared {
+            guard try shared.spend(nonce: claims.nonce, expires: claims.exp, now: now) else { throw Self.unauthorized("token nonce already used") }
+            return claims
         }
         let fresh = nonces.withLock { n -> Bool in
             if now >= n.nextPrune {

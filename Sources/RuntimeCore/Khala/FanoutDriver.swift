@@ -43,8 +43,11 @@ public struct EmbeddedFanout: FanoutDriver {
         self.topics = topics
     }
 
-    public var name: String { "embedded" }
-    public var externalHooks: [String] { ["postgres_notify=not_configured"] }
+    /// Over PostgreSQL the same reads serve every instance; what differs is how
+    /// an instance learns of another's commits (LISTEN/NOTIFY wake-ups of the
+    /// store's feed follower, which feeds the hub like local commits do).
+    public var name: String { store is PostgresStore ? "postgres_notify" : "embedded" }
+    public var externalHooks: [String] { store is PostgresStore ? ["postgres_notify=listening"] : ["postgres_notify=not_configured"] }
 
     public func window(_ topic: KhalaTopic) -> TopicWindow {
         var w = TopicWindow()

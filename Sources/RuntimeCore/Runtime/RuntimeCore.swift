@@ -1,14 +1,18 @@
 import Dispatch
 import Foundation
+import APIRuntime
 import Generated
+import PostgresClient
 
 /// The runtime's durable core wired together: the ledger (authority over runs,
 /// events and workers) and the projector that follows its committed records.
 public final class RuntimeCore: Sendable {
-    /// The embedded backend (its recovery facts, snapshots).
-    public let ledger: RuntimeLedger
+    /// The embedded backend (its recovery facts, snapshots), when it is the one in use.
+    public let ledger: RuntimeLedger?
+    /// The PostgreSQL backend, when `--database-url` selects it.
+    public let database: PostgresStore?
     /// What everything above storage uses.
-    public var store: any RuntimeStore { ledger }
+    public let store: any RuntimeStore
     public let projector: Projector
     /// Wakes SSE readers on committed run events.
     public let streams: RunStreamHub
@@ -24,31 +28,50 @@ public final class RuntimeCore: Sendable {
     public init(eventLog: String, checkpointPath: String?, syncEachAppend: Bool = false, streamHeartbeatMs: UInt64 = 15_000,
                 snapshotEvery: Int = 100_000, cacheRecords: Int = 8192, segmentBytes: UInt64 = 256 << 20,
                 codingProvider: any CodingProvider = FakeCodingProvider(), khala: KhalaConfig = KhalaConfig(), syncTokenKey: [UInt8]? = nil,
-                retentionEvents: UInt64 = 0) throws {
+                retentionEvents: UInt64 = 0, database: PostgresStore? = nil) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery,
-                                   segmentBytes: segmentBytes)
+        let store: any RuntimeStore
+        if let database {
+            ledger = nil
+            store = database
+        } else {
+            let ledger = try RuntimeLedger(path: eventLog, syncEachAppend: syncEachAppend, cacheRecords: cacheRecords, snapshotEvery: snapshotEvery,
+                                           segmentBytes: segmentBytes)
+            self.ledger = ledger
+            store = ledger
+        }
+        self.database = database
+        self.store = store
         let projector = Projector(path: checkpointPath)
         // Subscribed before the catch-up starts and before any request can
         // arrive, so no batch is missed (one the catch-up covered is a no-op).
-        ledger.subscribe { projector.enqueue($0) }
-        let streams = RunStreamHub(ledger: ledger, heartbeatMs: streamHeartbeatMs)
+        store.subscribe { projector.enqueue($0) }
+        let streams = RunStreamHub(ledger: store, heartbeatMs: streamHeartbeatMs)
         self.streams = streams
-        ledger.subscribe { streams.publish($0) }
-        projector.start(catchingUpWith: ledger)
+        store.subscribe { streams.publish($0) }
+        projector.start(catchingUpWith: store)
         self.projector = projector
-        tools = ToolExecutor(ledger: ledger, provider: codingProvider)
-        self.khala = try Khala(config: khala, store: ledger, retention: retentionEvents,
+        tools = ToolExecutor(ledger: store, provider: codingProvider)
+        self.khala = try Khala(config: khala, store: store, retention: retentionEvents,
                                authorizer: syncTokenKey.map { SyncAuthorizer(key: $0, config: khala) },
                                topicsPath: (eventLog as NSString).deletingLastPathComponent + "/khala-topics.jsonl")
         recoverySeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
+    /// The backend `config` selects: PostgreSQL when it names a database, else the embedded log.
     public convenience init(config: ServiceConfig) throws {
+        var database: PostgresStore?
+        if let url = config.databaseURL {
+            let pg: PostgresConfig
+            do { pg = url == "env" ? try PostgresConfig(environment: ProcessInfo.processInfo.environment) : try PostgresConfig(url: url) } catch {
+                throw APIError.invalidRequest("--database-url: \(error)")
+            }
+            database = try PostgresStore(config: pg, poolSize: config.databasePool)
+        }
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
                       streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,
                       segmentBytes: config.segmentBytes, khala: config.khala,
                       syncTokenKey: try config.syncTokenKey ?? SyncAuthorizer.loadKey(environment: ProcessInfo.processInfo.environment, dataDirectory: config.dataDirectory),
-                      retentionEvents: config.streamRetentionEvents)
+                      retentionEvents: config.streamRetentionEvents, database: database)
     }
 }

@@ -60,7 +60,15 @@ struct RuntimeHandler: RuntimeV1.RuntimeServiceHandler {
         h.authorityReady = runtime != nil
         h.workersReady = runtime != nil
         h.projectorReady = runtime?.projector.isReady ?? false
-        let ok = h.authorityReady && h.workersReady && h.projectorReady
+        h.storageBackend = runtime?.database == nil ? "embedded" : "postgres"
+        var ok = h.authorityReady && h.workersReady && h.projectorReady
+        if let database = runtime?.database {
+            // Each probe asks the database: a load balancer takes an instance that cannot reach it out of rotation.
+            let problem = database.ping()
+            h.databaseReady = problem == nil
+            h.databaseError = problem ?? ""
+            ok = ok && problem == nil
+        }
         h.status = ok ? "ready" : "not_ready"
         h.authorityWriterActive = config.authorityWriteMode == "rust_active"
         h.fanoutDriver = runtime?.khala.driver.name ?? "embedded"

@@ -624,3 +624,19 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore: NonceLedger {
+    /// One statement: a new nonce, or one whose earlier use has expired, is
+    /// spent (a row comes back); a live one is not. Expired rows are swept now and then.
+    public func spend(nonce: String, expires: Int64, now: Int64) throws(APIError) -> Bool {
+        let sweep = now % 16 == 0
+        return try read("spending a request nonce") { c in
+            var q = [PostgresQuery("""
+                INSERT INTO runtime_nonces (nonce, expires_at) VALUES ($1, $2)
+                ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE runtime_nonces.expires_at <= $3 RETURNING 1
+                """, [nonce, String(expires), String(now)])]
+            if sweep { q.append(PostgresQuery("DELETE FROM runtime_nonces WHERE expires_at <= $1", [String(now)])) }
+            return try c.pipeline(q)[0].get().rows.count == 1
+        }
+    }
+}
