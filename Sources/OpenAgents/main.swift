@@ -174,6 +174,37 @@ case "compact":
         print("removed \(report.segments) segments (\(report.bytes) bytes, \(report.events) events below their retention floor) from \(config.eventLog)")
     } catch { fail("\(error)") }
     exit(0)
+case "migrate", "import", "export":
+    // PostgreSQL operations: the schema, and moving records between the embedded log and the database.
+    let rest = Array(args.dropFirst())
+    let statusOnly = rest.contains("--status")
+    let config: ServiceConfig
+    do { config = try ServiceConfig.parse(rest.filter { $0 != "--status" }, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
+    guard let url = config.databaseURL else { fail("\(command) needs --database-url URL (or RUNTIME_DATABASE_URL)") }
+    let pg: PostgresConfig
+    do { pg = url == "env" ? try PostgresConfig(environment: ProcessInfo.processInfo.environment) : try PostgresConfig(url: url) } catch { fail("\(error)") }
+    do {
+        switch command {
+        case "migrate":
+            let c = try PostgresConnection.connect(pg)
+            defer { c.close() }
+            if !statusOnly {
+                let applied = try PostgresSchema.migrate(c)
+                print(applied.isEmpty ? "the schema is current" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+            }
+            for m in try PostgresSchema.status(c) { print("\(m.version)\t\(m.appliedAt.map { "applied \($0)" } ?? "pending")\t\(m.name)") }
+        case "import":
+            guard lockDataDirectory(config.dataDirectory) != nil else { fail("\(config.dataDirectory) is being served: stop the service first") }
+            let r = try PostgresTransfer.importLog(config.eventLog, into: pg)
+            print("imported \(r.records) records (\(r.runs) runs, \(r.workers) workers) from \(config.eventLog) into \(PostgresConfig.redacted(url))")
+        default:
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+            guard lockDataDirectory(config.dataDirectory) != nil else { fail("\(config.dataDirectory) is being served: stop the service first") }
+            let r = try PostgresTransfer.exportLog(from: pg, to: config.eventLog)
+            print("exported \(r.records) records (\(r.runs) runs, \(r.workers) workers) from \(PostgresConfig.redacted(url)) into \(config.eventLog)")
+        }
+    } catch { fail("\(error)") }
+    exit(0)
 case "sign":
     // Mints one X-OA-RUNTIME-SIGNATURE token (nonces are single-use: one per request).
     var rest = Array(args.dropFirst())
