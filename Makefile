@@ -81,10 +81,13 @@ bench-khala: tools
 	swift build -c release --product StreamBench >/dev/null
 	LANE=ws POLLERS=1000 RATES=1000 scripts/bench-stream.sh
 
-# PostgreSQL (#16, part a): our client against pgbench, the same prepared single-row INSERT
-# at 8 connections on a throwaway cluster, in one run.
+# PostgreSQL (#16): (a) our client against pgbench, the same prepared single-row INSERT at
+# 8 connections; (b) durable appends through serve on the embedded log, one and two
+# instances on PostgreSQL; (c) cross-instance append-to-SSE latency; one cluster, one run.
 bench-postgres: tools
+	@scripts/ensure-tools.sh wrk curl
 	swift build -c release --product PGBench >/dev/null
+	swift build -c release --product openagents >/dev/null
 	scripts/bench-postgres.sh
 
 # The capability registry's JSON-RPC: initialize and session/send over HTTP and the WebSocket

@@ -43,6 +43,8 @@ public struct ServiceConfig: Sendable {
     public var databaseURL: String?
     /// RUNTIME_DATABASE_POOL: reader connections per instance (the writers have their own).
     public var databasePool = 8
+    /// RUNTIME_DATABASE_WRITERS: transactions in flight per instance (each takes every queued write as one batch).
+    public var databaseWriters = 2
     /// --runtime-url / OA_RUNTIME_URL: where the control service reaches the runtime.
     public var runtimeURLSetting: String?
     /// OA_RUNTIME_TIMEOUT_MS: how long a proxied call may take before it is a 503.
@@ -171,6 +173,10 @@ public struct ServiceConfig: Sendable {
         if let v = env["RUNTIME_DATABASE_POOL"] {
             guard let n = Int(v), n > 0 else { throw ConfigError.bad("RUNTIME_DATABASE_POOL must be a positive number") }
             c.databasePool = n
+        }
+        if let v = env["RUNTIME_DATABASE_WRITERS"] {
+            guard let n = Int(v), (1...16).contains(n) else { throw ConfigError.bad("RUNTIME_DATABASE_WRITERS must be 1 to 16") }
+            c.databaseWriters = n
         }
         if let v = env["OA_RUNTIME_REGISTRY"], !v.isEmpty { c.runtimeRegistryPath = v }
         do { c.khala = try KhalaConfig(environment: env) } catch { throw ConfigError.bad(error.message) }

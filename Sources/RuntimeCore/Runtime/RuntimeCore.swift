@@ -66,7 +66,7 @@ public final class RuntimeCore: Sendable {
             do { pg = url == "env" ? try PostgresConfig(environment: ProcessInfo.processInfo.environment) : try PostgresConfig(url: url) } catch {
                 throw APIError.invalidRequest("--database-url: \(error)")
             }
-            database = try PostgresStore(config: pg, poolSize: config.databasePool)
+            database = try PostgresStore(config: pg, writers: config.databaseWriters, poolSize: config.databasePool)
         }
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
                       streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,

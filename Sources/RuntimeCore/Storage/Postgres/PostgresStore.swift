@@ -48,6 +48,13 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     private let running = Atomic<Bool>(true)
     private let stopped = DispatchGroup()
     private var listener: PostgresListener?
+    /// Records this instance committed that its follower has not delivered
+    /// yet: the follower hands these on without decoding their lines again.
+    private let recent = Mutex<[UInt64: RuntimeV1.RuntimeLogRecord]>([:])
+    /// The last run records this instance committed or read, by id: a locked
+    /// row whose seq matches is not decoded again (a run's body changes only with its seq).
+    let heads = Mutex<[String: RuntimeV1.RuntimeRun]>([:])
+    static let cacheLimit = 65_536
     /// Hints sent and received, for tests and metrics.
     public let notificationsReceived = Atomic<Int>(0)
 
@@ -182,7 +189,17 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             }
             if taken.isEmpty { continue }
             if more { wake.signal() }
-            let (outcomes, hints) = commit(taken.map(\.intent), &connection)
+            let (outcomes, hints, committed) = commit(taken.map(\.intent), &connection)
+            if let committed {
+                recent.withLock { r in
+                    if r.count > Self.cacheLimit { r.removeAll() }
+                    for record in committed.records { r[record.lsn] = record }
+                }
+                heads.withLock { h in
+                    if h.count > Self.cacheLimit { h.removeAll() }
+                    for (id, staged) in committed.runs { h[id] = staged.run }
+                }
+            }
             for (p, o) in zip(taken, outcomes) { p.done(o) }
             if !hints.isEmpty, let c = connection {
                 followWake.signal()
@@ -194,14 +211,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     }
 
     private enum Attempt {
-        case done([Result<RuntimeLedger.Outcome, APIError>], hints: String)
+        case done([Result<RuntimeLedger.Outcome, APIError>], hints: String, committed: RuntimeLedger.Batch?)
         case retry(PostgresError)
         case failed(APIError)
     }
 
     /// One batch to its end: committed, refused as a whole (503 when the
     /// database is away), or re-evaluated after a conflict with another writer.
-    private func commit(_ intents: [RuntimeLedger.Intent], _ connection: inout PostgresConnection?) -> ([Result<RuntimeLedger.Outcome, APIError>], String) {
+    private func commit(_ intents: [RuntimeLedger.Intent], _ connection: inout PostgresConnection?)
+        -> ([Result<RuntimeLedger.Outcome, APIError>], String, RuntimeLedger.Batch?) {
         var lastConflict: PostgresError?
         for _ in 0..<8 {
             let c: PostgresConnection
@@ -211,20 +229,20 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
                 connection?.close()
                 connection = nil
                 do { c = try PostgresConnection.connect(config) } catch {
-                    return (intents.map { _ in .failure(PostgresSchema.apiError(error, "connecting to write")) }, "")
+                    return (intents.map { _ in .failure(PostgresSchema.apiError(error, "connecting to write")) }, "", nil)
                 }
                 connection = c
             }
             switch attempt(intents, on: c) {
-            case .done(let outcomes, let hints): return (outcomes, hints)
+            case .done(let outcomes, let hints, let batch): return (outcomes, hints, batch)
             case .retry(let e): lastConflict = e
             case .failed(let e):
                 if c.isBroken { c.close(); connection = nil }
-                return (intents.map { _ in .failure(e) }, "")
+                return (intents.map { _ in .failure(e) }, "", nil)
             }
         }
         let e = APIError.unavailable("the write kept conflicting with other writers: \(lastConflict?.message ?? ""); retry")
-        return (intents.map { _ in .failure(e) }, "")
+        return (intents.map { _ in .failure(e) }, "", nil)
     }
 
     private func attempt(_ intents: [RuntimeLedger.Intent], on c: PostgresConnection) -> Attempt {
@@ -238,7 +256,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         }
         let rows = results.compactMap { try? $0.get() }
         let source: Source
-        do throws(APIError) { source = try Source(read, rows, connection: c) } catch {
+        do throws(APIError) { source = try Source(read, rows, connection: c, cached: { id in self.heads.withLock { $0[id] } }) } catch {
             _ = try? c.simpleQuery("ROLLBACK")
             return .failed(error)
         }
@@ -251,7 +269,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         if batch.records.isEmpty {
             // Replays and refusals only: nothing to write, the locks go.
             do { try c.simpleQuery("COMMIT") } catch { return .failed(PostgresSchema.apiError(error, "ending a read")) }
-            return .done(outcomes, hints: "")
+            return .done(outcomes, hints: "", committed: nil)
         }
         let writes = Writes(batch, source)
         let committed: [Result<PostgresResult, PostgresError>]
@@ -265,7 +283,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             _ = try? c.simpleQuery("ROLLBACK")
             return .failed(.internalError("database: the batch's transaction did not commit"))
         }
-        return .done(outcomes, hints: writes.hints)
+        return .done(outcomes, hints: writes.hints, committed: batch)
     }
 
     /// After a failed statement inside the transaction: rolls back, and says whether the batch is worth evaluating again.
@@ -384,6 +402,11 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     static func cursor(_ lsn: UInt64) -> ChangeCursor { ChangeCursor(lsn: lsn, position: lsn >> 20) }
 
     public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        try changes(after: cursor, limit: limit, known: { _ in nil })
+    }
+
+    /// `known`: a record already decoded (the writer's own), used instead of decoding its line.
+    func changes(after cursor: ChangeCursor, limit: Int, known: (UInt64) -> RuntimeV1.RuntimeLogRecord?) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
         let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
         guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
         var queries = [PostgresQuery("SELECT lsn::text, line FROM runtime_records WHERE lsn > $1 AND lsn < \(Self.horizon) ORDER BY lsn LIMIT $2",
@@ -393,7 +416,9 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         if cursor.lsn > 0, results[1].rows.isEmpty { throw refused }
         var records: [RuntimeV1.RuntimeLogRecord] = []
         records.reserveCapacity(results[0].rows.count)
-        for row in results[0].rows { records.append(try Self.record(row[1])) }
+        for row in results[0].rows {
+            if let lsn = row[0].flatMap({ UInt64($0) }), let record = known(lsn) { records.append(record) } else { records.append(try Self.record(row[1])) }
+        }
         return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
     }
 
@@ -408,7 +433,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         while running.load(ordering: .relaxed) {
             _ = followWake.wait(timeout: .now() + .seconds(1))
             while running.load(ordering: .relaxed) {
-                guard let page = try? changes(after: cursor, limit: 1024) else { break }
+                guard let page = try? changes(after: cursor, limit: 1024, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
                 if page.records.isEmpty { break }
                 for s in subscribers.withLock({ $0 }) { s(page.records) }
                 cursor = page.next
@@ -446,7 +471,7 @@ extension PostgresStore {
         /// then read as it committed), then what the rules compare against.
         func queries() -> [PostgresQuery] {
             var q = [PostgresQuery("BEGIN"), PostgresQuery("SELECT pg_current_xact_id()::text")]
-            q.append(PostgresQuery("SELECT run_id, body FROM runtime_runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE", [PostgresArray.text(runs.sorted())]))
+            q.append(PostgresQuery("SELECT run_id, body, last_seq::text FROM runtime_runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE", [PostgresArray.text(runs.sorted())]))
             q.append(PostgresQuery("SELECT worker_id, body FROM runtime_workers WHERE worker_id = ANY($1::text[]) ORDER BY worker_id FOR UPDATE",
                                    [PostgresArray.text(workers.sorted())]))
             let pairs = keys.sorted { ($0.run, $0.key) < ($1.run, $1.key) }
@@ -474,11 +499,15 @@ extension PostgresStore {
         private final class Failure { var error: APIError? }
         private let failed = Failure()
 
-        init(_ reads: Reads, _ r: [PostgresResult], connection: PostgresConnection) throws(APIError) {
+        init(_ reads: Reads, _ r: [PostgresResult], connection: PostgresConnection, cached: (String) -> RuntimeV1.RuntimeRun?) throws(APIError) {
             self.connection = connection
             guard let tx = r[1].rows.first?[0].flatMap({ UInt64($0) }), tx < 1 << 43 else { throw .internalError("database: no usable transaction id") }
             self.tx = tx
-            for row in r[2].rows { if let id = row[0] { runs[id] = try PostgresStore.decode(RuntimeV1.RuntimeRun.self, row[1]) } }
+            for row in r[2].rows {
+                guard let id = row[0] else { continue }
+                if let known = cached(id), String(known.latestSeq) == row[2] { runs[id] = known; continue }
+                runs[id] = try PostgresStore.decode(RuntimeV1.RuntimeRun.self, row[1])
+            }
             for row in r[3].rows { if let id = row[0] { workers[id] = try PostgresStore.decode(RuntimeV1.RuntimeWorker.self, row[1]) } }
             for row in r[4].rows {
                 guard let run = row[0], let key = row[1], case .runEvent(let e)? = try PostgresStore.record(row[2]).entry else { continue }
