@@ -201,11 +201,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
                 }
             }
             for (p, o) in zip(taken, outcomes) { p.done(o) }
-            if !hints.isEmpty, let c = connection {
-                followWake.signal()
-                // After the commit and after the answers: a hint is only ever a wake-up.
-                _ = try? c.query("SELECT pg_notify($1, $2)", [Self.channel, hints])
-            }
+            if !hints.isEmpty { followWake.signal() }
         }
         connection?.close()
     }
@@ -248,7 +244,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     private func attempt(_ intents: [RuntimeLedger.Intent], on c: PostgresConnection) -> Attempt {
         var read = Reads()
         for i in intents { read.note(i) }
-        let phase1 = read.queries()
+        let (phase1, kinds) = read.queries()
         let results: [Result<PostgresResult, PostgresError>]
         do { results = try c.pipeline(phase1) } catch { return .failed(PostgresSchema.apiError(error, "reading for a write")) }
         if let failure = results.lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
@@ -256,7 +252,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         }
         let rows = results.compactMap { try? $0.get() }
         let source: Source
-        do throws(APIError) { source = try Source(read, rows, connection: c, cached: { id in self.heads.withLock { $0[id] } }) } catch {
+        do throws(APIError) { source = try Source(rows, kinds: kinds, connection: c, cached: { id in self.heads.withLock { $0[id] } }) } catch {
             _ = try? c.simpleQuery("ROLLBACK")
             return .failed(error)
         }
@@ -273,13 +269,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         }
         let writes = Writes(batch, source)
         let committed: [Result<PostgresResult, PostgresError>]
-        do { committed = try c.pipeline(writes.queries + [PostgresQuery("COMMIT")]) } catch {
+        // The wake-up hint runs after the COMMIT as its own statement (never inside
+        // the write transaction, where NOTIFY would serialize commits), in the same round trip.
+        do { committed = try c.pipeline(writes.queries + [PostgresQuery("COMMIT"), PostgresQuery("SELECT pg_notify($1, $2)", [Self.channel, writes.hints])]) } catch {
             return .failed(APIError.unavailable("the database connection was lost while committing (\(error.message)): the write may or may not be durable; retry with the same idempotency key"))
         }
-        if let failure = committed.lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
+        if let failure = committed.dropLast().lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
             return abandon(c, failure)
         }
-        guard case .success(let end)? = committed.last, end.commandTag == "COMMIT" else {
+        guard committed.count >= 2, case .success(let end) = committed[committed.count - 2], end.commandTag == "COMMIT" else {
             _ = try? c.simpleQuery("ROLLBACK")
             return .failed(.internalError("database: the batch's transaction did not commit"))
         }
@@ -469,19 +467,42 @@ extension PostgresStore {
         /// BEGIN, the transaction's id, then one statement per kind: the rows to
         /// change locked in id order (what another writer holds is waited for and
         /// then read as it committed), then what the rules compare against.
-        func queries() -> [PostgresQuery] {
+        enum Kind: CaseIterable { case runs, workers, keys, comms, receipts }
+
+        /// BEGIN, the transaction's id, then one statement per kind the batch
+        /// touches (none for a kind it does not): the rows to change locked in id
+        /// order (what another writer holds is waited for and then read as it
+        /// committed), then what the rules compare against.
+        func queries() -> (queries: [PostgresQuery], kinds: [Kind]) {
             var q = [PostgresQuery("BEGIN"), PostgresQuery("SELECT pg_current_xact_id()::text")]
-            q.append(PostgresQuery("SELECT run_id, body, last_seq::text FROM runtime_runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE", [PostgresArray.text(runs.sorted())]))
-            q.append(PostgresQuery("SELECT worker_id, body FROM runtime_workers WHERE worker_id = ANY($1::text[]) ORDER BY worker_id FOR UPDATE",
-                                   [PostgresArray.text(workers.sorted())]))
-            let pairs = keys.sorted { ($0.run, $0.key) < ($1.run, $1.key) }
-            q.append(PostgresQuery("""
-                SELECT e.run_id, e.idem_key, x.line FROM unnest($1::text[], $2::text[]) AS k(run_id, idem_key)
-                JOIN runtime_run_events e ON e.run_id = k.run_id AND e.idem_key = k.idem_key JOIN runtime_records x ON x.lsn = e.lsn
-                """, [PostgresArray.text(pairs.map(\.run)), PostgresArray.text(pairs.map(\.key))]))
-            q.append(PostgresQuery("SELECT key, body FROM runtime_comms WHERE key = ANY($1::text[])", [PostgresArray.text(comms.sorted())]))
-            q.append(PostgresQuery("SELECT receipt_id, body FROM runtime_tool_calls WHERE receipt_id = ANY($1::text[])", [PostgresArray.text(receipts.sorted())]))
-            return q
+            var kinds: [Kind] = []
+            if !runs.isEmpty {
+                kinds.append(.runs)
+                q.append(PostgresQuery("SELECT run_id, body, last_seq::text FROM runtime_runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE",
+                                       [PostgresArray.text(runs.sorted())]))
+            }
+            if !workers.isEmpty {
+                kinds.append(.workers)
+                q.append(PostgresQuery("SELECT worker_id, body FROM runtime_workers WHERE worker_id = ANY($1::text[]) ORDER BY worker_id FOR UPDATE",
+                                       [PostgresArray.text(workers.sorted())]))
+            }
+            if !keys.isEmpty {
+                kinds.append(.keys)
+                let pairs = keys.sorted { ($0.run, $0.key) < ($1.run, $1.key) }
+                q.append(PostgresQuery("""
+                    SELECT e.run_id, e.idem_key, x.line FROM unnest($1::text[], $2::text[]) AS k(run_id, idem_key)
+                    JOIN runtime_run_events e ON e.run_id = k.run_id AND e.idem_key = k.idem_key JOIN runtime_records x ON x.lsn = e.lsn
+                    """, [PostgresArray.text(pairs.map(\.run)), PostgresArray.text(pairs.map(\.key))]))
+            }
+            if !comms.isEmpty {
+                kinds.append(.comms)
+                q.append(PostgresQuery("SELECT key, body FROM runtime_comms WHERE key = ANY($1::text[])", [PostgresArray.text(comms.sorted())]))
+            }
+            if !receipts.isEmpty {
+                kinds.append(.receipts)
+                q.append(PostgresQuery("SELECT receipt_id, body FROM runtime_tool_calls WHERE receipt_id = ANY($1::text[])", [PostgresArray.text(receipts.sorted())]))
+            }
+            return (q, kinds)
         }
     }
 
@@ -499,22 +520,25 @@ extension PostgresStore {
         private final class Failure { var error: APIError? }
         private let failed = Failure()
 
-        init(_ reads: Reads, _ r: [PostgresResult], connection: PostgresConnection, cached: (String) -> RuntimeV1.RuntimeRun?) throws(APIError) {
+        init(_ r: [PostgresResult], kinds: [Reads.Kind], connection: PostgresConnection, cached: (String) -> RuntimeV1.RuntimeRun?) throws(APIError) {
             self.connection = connection
             guard let tx = r[1].rows.first?[0].flatMap({ UInt64($0) }), tx < 1 << 43 else { throw .internalError("database: no usable transaction id") }
             self.tx = tx
-            for row in r[2].rows {
-                guard let id = row[0] else { continue }
-                if let known = cached(id), String(known.latestSeq) == row[2] { runs[id] = known; continue }
-                runs[id] = try PostgresStore.decode(RuntimeV1.RuntimeRun.self, row[1])
+            for (kind, result) in zip(kinds, r.dropFirst(2)) {
+                for row in result.rows {
+                    guard let id = row[0] else { continue }
+                    switch kind {
+                    case .runs:
+                        if let known = cached(id), String(known.latestSeq) == row[2] { runs[id] = known } else { runs[id] = try PostgresStore.decode(RuntimeV1.RuntimeRun.self, row[1]) }
+                    case .workers: workers[id] = try PostgresStore.decode(RuntimeV1.RuntimeWorker.self, row[1])
+                    case .keys:
+                        guard let key = row[1], case .runEvent(let e)? = try PostgresStore.record(row[2]).entry else { continue }
+                        keyed[Reads.Pair(run: id, key: key)] = e
+                    case .comms: comms[id] = try PostgresStore.decode(RuntimeV1.CommsDeliveryEventRequest.self, row[1])
+                    case .receipts: tools[id] = try PostgresStore.decode(RuntimeV1.ToolExecutionRecord.self, row[1])
+                    }
+                }
             }
-            for row in r[3].rows { if let id = row[0] { workers[id] = try PostgresStore.decode(RuntimeV1.RuntimeWorker.self, row[1]) } }
-            for row in r[4].rows {
-                guard let run = row[0], let key = row[1], case .runEvent(let e)? = try PostgresStore.record(row[2]).entry else { continue }
-                keyed[Reads.Pair(run: run, key: key)] = e
-            }
-            for row in r[5].rows { if let k = row[0] { comms[k] = try PostgresStore.decode(RuntimeV1.CommsDeliveryEventRequest.self, row[1]) } }
-            for row in r[6].rows { if let k = row[0] { tools[k] = try PostgresStore.decode(RuntimeV1.ToolExecutionRecord.self, row[1]) } }
         }
 
         func run(_ id: String) -> RuntimeV1.RuntimeRun? { runs[id] }
