@@ -43,8 +43,9 @@ public struct ServiceConfig: Sendable {
     public var databaseURL: String?
     /// RUNTIME_DATABASE_POOL: reader connections per instance (the writers have their own).
     public var databasePool = 8
-    /// RUNTIME_DATABASE_WRITERS: transactions in flight per instance (each takes every queued write as one batch).
-    public var databaseWriters = 2
+    /// RUNTIME_DATABASE_WRITERS: transactions in flight per instance (each takes every queued write as one
+    /// batch). One by default: a second splits the queue into smaller batches that wait on each other's row locks.
+    public var databaseWriters = 1
     /// --runtime-url / OA_RUNTIME_URL: where the control service reaches the runtime.
     public var runtimeURLSetting: String?
     /// OA_RUNTIME_TIMEOUT_MS: how long a proxied call may take before it is a 503.

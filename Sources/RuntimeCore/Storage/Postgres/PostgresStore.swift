@@ -9,9 +9,10 @@ import Synchronization
 /// The runtime's records in PostgreSQL: the second backend of `RuntimeStore`,
 /// shared by any number of instances, none of which keeps state another needs.
 ///
-/// - **Group commit.** Requests enqueue intents; each writer thread (two by
-///   default, so one batch is evaluated while the other commits) takes what is
-///   queued as one transaction: it locks the touched runs and workers
+/// - **Group commit.** Requests enqueue intents; the writer thread (one by
+///   default: a second splits the queue into smaller batches that then wait on
+///   each other's row locks, measured slower) takes what is queued as one
+///   transaction: it locks the touched runs and workers
 ///   (`FOR UPDATE`, in id order, so batches never deadlock on them), reads
 ///   what the write rules need, evaluates every intent with the same rules as
 ///   the embedded log (`Batch.evaluate`), and writes everything with one
@@ -25,8 +26,8 @@ import Synchronization
 ///   readers only take records below the oldest running transaction
 ///   (`pg_snapshot_xmin`), so a transaction that commits late is never skipped:
 ///   the feed waits for it.
-/// - **Fan-out.** After each commit the writer sends a NOTIFY with wake-up
-///   hints (`run:<id>:<seq>`); every instance's follower thread re-reads the
+/// - **Fan-out.** After each commit a notifier thread sends a NOTIFY with
+///   wake-up hints (`run:<id>:<seq>`, several commits' in one); every instance's follower thread re-reads the
 ///   feed by cursor when woken (or once a second, in case a hint is lost) and
 ///   hands new records to subscribers, in feed order.
 public final class PostgresStore: RuntimeStore, @unchecked Sendable {
@@ -55,13 +56,19 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     /// row whose seq matches is not decoded again (a run's body changes only with its seq).
     let heads = Mutex<[String: RuntimeV1.RuntimeRun]>([:])
     static let cacheLimit = 65_536
+    /// Wake-up hints waiting for the notifier, which sends them after the
+    /// commits on a connection of its own, several commits' hints in one NOTIFY
+    /// (never inside a write transaction, where NOTIFY would serialize commits,
+    /// and never holding up the writer's next batch).
+    private let hintQueue = Mutex<[String]>([])
+    private let hintWake = DispatchSemaphore(value: 0)
     /// Hints sent and received, for tests and metrics.
     public let notificationsReceived = Atomic<Int>(0)
 
     /// Connects, applies missing migrations (or, with `migrate: false`,
     /// refuses a database whose schema is behind), and starts the writers and
     /// the feed follower.
-    public init(config: PostgresConfig, writers: Int = 2, poolSize: Int = 8, migrate: Bool = true) throws(APIError) {
+    public init(config: PostgresConfig, writers: Int = 1, poolSize: Int = 8, migrate: Bool = true) throws(APIError) {
         self.config = config
         self.writers = max(1, writers)
         pool = PostgresPool(config: config, size: poolSize)
@@ -90,6 +97,10 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             t.start()
         }
         stopped.enter()
+        let n = Thread { [self] in notifyLoop(); stopped.leave() }
+        n.name = "pg-notify"
+        n.start()
+        stopped.enter()
         let f = Thread { [self] in follow(from: start); stopped.leave() }
         f.name = "pg-feed"
         f.start()
@@ -107,6 +118,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         listener?.stop()
         for _ in 0..<writers { wake.signal() }
         followWake.signal()
+        hintWake.signal()
         stopped.wait()
         for p in queue.withLock({ q -> [Pending] in let all = q; q.removeAll(); return all }) { p.done(.failure(.unavailable("the store is closed"))) }
         pool.close()
@@ -201,7 +213,27 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
                 }
             }
             for (p, o) in zip(taken, outcomes) { p.done(o) }
-            if !hints.isEmpty { followWake.signal() }
+            if !hints.isEmpty {
+                followWake.signal()
+                hintQueue.withLock { $0.append(hints) }
+                hintWake.signal()
+            }
+        }
+        connection?.close()
+    }
+
+    private func notifyLoop() {
+        var connection: PostgresConnection?
+        while running.load(ordering: .relaxed) {
+            hintWake.wait()
+            let hints = hintQueue.withLock { q -> [String] in let all = q; q.removeAll(keepingCapacity: true); return all }
+            if hints.isEmpty { continue }
+            // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
+            var text = hints.joined(separator: " ")
+            if text.utf8.count > 7900 { text = "many" }
+            if connection == nil || connection?.isBroken == true { connection?.close(); connection = try? PostgresConnection.connect(config) }
+            // A lost hint costs latency, not data: readers also poll.
+            _ = try? connection?.query("SELECT pg_notify($1, $2)", [Self.channel, text])
         }
         connection?.close()
     }
@@ -269,15 +301,13 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         }
         let writes = Writes(batch, source)
         let committed: [Result<PostgresResult, PostgresError>]
-        // The wake-up hint runs after the COMMIT as its own statement (never inside
-        // the write transaction, where NOTIFY would serialize commits), in the same round trip.
-        do { committed = try c.pipeline(writes.queries + [PostgresQuery("COMMIT"), PostgresQuery("SELECT pg_notify($1, $2)", [Self.channel, writes.hints])]) } catch {
+        do { committed = try c.pipeline(writes.queries + [PostgresQuery("COMMIT")]) } catch {
             return .failed(APIError.unavailable("the database connection was lost while committing (\(error.message)): the write may or may not be durable; retry with the same idempotency key"))
         }
-        if let failure = committed.dropLast().lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
+        if let failure = committed.lazy.compactMap({ r -> PostgresError? in if case .failure(let e) = r { return e } else { return nil } }).first {
             return abandon(c, failure)
         }
-        guard committed.count >= 2, case .success(let end) = committed[committed.count - 2], end.commandTag == "COMMIT" else {
+        guard case .success(let end)? = committed.last, end.commandTag == "COMMIT" else {
             _ = try? c.simpleQuery("ROLLBACK")
             return .failed(.internalError("database: the batch's transaction did not commit"))
         }
@@ -670,10 +700,7 @@ extension PostgresStore {
                     """, [PostgresArray.text(calls.map(\.receiptId)), PostgresArray.text(calls.map(\.authorizationId)), PostgresArray.int(calls.map(\.costSats)),
                           PostgresArray.text(calls.map { (try? $0.jsonString()) ?? "{}" })]))
             }
-            // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
-            var text = hinted.joined(separator: " ")
-            if text.utf8.count > 7900 { text = "many" }
-            hints = text.isEmpty ? "feed" : text
+            hints = hinted.isEmpty ? "feed" : hinted.joined(separator: " ")
         }
     }
 }
