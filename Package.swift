@@ -44,7 +44,7 @@ let package = Package(
         // The control service: sessions, sync tokens, the /api/runtime/* ownership
         // table (from the contract), the signed runtime proxy and the control-owned
         // lanes, on a durable record log (RuntimeCore's RecordLog).
-        .target(name: "ControlService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire"]),
+        .target(name: "ControlService", dependencies: ["RuntimeCore", "ServiceKit", "HTTPServer", "APIRuntime", "Generated", "ProtoWire", "PostgresClient"]),
         // The product's executable: `openagents serve`.
         .executableTarget(name: "OpenAgents", dependencies: ["RuntimeService", "ControlService", "RuntimeCore", "ServiceKit", "HTTPServer", "Generated", "PostgresClient"]),
         .plugin(

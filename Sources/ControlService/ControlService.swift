@@ -2,6 +2,7 @@ import APIRuntime
 import Foundation
 import Generated
 import HTTPServer
+import PostgresClient
 import RuntimeCore
 import ServiceKit
 
@@ -20,9 +21,10 @@ public final class ControlService: Sendable {
     /// `runtimeSecret` nil: the runtime does not check signatures.
     public init(dataDirectory: String, runtimeURL: String?, runtimeSecret: [UInt8]?, environment: [String: String], metrics: Metrics, logger: Logger,
                 writesFrozen: @escaping @Sendable () -> String? = { nil }, mailSink: (@Sendable (String, String) -> Void)? = nil,
-                runtimeTimeout: Double = 5, runtimeRegistry: String? = nil, localRuntime: RouterClient? = nil) throws {
+                runtimeTimeout: Double = 5, runtimeRegistry: String? = nil, localRuntime: RouterClient? = nil, database: PostgresConfig? = nil) throws {
         adapters = try RuntimeAdapters.load(file: runtimeRegistry)
-        let store = try RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
+        // With a database the control records are shared by every control instance.
+        let store = try database.map { try RecordLog<ControlState>(database: $0, log: "control") } ?? RecordLog<ControlState>(path: dataDirectory + "/control-events.jsonl")
         let sessions = SessionTokens(key: try SessionTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let sync = SyncTokens(key: try SyncTokens.loadKey(environment: environment, dataDirectory: dataDirectory))
         let proxy = try RuntimeProxy(baseURL: runtimeURL, secret: runtimeSecret, timeout: runtimeTimeout, local: localRuntime)

@@ -119,12 +119,20 @@ case "serve":
             let env = ProcessInfo.processInfo.environment
             let metrics = Metrics()
             let mode = config.authorityWriteMode
+            var database: PostgresConfig?
+            if let url = config.databaseURL {
+                let pg = url == "env" ? try PostgresConfig(environment: env) : try PostgresConfig(url: url)
+                let c = try PostgresConnection.connect(pg)
+                defer { c.close() }
+                try PostgresSchema.migrate(c)
+                database = pg
+            }
             let service = try ControlService(dataDirectory: config.dataDirectory, runtimeURL: config.runtimeURL,
                                              runtimeSecret: try RuntimeSignature.loadSecret(environment: env, dataDirectory: config.dataDirectory),
                                              environment: env, metrics: metrics, logger: logger,
                                              writesFrozen: { mode == "rust_active" ? nil : "writes are frozen: RUNTIME_AUTHORITY_WRITE_MODE is \(mode)" },
                                              runtimeTimeout: Double(config.runtimeTimeoutMs) / 1000, runtimeRegistry: config.runtimeRegistryPath,
-                                             localRuntime: local)
+                                             localRuntime: local, database: database)
             control = (service.router, metrics)
             logger.log(.info, "control state recovered", ["path": service.handler.store.path, "records": "\(service.handler.store.recoveredRecords)",
                                                           "runtime": local != nil ? "in process" : config.runtimeURL ?? "not configured"])

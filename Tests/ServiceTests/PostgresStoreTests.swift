@@ -71,6 +71,23 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(e.seq, appended.event.seq)
     }
 
+    /// lsns of different lengths (transaction ids grow past a power of ten) still come in numeric order.
+    func testTheFeedIsInNumericLsnOrder() throws {
+        let s = try open()
+        let c = try PostgresConnection.connect(try PostgresConfig(url: url))
+        defer { c.close() }
+        for lsn: UInt64 in [10 << 20 | 1, 1 << 20 | 1] {
+            var r = RuntimeV1.RuntimeLogRecord()
+            r.lsn = lsn
+            var comms = RuntimeV1.CommsDeliveryEventRequest()
+            comms.provider = "p"
+            comms.eventId = "\(lsn)"
+            r.entry = .commsDelivery(comms)
+            _ = try c.query("INSERT INTO runtime_records (lsn, line) VALUES ($1, $2)", [String(lsn), String(decoding: LogFile.line(for: r).dropLast(), as: UTF8.self)])
+        }
+        XCTAssertEqual(try feed(s).map(\.lsn), [1 << 20 | 1, 10 << 20 | 1])
+    }
+
     /// Concurrent appends to the same runs through two instances, with keys
     /// and expected seqs: seqs contiguous, nothing duplicated, conflicts 409.
     func testTwoInstancesAppendToTheSameRunsAsOneStore() async throws {

@@ -26,7 +26,7 @@ public final class Khala: Sendable {
         self.config = config
         self.store = store
         self.clockMs = clockMs
-        let topics = try topicsPath.map { try KhalaTopics(path: $0, store: store, config: config) }
+        let topics = try topicsPath.map { try KhalaTopics(path: $0, store: store, config: config, database: (store as? PostgresStore)?.config) }
         self.topics = topics
         self.authorizer = authorizer.map { a in
             var a = a

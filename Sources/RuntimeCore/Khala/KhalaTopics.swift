@@ -2,6 +2,7 @@ import APIRuntime
 import Dispatch
 import Foundation
 import Generated
+import PostgresClient
 import ProtoWire
 import Synchronization
 
@@ -105,8 +106,9 @@ public final class KhalaTopics: Sendable {
     private let rates = Mutex<[String: (window: UInt64, count: UInt32)]>([:])
     private let wake = DispatchSemaphore(value: 0)
 
-    public init(path: String, store: any RuntimeStore, config: KhalaConfig) throws {
-        log = try RecordLog<KhalaTopicState>(path: path)
+    /// `database`: the topics live in PostgreSQL (shared by every instance) instead of the file at `path`.
+    public init(path: String, store: any RuntimeStore, config: KhalaConfig, database: PostgresConfig? = nil) throws {
+        log = try database.map { try RecordLog<KhalaTopicState>(database: $0, log: "khala_topics") } ?? RecordLog<KhalaTopicState>(path: path)
         self.store = store
         self.config = config
         store.subscribe { [wake] records in
@@ -264,6 +266,8 @@ public final class KhalaTopics: Sendable {
                 let resumeAfter = pending.isEmpty ? page.next.token : after.token
                 let projected = pending
                 let done: Bool = blockingCommit { (state: KhalaTopicState) throws(APIError) -> (records: [SyncV1.KhalaTopicRecord], answer: Bool) in
+                    // Another instance (sharing the topics in PostgreSQL) projected from this cursor first: its records stand.
+                    guard state.feedCursor == cursorText else { return ([], true) }
                     var records: [SyncV1.KhalaTopicRecord] = []
                     var heads: [String: UInt64] = [:]
                     for (lsn, e) in projected where lsn > state.lastSourceLSN {

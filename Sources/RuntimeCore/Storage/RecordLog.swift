@@ -1,6 +1,7 @@
 import APIRuntime
 import Foundation
 import Glibc
+import PostgresClient
 import ProtoWire
 import Synchronization
 
@@ -43,6 +44,8 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
     private let fd: Int32
     /// How many records start-up read.
     public let recoveredRecords: Int
+    /// Set when the records live in PostgreSQL (`init(database:log:)`).
+    private let table: RecordTable?
 
     /// Opens (creating) the log at `path` and replays it. A torn final line is
     /// cut off; any other bad line stops start-up naming it.
@@ -77,9 +80,42 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw APIError.internalError("cannot open \(path): \(FileIO.lastError())") }
         _ = FileIO.syncDirectory(of: path)
+        table = nil
         let t = Thread { [self] in self.writerLoop() }
         t.name = "record-log-writer"
         t.start()
+    }
+
+    /// The same state machine over the rows of `log` in PostgreSQL, shared by
+    /// every instance (see `Table`). Migrations must be applied.
+    public init(database: PostgresConfig, log: String) throws {
+        path = "postgres:" + log
+        let table = RecordTable(config: database, log: log)
+        var state = State()
+        let rows = try table.rows(after: 0)
+        for (seq, line) in rows {
+            do { try state.apply(try RecordLog.decode(Array(line.utf8)[...])) } catch {
+                throw APIError.internalError("\(path) record \(seq): \(error); the stored log is damaged")
+            }
+        }
+        table.seq = rows.last?.0 ?? 0
+        recoveredRecords = rows.count
+        committed = Mutex(state)
+        staged = state
+        fd = -1
+        self.table = table
+        let t = Thread { [self] in self.writerLoop() }
+        t.name = "record-log-writer"
+        t.start()
+        let listener = PostgresListener(config: database, channels: [RecordTable.channel], resumed: { [wake] in wake.signal() }) { [wake] n in
+            if n.payload == log { wake.signal() }
+        }
+        listener.start()
+        // A slow safety poll: a lost notification costs a second, never a record.
+        let poll = Thread { [wake] in while true { Thread.sleep(forTimeInterval: 1); wake.signal() } }
+        poll.name = "record-log-poll"
+        poll.start()
+        table.listener = listener
     }
 
     /// `handler` receives each committed batch's records once they are durable
@@ -112,6 +148,10 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         while true {
             wake.wait()
             let batch = queue.withLock { q -> [Pending] in let b = q; q.removeAll(keepingCapacity: true); return b }
+            if let table {
+                commit(batch, through: table)
+                continue
+            }
             if batch.isEmpty { continue }
             if let failure = broken.withLock({ $0 }) {
                 for p in batch { p.done(.failure(failure)) }
@@ -162,6 +202,82 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         }
     }
 
+    // MARK: PostgreSQL
+
+    /// One batch through PostgreSQL: under the log's advisory lock (held to
+    /// COMMIT, so seqs are dense and in commit order), first the records other
+    /// instances committed since this one last looked, then the batch's
+    /// intents against that state, then one INSERT and COMMIT. An empty batch
+    /// only catches up. A failure answers 503 and resets the writer's copy to
+    /// the committed state.
+    private func commit(_ batch: [Pending], through table: RecordTable) {
+        do {
+            if batch.isEmpty {
+                let rows = try table.rows(after: table.seq)
+                try absorb(rows, table)
+                return
+            }
+            let c = try table.writer()
+            let opened = try c.pipeline([PostgresQuery("BEGIN"), PostgresQuery("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [table.log]),
+                                         PostgresQuery("SELECT r.seq::text, r.line FROM openagents_records r WHERE r.log = $1 AND r.seq > $2 ORDER BY r.seq", [table.log, String(table.seq)])])
+            let rows = try opened[2].get().rows.map { (UInt64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+            for r in opened { _ = try r.get() }
+            try absorb(rows, table)
+            var lines: [String] = []
+            var records: [Record] = []
+            var answers: [Result<any Sendable, APIError>] = []
+            for p in batch {
+                do {
+                    let evaluation = try p.evaluate(staged)
+                    for r in evaluation.records {
+                        try staged.apply(r)
+                        lines.append(String(decoding: try RecordLog.line(r).dropLast(), as: UTF8.self))
+                    }
+                    records += evaluation.records
+                    answers.append(.success(evaluation.answer))
+                } catch {
+                    answers.append(.failure(error))
+                }
+            }
+            var queries: [PostgresQuery] = []
+            if !lines.isEmpty {
+                let seqs = (0..<lines.count).map { table.seq + UInt64($0) + 1 }
+                queries.append(PostgresQuery("INSERT INTO openagents_records (log, seq, line) SELECT $1, * FROM unnest($2::bigint[], $3::text[])",
+                                             [table.log, PostgresArray.int(seqs), PostgresArray.text(lines)]))
+            }
+            let done = try c.pipeline(queries + [PostgresQuery("COMMIT")])
+            for r in done { _ = try r.get() }
+            guard case .success(let end)? = done.last, end.commandTag == "COMMIT" else { throw APIError.internalError("\(path): the batch did not commit") }
+            table.seq += UInt64(lines.count)
+            if !records.isEmpty {
+                committed.withLock { state in for r in records { try? state.apply(r) } }
+                for h in subscribers.withLock({ $0 }) { h(records) }
+                table.notify()
+            }
+            for (p, a) in zip(batch, answers) { p.done(a) }
+        } catch {
+            table.reset()
+            staged = committed.withLock { $0 }
+            let e = (error as? PostgresError).map { PostgresSchema.apiError($0, "committing to \(path)") } ?? (error as? APIError) ?? APIError.internalError("\(error)")
+            for p in batch { p.done(.failure(e)) }
+        }
+    }
+
+    /// Records other instances committed: applied to both copies and handed to subscribers, in order.
+    private func absorb(_ rows: [(UInt64, String)], _ table: RecordTable) throws {
+        guard !rows.isEmpty else { return }
+        var records: [Record] = []
+        for (seq, line) in rows {
+            guard seq == table.seq + UInt64(records.count) + 1 else { throw APIError.internalError("\(path): record \(seq) does not follow \(table.seq + UInt64(records.count)) (rows \(rows.map(\.0)))") }
+            let r = try RecordLog.decode(Array(line.utf8)[...])
+            try staged.apply(r)
+            records.append(r)
+        }
+        table.seq += UInt64(records.count)
+        committed.withLock { state in for r in records { try? state.apply(r) } }
+        for h in subscribers.withLock({ $0 }) { h(records) }
+    }
+
     static func line(_ record: Record) throws(APIError) -> [UInt8] {
         let body: [UInt8]
         do { body = try record.jsonBytes() } catch { throw APIError.internalError("cannot encode a record: \(error)") }
@@ -181,4 +297,43 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         }
         return try Record(jsonBytes: body, options: JSONDecodingOptions(ignoreUnknownFields: true))
     }
+}
+
+/// Where a PostgreSQL-backed log's rows are, and the writer's connection
+/// (used by the writer thread only).
+final class RecordTable: @unchecked Sendable {
+    static let channel = "openagents_records"
+    let config: PostgresConfig
+    let log: String
+    /// The last seq applied to the writer's copy.
+    var seq: UInt64 = 0
+    var listener: PostgresListener?
+    private var connection: PostgresConnection?
+
+    init(config: PostgresConfig, log: String) {
+        self.config = config
+        self.log = log
+    }
+
+    func writer() throws -> PostgresConnection {
+        if let c = connection, !c.isBroken { return c }
+        connection?.close()
+        let c = try PostgresConnection.connect(config)
+        connection = c
+        return c
+    }
+
+    func reset() {
+        if let c = connection, c.transactionStatus != UInt8(ascii: "I") { _ = try? c.simpleQuery("ROLLBACK") }
+        if connection?.isBroken == true { connection?.close(); connection = nil }
+    }
+
+    func rows(after seq: UInt64) throws -> [(UInt64, String)] {
+        let c = try writer()
+        return try c.query("SELECT r.seq::text, r.line FROM openagents_records r WHERE r.log = $1 AND r.seq > $2 ORDER BY r.seq", [log, String(seq)]).rows
+            .map { (UInt64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+    }
+
+    /// A wake-up for the other instances (their poll covers a lost one).
+    func notify() { _ = try? connection?.query("SELECT pg_notify($1, $2)", [Self.channel, log]) }
 }

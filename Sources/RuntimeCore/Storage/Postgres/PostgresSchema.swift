@@ -75,6 +75,14 @@ public enum PostgresSchema {
             );
             CREATE INDEX runtime_nonces_expiry ON runtime_nonces (expires_at);
             """),
+        Migration(version: 3, name: "record logs: the control service's and Khala's durable state machines", sql: """
+            CREATE TABLE openagents_records (
+                log text NOT NULL,             -- which state machine (control, khala_topics)
+                seq bigint NOT NULL,           -- dense per log: writers hold the log's advisory lock until they commit
+                line text NOT NULL,            -- the record exactly as the embedded record log writes its line
+                PRIMARY KEY (log, seq)
+            );
+            """),
     ]
 
     public struct Status: Sendable, Equatable {

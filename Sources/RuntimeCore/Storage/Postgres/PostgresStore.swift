@@ -437,7 +437,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     func changes(after cursor: ChangeCursor, limit: Int, known: (UInt64) -> RuntimeV1.RuntimeLogRecord?) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
         let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
         guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
-        var queries = [PostgresQuery("SELECT lsn::text, line FROM runtime_records WHERE lsn > $1 AND lsn < \(Self.horizon) ORDER BY lsn LIMIT $2",
+        var queries = [PostgresQuery("SELECT r.lsn::text, r.line FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
                                      [String(cursor.lsn), String(max(0, limit))])]
         if cursor.lsn > 0 { queries.append(PostgresQuery("SELECT 1 FROM runtime_records WHERE lsn = $1", [String(cursor.lsn)])) }
         let results = try read("reading the change feed") { c in try c.pipeline(queries).map { try $0.get() } }
