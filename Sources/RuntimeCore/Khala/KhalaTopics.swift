@@ -106,9 +106,16 @@ public final class KhalaTopics: Sendable {
     private let rates = Mutex<[String: (window: UInt64, count: UInt32)]>([:])
     private let wake = DispatchSemaphore(value: 0)
 
+    /// With shared topics, exactly one instance runs the fleet projection (the
+    /// others' attempts would commit nothing, see `project`, but still read the feed).
+    let lease: PostgresLease?
+    /// The lease's key: `'oa.fleet'` as a number.
+    static let fleetLeaseKey: Int64 = 0x6f61_2e66_6c65_6574
+
     /// `database`: the topics live in PostgreSQL (shared by every instance) instead of the file at `path`.
     public init(path: String, store: any RuntimeStore, config: KhalaConfig, database: PostgresConfig? = nil) throws {
         log = try database.map { try RecordLog<KhalaTopicState>(database: $0, log: "khala_topics") } ?? RecordLog<KhalaTopicState>(path: path)
+        lease = database.map { PostgresLease(config: $0, key: Self.fleetLeaseKey) }
         self.store = store
         self.config = config
         store.subscribe { [wake] records in
@@ -251,6 +258,7 @@ public final class KhalaTopics: Sendable {
         var sinceCheckpoint = 0
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
+            if let lease, !lease.isHeld { continue }
             while true {
                 let (cursorText, lastSource) = log.read { ($0.feedCursor, $0.lastSourceLSN) }
                 let after: ChangeCursor
