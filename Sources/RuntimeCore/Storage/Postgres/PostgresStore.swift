@@ -460,11 +460,16 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         var cursor = start
         while running.load(ordering: .relaxed) {
             _ = followWake.wait(timeout: .now() + .seconds(1))
+            // Every wake-up that came meanwhile is answered by the same read.
+            while followWake.wait(timeout: .now()) == .success {}
             while running.load(ordering: .relaxed) {
                 guard let page = try? changes(after: cursor, limit: 1024, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
-                if page.records.isEmpty { break }
-                for s in subscribers.withLock({ $0 }) { s(page.records) }
-                cursor = page.next
+                if !page.records.isEmpty {
+                    for s in subscribers.withLock({ $0 }) { s(page.records) }
+                    cursor = page.next
+                }
+                // A short page is the end of the feed as that read saw it.
+                if page.records.count < 1024 { break }
             }
         }
     }
