@@ -72,19 +72,20 @@ wrk_line() {  # wrk_line <connections> <threads> <url>: "rps p50 p99 non2xx"
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 db_url() { "${PSQL[@]}" -c "CREATE DATABASE $1"; echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
 W="$DIR/serve"
-P1=$((PORT + 101)); P2=$((PORT + 102))
+# A port of its own per instance: a port just closed may still be held while the old process winds down.
+P0=$((PORT + 101)); P1=$((PORT + 102)); P2=$((PORT + 103)); P3=$((PORT + 104))
 
 echo "# (b) durable run appends, wrk c64 ${DURATION} (the bench-append body over 64 runs), signatures off"
 sync
-serve "$P1" "$W/embedded"; runs "$P1"
-read -r e_rps e_p50 e_p99 e_bad < <(wrk_line 64 2 "http://127.0.0.1:$P1")
+serve "$P0" "$W/embedded"; runs "$P0"
+read -r e_rps e_p50 e_p99 e_bad < <(wrk_line 64 2 "http://127.0.0.1:$P0")
 echo "append embedded c64 $e_rps req/s p50 $e_p50 ms p99 $e_p99 ms non2xx ${e_bad:-0}"
 stop_all
 
 url1="$(db_url runtime_one)"
-serve "$P1" "$W/pg-one" "$url1"; runs "$P1"
+serve "$P3" "$W/pg-one" "$url1"; runs "$P3"
 sync
-read -r o_rps o_p50 o_p99 o_bad < <(wrk_line 64 2 "http://127.0.0.1:$P1")
+read -r o_rps o_p50 o_p99 o_bad < <(wrk_line 64 2 "http://127.0.0.1:$P3")
 echo "append postgres-1-instance c64 $o_rps req/s p50 $o_p50 ms p99 $o_p99 ms non2xx ${o_bad:-0}"
 stop_all
 
@@ -101,6 +102,18 @@ read -r b_rps b_p50 b_p99 b_bad < "$DIR/b.out"
 t_rps="$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a + b}')"
 echo "append postgres-2-instances c64 $t_rps req/s (A $a_rps p50 $a_p50 p99 $a_p99 ms, B $b_rps p50 $b_p50 p99 $b_p99 ms) non2xx $(( ${a_bad:-0} + ${b_bad:-0} ))"
 awk -v a="$t_rps" -v e="$e_rps" -v o="$o_rps" 'BEGIN { printf "two PostgreSQL instances are %.2fx the embedded backend (goal >= 0.5x); one instance %.2fx\n", a / e, o / e }'
+# The same two instances when a load balancer routes by run id (runs 0-31 to A, 32-63 to B):
+# no run's row is wanted by both instances' transactions at once.
+RUN_FIRST=0 RUN_COUNT=32 wrk_line 32 1 "http://127.0.0.1:$P1" > "$DIR/a.out" &
+wa=$!
+RUN_FIRST=32 RUN_COUNT=32 wrk_line 32 1 "http://127.0.0.1:$P2" > "$DIR/b.out" &
+wb=$!
+wait "$wa" "$wb"
+read -r a_rps _ a_p99 _ < "$DIR/a.out"
+read -r b_rps _ b_p99 _ < "$DIR/b.out"
+s_rps="$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a + b}')"
+echo "append postgres-2-instances-by-run c64 $s_rps req/s (A $a_rps p99 $a_p99 ms, B $b_rps p99 $b_p99 ms)"
+awk -v a="$s_rps" -v e="$e_rps" 'BEGIN { printf "routed by run id: %.2fx the embedded backend\n", a / e }'
 
 echo "# (c) cross-instance append (A) to SSE client (B) latency"
 python3 Benchmarks/append/cross_instance_latency.py "$P1" "$P2" 500 | sed 's/^/idle: /'
