@@ -69,6 +69,16 @@ wrk_line() {  # wrk_line <connections> <threads> <url>: "rps p50 p99 non2xx"
     "$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')")" "$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")" \
     "$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ {print $NF}')"
 }
+both() {  # both <first run on A> <runs> <first run on B> <runs>: wrk on A and B at once, 32 connections each
+  RUN_FIRST="$1" RUN_COUNT="$2" wrk_line 32 1 "http://127.0.0.1:$P1" > "$DIR/a.out" &
+  local wa=$!
+  RUN_FIRST="$3" RUN_COUNT="$4" wrk_line 32 1 "http://127.0.0.1:$P2" > "$DIR/b.out" &
+  local wb=$!
+  wait "$wa" "$wb"
+  read -r a_rps a_p50 a_p99 a_bad < "$DIR/a.out"
+  read -r b_rps b_p50 b_p99 b_bad < "$DIR/b.out"
+  sum_rps="$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a + b}')"
+}
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 db_url() { "${PSQL[@]}" -c "CREATE DATABASE $1"; echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
 W="$DIR/serve"
@@ -92,26 +102,14 @@ stop_all
 url2="$(db_url runtime_two)"
 serve "$P1" "$W/pg-a" "$url2"; serve "$P2" "$W/pg-b" "$url2"; runs "$P1"
 sync
-wrk_line 32 1 "http://127.0.0.1:$P1" > "$DIR/a.out" &
-wa=$!
-wrk_line 32 1 "http://127.0.0.1:$P2" > "$DIR/b.out" &
-wb=$!
-wait "$wa" "$wb"
-read -r a_rps a_p50 a_p99 a_bad < "$DIR/a.out"
-read -r b_rps b_p50 b_p99 b_bad < "$DIR/b.out"
-t_rps="$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a + b}')"
+both 0 64 0 64
+t_rps="$sum_rps"
 echo "append postgres-2-instances c64 $t_rps req/s (A $a_rps p50 $a_p50 p99 $a_p99 ms, B $b_rps p50 $b_p50 p99 $b_p99 ms) non2xx $(( ${a_bad:-0} + ${b_bad:-0} ))"
 awk -v a="$t_rps" -v e="$e_rps" -v o="$o_rps" 'BEGIN { printf "two PostgreSQL instances are %.2fx the embedded backend (goal >= 0.5x); one instance %.2fx\n", a / e, o / e }'
 # The same two instances when a load balancer routes by run id (runs 0-31 to A, 32-63 to B):
 # no run's row is wanted by both instances' transactions at once.
-RUN_FIRST=0 RUN_COUNT=32 wrk_line 32 1 "http://127.0.0.1:$P1" > "$DIR/a.out" &
-wa=$!
-RUN_FIRST=32 RUN_COUNT=32 wrk_line 32 1 "http://127.0.0.1:$P2" > "$DIR/b.out" &
-wb=$!
-wait "$wa" "$wb"
-read -r a_rps _ a_p99 _ < "$DIR/a.out"
-read -r b_rps _ b_p99 _ < "$DIR/b.out"
-s_rps="$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {printf "%.2f", a + b}')"
+both 0 32 32 32
+s_rps="$sum_rps"
 echo "append postgres-2-instances-by-run c64 $s_rps req/s (A $a_rps p99 $a_p99 ms, B $b_rps p99 $b_p99 ms)"
 awk -v a="$s_rps" -v e="$e_rps" 'BEGIN { printf "routed by run id: %.2fx the embedded backend\n", a / e }'
 

@@ -618,8 +618,7 @@ extension PostgresStore {
                 lines.append(String(decoding: batch.lines[Int(offset)..<(end - 1)], as: UTF8.self))
                 lsnAt[offset] = record.lsn
             }
-            queries.append(PostgresQuery("INSERT INTO runtime_records (lsn, line) SELECT * FROM unnest($1::bigint[], $2::text[])",
-                                         [PostgresArray.int(batch.records.map(\.lsn)), PostgresArray.text(lines)]))
+            queries.append(PostgresRows.records(lsns: batch.records.map(\.lsn), lines: lines))
             var ev = (runs: [String](), seqs: [UInt64](), keys: [String](), lsns: [UInt64]())
             var created = (ids: [String](), seqs: [UInt64](), bodies: [String]())
             var moved = (ids: [String](), seqs: [UInt64](), previous: [UInt64](), bodies: [String]())
@@ -641,20 +640,13 @@ extension PostgresStore {
                 hinted.append("run:\(id):\(staged.run.latestSeq)")
             }
             if !created.ids.isEmpty {
-                queries.append(PostgresQuery("INSERT INTO runtime_runs (run_id, last_seq, body) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
-                                             [PostgresArray.text(created.ids), PostgresArray.int(created.seqs), PostgresArray.text(created.bodies)]))
+                queries.append(PostgresRows.newRuns(ids: created.ids, seqs: created.seqs, bodies: created.bodies))
             }
             if !moved.ids.isEmpty {
-                queries.append(PostgresQuery("""
-                    WITH u AS (UPDATE runtime_runs r SET last_seq = m.seq, body = m.body
-                               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(run_id, seq, previous, body)
-                               WHERE r.run_id = m.run_id AND r.last_seq = m.previous RETURNING 1)
-                    SELECT openagents_guard(count(*) = $5, 'a run''s seq moved under its row lock') FROM u
-                    """, [PostgresArray.text(moved.ids), PostgresArray.int(moved.seqs), PostgresArray.int(moved.previous), PostgresArray.text(moved.bodies), String(moved.ids.count)]))
+                queries.append(PostgresRows.movedHeads(table: "runtime_runs", id: "run_id", ids: moved.ids, seqs: moved.seqs, previous: moved.previous, bodies: moved.bodies))
             }
             if !ev.runs.isEmpty {
-                queries.append(PostgresQuery("INSERT INTO runtime_run_events (run_id, seq, idem_key, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])",
-                                             [PostgresArray.text(ev.runs), PostgresArray.int(ev.seqs), PostgresArray.text(ev.keys), PostgresArray.int(ev.lsns)]))
+                queries.append(PostgresRows.runEvents(runs: ev.runs, seqs: ev.seqs, keys: ev.keys, lsns: ev.lsns))
             }
             var wNew = (ids: [String](), users: [String](), guests: [String](), seqs: [UInt64](), bodies: [String]())
             var wMoved = (ids: [String](), seqs: [UInt64](), previous: [UInt64](), bodies: [String]())
@@ -676,34 +668,22 @@ extension PostgresStore {
                 hinted.append("worker:\(id):\(w.latestSeq)")
             }
             if !wNew.ids.isEmpty {
-                queries.append(PostgresQuery("""
-                    INSERT INTO runtime_workers (worker_id, owner_user, owner_guest, last_seq, body)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-                    """, [PostgresArray.text(wNew.ids), PostgresArray.text(wNew.users), PostgresArray.text(wNew.guests), PostgresArray.int(wNew.seqs), PostgresArray.text(wNew.bodies)]))
+                queries.append(PostgresRows.newWorkers(ids: wNew.ids, users: wNew.users, guests: wNew.guests, seqs: wNew.seqs, bodies: wNew.bodies))
             }
             if !wMoved.ids.isEmpty {
-                queries.append(PostgresQuery("""
-                    WITH u AS (UPDATE runtime_workers w SET last_seq = m.seq, body = m.body
-                               FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS m(worker_id, seq, previous, body)
-                               WHERE w.worker_id = m.worker_id AND w.last_seq = m.previous RETURNING 1)
-                    SELECT openagents_guard(count(*) = $5, 'a worker''s seq moved under its row lock') FROM u
-                    """, [PostgresArray.text(wMoved.ids), PostgresArray.int(wMoved.seqs), PostgresArray.int(wMoved.previous), PostgresArray.text(wMoved.bodies), String(wMoved.ids.count)]))
+                queries.append(PostgresRows.movedHeads(table: "runtime_workers", id: "worker_id", ids: wMoved.ids, seqs: wMoved.seqs, previous: wMoved.previous, bodies: wMoved.bodies))
             }
             if !wEvents.ids.isEmpty {
-                queries.append(PostgresQuery("INSERT INTO runtime_worker_events (worker_id, seq, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])",
-                                             [PostgresArray.text(wEvents.ids), PostgresArray.int(wEvents.seqs), PostgresArray.int(wEvents.lsns)]))
+                queries.append(PostgresRows.workerEvents(ids: wEvents.ids, seqs: wEvents.seqs, lsns: wEvents.lsns))
             }
             if !batch.comms.isEmpty {
                 let sorted = batch.comms.sorted { $0.key < $1.key }
-                queries.append(PostgresQuery("INSERT INTO runtime_comms (key, body) SELECT * FROM unnest($1::text[], $2::text[])",
-                                             [PostgresArray.text(sorted.map(\.key)), PostgresArray.text(sorted.map { (try? $0.value.jsonString()) ?? "{}" })]))
+                queries.append(PostgresRows.comms(keys: sorted.map(\.key), bodies: sorted.map { (try? $0.value.jsonString()) ?? "{}" }))
             }
             if !batch.toolCalls.isEmpty {
                 let calls = batch.toolCalls.sorted { $0.receiptId < $1.receiptId }
-                queries.append(PostgresQuery("""
-                    INSERT INTO runtime_tool_calls (receipt_id, authorization_id, cost_sats, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-                    """, [PostgresArray.text(calls.map(\.receiptId)), PostgresArray.text(calls.map(\.authorizationId)), PostgresArray.int(calls.map(\.costSats)),
-                          PostgresArray.text(calls.map { (try? $0.jsonString()) ?? "{}" })]))
+                queries.append(PostgresRows.toolCalls(ids: calls.map(\.receiptId), authorizations: calls.map(\.authorizationId), costs: calls.map(\.costSats),
+                                                      bodies: calls.map { (try? $0.jsonString()) ?? "{}" }))
             }
             hints = hinted.isEmpty ? "feed" : hinted.joined(separator: " ")
         }

@@ -62,22 +62,11 @@ public enum PostgresTransfer {
                 case .runCreated?, nil: break
                 }
             }
-            var q = [PostgresQuery("INSERT INTO runtime_records (lsn, line) SELECT * FROM unnest($1::bigint[], $2::text[])", [PostgresArray.int(lsns), PostgresArray.text(lines)])]
-            if !ev.runs.isEmpty {
-                q.append(PostgresQuery("INSERT INTO runtime_run_events (run_id, seq, idem_key, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])",
-                                       [PostgresArray.text(ev.runs), PostgresArray.int(ev.seqs), PostgresArray.text(ev.keys), PostgresArray.int(ev.lsns)]))
-            }
-            if !wev.ids.isEmpty {
-                q.append(PostgresQuery("INSERT INTO runtime_worker_events (worker_id, seq, lsn) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])",
-                                       [PostgresArray.text(wev.ids), PostgresArray.int(wev.seqs), PostgresArray.int(wev.lsns)]))
-            }
-            if !comms.keys.isEmpty {
-                q.append(PostgresQuery("INSERT INTO runtime_comms (key, body) SELECT * FROM unnest($1::text[], $2::text[])", [PostgresArray.text(comms.keys), PostgresArray.text(comms.bodies)]))
-            }
-            if !tools.ids.isEmpty {
-                q.append(PostgresQuery("INSERT INTO runtime_tool_calls (receipt_id, authorization_id, cost_sats, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])",
-                                       [PostgresArray.text(tools.ids), PostgresArray.text(tools.auths), PostgresArray.int(tools.costs), PostgresArray.text(tools.bodies)]))
-            }
+            var q = [PostgresRows.records(lsns: lsns, lines: lines)]
+            if !ev.runs.isEmpty { q.append(PostgresRows.runEvents(runs: ev.runs, seqs: ev.seqs, keys: ev.keys, lsns: ev.lsns)) }
+            if !wev.ids.isEmpty { q.append(PostgresRows.workerEvents(ids: wev.ids, seqs: wev.seqs, lsns: wev.lsns)) }
+            if !comms.keys.isEmpty { q.append(PostgresRows.comms(keys: comms.keys, bodies: comms.bodies)) }
+            if !tools.ids.isEmpty { q.append(PostgresRows.toolCalls(ids: tools.ids, authorizations: tools.auths, costs: tools.costs, bodies: tools.bodies)) }
             try commitOrRollback(c, q)
             report.records += page.records.count
         }
@@ -87,18 +76,15 @@ public enum PostgresTransfer {
             let ids = Array(runIDs[start..<min(runIDs.count, start + chunk)])
             let runs = ids.compactMap { ledger.runRecord($0) }
             try c.simpleQuery("BEGIN")
-            try commitOrRollback(c, [PostgresQuery("INSERT INTO runtime_runs (run_id, last_seq, body) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
-                                                   [PostgresArray.text(runs.map(\.runId)), PostgresArray.int(runs.map(\.latestSeq)), PostgresArray.text(try runs.map { try $0.jsonString() })])])
+            try commitOrRollback(c, [PostgresRows.newRuns(ids: runs.map(\.runId), seqs: runs.map(\.latestSeq), bodies: try runs.map { try $0.jsonString() })])
             report.runs += runs.count
         }
         let workerIDs = ledger.workerIDs
         for start in stride(from: 0, to: workerIDs.count, by: chunk) {
             let ws = workerIDs[start..<min(workerIDs.count, start + chunk)].compactMap { ledger.worker($0) }
             try c.simpleQuery("BEGIN")
-            try commitOrRollback(c, [PostgresQuery("""
-                INSERT INTO runtime_workers (worker_id, owner_user, owner_guest, last_seq, body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-                """, [PostgresArray.text(ws.map(\.workerId)), PostgresArray.text(ws.map(\.ownerUserRef)), PostgresArray.text(ws.map { $0.ownerGuestScope.whitespaceTrimmed }),
-                      PostgresArray.int(ws.map(\.latestSeq)), PostgresArray.text(try ws.map { try $0.jsonString() })])])
+            try commitOrRollback(c, [PostgresRows.newWorkers(ids: ws.map(\.workerId), users: ws.map(\.ownerUserRef), guests: ws.map { $0.ownerGuestScope.whitespaceTrimmed },
+                                                             seqs: ws.map(\.latestSeq), bodies: try ws.map { try $0.jsonString() })])
             report.workers += ws.count
         }
         return report
