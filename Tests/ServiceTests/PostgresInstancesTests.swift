@@ -13,6 +13,7 @@ final class PostgresInstancesTests: XCTestCase {
     static let secret = "pg-instances-secret"
     static func signed() -> [(String, String)] { [(RuntimeSignature.header, RuntimeSignature.sign(RuntimeSignature.claims(), secret: Array(secret.utf8)))] }
 
+    static let syncKey = "pg-instances-sync-key"
     var processes: [Process] = []
 
     override func setUpWithError() throws {
@@ -31,7 +32,8 @@ final class PostgresInstancesTests: XCTestCase {
     func serve(_ url: String) throws -> (Process, Int) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgi-\(UUID().uuidString)").path
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        let (p, port) = try ServeProcess.start(only: "runtime", dataDir: dir, environment: ["OA_RUNTIME_SIGNATURE_SECRET": Self.secret, "RUNTIME_DATABASE_URL": url])
+        let (p, port) = try ServeProcess.start(only: "runtime", dataDir: dir, environment: ["OA_RUNTIME_SIGNATURE_SECRET": Self.secret, "RUNTIME_DATABASE_URL": url,
+                                                                                 "RUNTIME_SYNC_TOKEN_SIGNING_KEY": Self.syncKey])
         processes.append(p)
         return (p, port)
     }
@@ -79,6 +81,29 @@ final class PostgresInstancesTests: XCTestCase {
         XCTAssertTrue(r.databaseReady)
         XCTAssertEqual(r.fanoutDriver, "postgres_notify")
         XCTAssertEqual(try stored(url, "r").map(\.seq), Array(1...11))
+    }
+
+    /// Khala's poll interval guard is shared: a consumer that polls A and then
+    /// B at once is held to the interval as if it had polled one instance twice.
+    func testThePollIntervalGuardHoldsAcrossInstances() throws {
+        _ = try cluster()
+        let url = try PostgresCluster.freshDatabase(prefix: "poll").url
+        let (_, a) = try serve(url)
+        let (_, b) = try serve(url)
+        XCTAssertEqual(RawClient.post(port: a, path: "/internal/v1/runs", json: #"{"run_id":"p","thread_id":"t"}"#,
+                                      headers: Self.signed() + [("x-oa-user-id", "u1")])?.status, 201)
+        let key = try SyncAuthorizer.loadKey(environment: ["RUNTIME_SYNC_TOKEN_SIGNING_KEY": Self.syncKey], dataDirectory: NSTemporaryDirectory())
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims: [String: Any] = ["iss": "https://openagents.com", "aud": "openagents-sync", "sub": "user:u1", "iat": now, "nbf": now, "exp": now + 300,
+                                     "oa_user_id": "u1", "oa_sync_scopes": ["runtime.run_events"], "jti": UUID().uuidString]
+        let token = JWT.sign(claims: [UInt8](try JSONSerialization.data(withJSONObject: claims)), key: key)
+        let auth = [("authorization", "Bearer " + token)]
+        XCTAssertEqual(RawClient.get(port: a, path: "/internal/v1/khala/topics/run:p:events/messages", headers: auth)?.status, 200)
+        let second = try XCTUnwrap(RawClient.get(port: b, path: "/internal/v1/khala/topics/run:p:events/messages", headers: auth))
+        XCTAssertEqual(second.status, 429, second.text)
+        XCTAssertTrue(second.text.contains("poll_interval_guard"), second.text)
+        usleep(300_000)
+        XCTAssertEqual(RawClient.get(port: b, path: "/internal/v1/khala/topics/run:p:events/messages", headers: auth)?.status, 200, "once the interval has passed")
     }
 
     /// Writers append with unique keys while the database stops and starts:

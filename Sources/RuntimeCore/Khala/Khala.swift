@@ -1,5 +1,6 @@
 import APIRuntime
 import Dispatch
+import Foundation
 import Generated
 import ProtoWire
 import Synchronization
@@ -123,7 +124,13 @@ public final class Khala: Sendable {
         let capped = requested > cap
         let consumer = principal.consumerKey
         let (retry, activeTopics) = consumers.admit(consumer: consumer, topic: name, nowMs: clockMs())
-        if let retry {
+        var wait = retry
+        if wait == nil, let shared = store as? any PollGuardLedger {
+            do throws(APIError) { wait = try shared.admitPoll(key: consumer + " " + name, nowMs: UInt64(Date().timeIntervalSince1970 * 1000), minIntervalMs: config.pollMinIntervalMs) } catch {
+                throw KhalaError(503, "service_unavailable", error.message)
+            }
+        }
+        if let retry = wait {
             counters.add(cls, \.rateLimited)
             throw KhalaError(429, "rate_limited", "poll again after \(retry) ms", reasonCode: "poll_interval_guard", retryAfterMs: UInt32(clamping: retry))
         }

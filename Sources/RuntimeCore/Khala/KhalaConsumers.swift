@@ -1,4 +1,13 @@
+import APIRuntime
 import Synchronization
+
+/// Where the poll interval guard is kept when several instances serve one
+/// Khala: a consumer alternating between instances is still held to the interval.
+public protocol PollGuardLedger: Sendable {
+    /// Admits a poll of `key` at wall-clock `nowMs` (and records it) unless the
+    /// last admitted one was less than `minIntervalMs` ago: then how long to wait.
+    func admitPoll(key: String, nowMs: UInt64, minIntervalMs: UInt64) throws(APIError) -> UInt64?
+}
 
 /// What the poll rules remember per consumer: when it last polled a topic,
 /// its slow-consumer strikes, and which topics each principal is active on

@@ -83,6 +83,12 @@ public enum PostgresSchema {
                 PRIMARY KEY (log, seq)
             );
             """),
+        Migration(version: 4, name: "Khala's poll interval guard shared by every instance", sql: """
+            CREATE TABLE khala_poll_guard (
+                key text PRIMARY KEY,          -- consumer and topic
+                last_ms bigint NOT NULL        -- wall-clock milliseconds of the last admitted poll
+            );
+            """),
     ]
 
     public struct Status: Sendable, Equatable {

@@ -705,3 +705,23 @@ extension PostgresStore: NonceLedger {
         }
     }
 }
+
+extension PostgresStore: PollGuardLedger {
+    /// One statement: the previous poll's time as it stood, and whether this
+    /// one was recorded (only when the interval has passed). Stale rows are swept now and then.
+    public func admitPoll(key: String, nowMs: UInt64, minIntervalMs: UInt64) throws(APIError) -> UInt64? {
+        let row = try read("checking the poll interval") { c in
+            var q = [PostgresQuery("""
+                WITH prev AS (SELECT last_ms FROM khala_poll_guard WHERE key = $1),
+                     up AS (INSERT INTO khala_poll_guard (key, last_ms) VALUES ($1, $2)
+                            ON CONFLICT (key) DO UPDATE SET last_ms = excluded.last_ms WHERE khala_poll_guard.last_ms <= $2 - $3 RETURNING 1)
+                SELECT (SELECT last_ms::text FROM prev), (SELECT count(*)::text FROM up)
+                """, [key, String(nowMs), String(minIntervalMs)])]
+            if nowMs % 64 == 0 { q.append(PostgresQuery("DELETE FROM khala_poll_guard WHERE last_ms < $1", [String(nowMs - min(nowMs, 600_000))])) }
+            return try c.pipeline(q)[0].get().rows.first
+        }
+        guard let row, row[1] == "0", let last = row[0].flatMap({ UInt64($0) }) else { return nil }
+        // Refused: the interval since the last admitted poll has not passed (a clock a little behind counts as no time).
+        return minIntervalMs - min(minIntervalMs, nowMs > last ? nowMs - last : 0)
+    }
+}
