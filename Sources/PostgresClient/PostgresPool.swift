@@ -44,6 +44,11 @@ public final class PostgresPool: Sendable {
         return try body(c)
     }
 
+    /// A connection kept out of the pool across suspension points (a session
+    /// lock held while other work runs); give it back with `checkIn`.
+    public func checkOut() throws(PostgresError) -> PostgresConnection { try acquire() }
+    public func checkIn(_ c: PostgresConnection) { release(c) }
+
     enum Next { case use(PostgresConnection, Double), connect, wait, backoff(PostgresError) }
 
     func acquire() throws(PostgresError) -> PostgresConnection {

@@ -154,6 +154,32 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertGreaterThan(b.notificationsReceived.load(ordering: .relaxed), 0, "woken by A's NOTIFY, not only by the safety poll")
     }
 
+    /// Tool calls on one authorization through two instances at once cannot
+    /// overspend its budget: the per-authorization lock is PostgreSQL's.
+    func testConcurrentToolCallsThroughTwoInstancesCannotOverspendABudget() async throws {
+        let a = ToolExecutor(ledger: try open(), provider: SlowProvider())
+        let b = ToolExecutor(ledger: try open(), provider: SlowProvider())
+        func request(_ i: Int) throws -> RuntimeV1.ToolExecuteRequest {
+            try RuntimeV1.ToolExecuteRequest(jsonString: #"""
+                {"tool_pack":"coding.v1","mode":"execute","run_id":"run_1","thread_id":"t",
+                 "manifest":{"manifest_version":"coding.integration.v1","integration_id":"github.primary","provider":"github","status":"active","tool_pack":"coding.v1",
+                             "capabilities":["get_issue"],"policy":{"write_operations_mode":"enforce","default_repository":"OpenAgentsInc/openagents"}},
+                 "request":{"integration_id":"github.primary","operation":"get_issue","repository":"OpenAgentsInc/openagents","issue_number":7,"run_id":"run_1","tool_call_id":"c\#(i)"},
+                 "policy":{"authorization_id":"shared","authorization_mode":"delegated_budget","budget":{"max_total_sats":5}}}
+                """#)
+        }
+        let states = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<12 {
+                let r = try request(i)
+                let executor = i % 2 == 0 ? a : b
+                group.addTask { try await executor.execute(r, user: "u1").state }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        XCTAssertEqual(states.filter { $0 == "succeeded" }.count, 5, "\(states)")
+        XCTAssertEqual(try stores[0].budgetSpent(authorizationID: "shared"), 5)
+    }
+
     func testTheSameRunCreatedThroughTwoInstancesAtOnceIsOneRunAndOneConflict() async throws {
         let a = try open()
         let b = try open()
@@ -164,5 +190,14 @@ final class PostgresStoreTests: XCTestCase {
         let kinds: [APIError.Kind] = results.compactMap { if case .failure(let e) = $0 { return e.kind } else { return nil } }
         XCTAssertEqual(kinds, [.conflict])
         XCTAssertEqual(try a.run("same")?.events.count, 1)
+    }
+}
+
+/// The fake provider, slow enough that calls on two instances overlap.
+struct SlowProvider: CodingProvider {
+    let inner = FakeCodingProvider()
+    func perform(_ call: CodingCall) async throws(CodingProviderError) -> GoogleProtobuf.Value {
+        try? await Task.sleep(nanoseconds: 20_000_000)
+        return try await inner.perform(call)
     }
 }

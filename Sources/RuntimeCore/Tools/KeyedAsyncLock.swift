@@ -1,5 +1,12 @@
 import Synchronization
 
+/// Mutual exclusion per key shared by every instance (PostgreSQL's advisory
+/// locks): what one process's `KeyedAsyncLock` is to its own tasks.
+public protocol SharedLocks: Sendable {
+    /// Runs `body` while holding `key` across all instances; throws `unavailable` when the lock cannot be taken.
+    func withSharedLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T
+}
+
 /// Mutual exclusion per key across suspension points (an actor would let calls
 /// interleave at every `await`). Waiters are served in arrival order.
 final class KeyedAsyncLock: Sendable {

@@ -142,41 +142,50 @@ public final class ToolExecutor: Sendable {
             return out
         }
         let authorization = r.policy?.authorizationId ?? ""
+        // Across instances one lock covers both rules: a call's receipt belongs to one authorization.
+        let sharedKey = authorization.isEmpty ? "call:" + receiptID : "authorization:" + authorization
+        let shared = ledger as? any SharedLocks
         return try await locks.withLock("call:" + receiptID) {
             try await locks.withLock("authorization:" + authorization) {
-                if let recorded = try ledger.toolCall(receiptID: receiptID)?.result {
-                    var out = recorded
-                    out.replayed = true
-                    return out
-                }
-                let q = r.request ?? RuntimeV1.ToolRequest()
-                var cost: UInt64 = 0
-                let outcome: RuntimeV1.ToolExecuteResult
-                if let reason = ToolPack.denial(r, spent: authorization.isEmpty ? 0 : try ledger.budgetSpent(authorizationID: authorization)) {
-                    outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "denied", decision: "denied", reason: reason, value: nil)
-                } else {
-                    let call = CodingCall(operation: q.operation, repository: ToolPack.repository(r), issueNumber: q.issueNumber, pullNumber: q.pullNumber, body: q.body)
-                    do throws(CodingProviderError) {
-                        let value = try await provider.perform(call)
-                        cost = ToolPack.cost(of: q.operation)
-                        outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "succeeded", decision: "allowed", reason: "policy_allowed.default", value: value)
-                    } catch {
-                        outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "failed", decision: "allowed", reason: "coding_failed.provider_error",
-                                                  value: JSONValue.object(["error": JSONValue.string(error.message)]))
-                    }
-                }
-                var record = RuntimeV1.ToolExecutionRecord()
-                record.receiptId = receiptID
-                record.userId = user
-                record.request = r
-                record.result = outcome
-                record.costSats = cost
-                record.authorizationId = authorization
-                let (stored, replay) = try await ledger.recordToolCall(record)
-                var out = stored.result ?? outcome
-                out.replayed = replay
-                return out
+                guard let shared else { return try await self.perform(r, user: user, receiptID: receiptID, authorization: authorization) }
+                return try await shared.withSharedLock(sharedKey) { try await self.perform(r, user: user, receiptID: receiptID, authorization: authorization) }
             }
         }
+    }
+
+    /// One call under its locks: a recorded one is answered again, else policy, the provider, the record.
+    private func perform(_ r: RuntimeV1.ToolExecuteRequest, user: String, receiptID: String, authorization: String) async throws -> RuntimeV1.ToolExecuteResult {
+        if let recorded = try ledger.toolCall(receiptID: receiptID)?.result {
+            var out = recorded
+            out.replayed = true
+            return out
+        }
+        let q = r.request ?? RuntimeV1.ToolRequest()
+        var cost: UInt64 = 0
+        let outcome: RuntimeV1.ToolExecuteResult
+        if let reason = ToolPack.denial(r, spent: authorization.isEmpty ? 0 : try ledger.budgetSpent(authorizationID: authorization)) {
+            outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "denied", decision: "denied", reason: reason, value: nil)
+        } else {
+            let call = CodingCall(operation: q.operation, repository: ToolPack.repository(r), issueNumber: q.issueNumber, pullNumber: q.pullNumber, body: q.body)
+            do throws(CodingProviderError) {
+                let value = try await provider.perform(call)
+                cost = ToolPack.cost(of: q.operation)
+                outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "succeeded", decision: "allowed", reason: "policy_allowed.default", value: value)
+            } catch {
+                outcome = ToolPack.result(r, user: user, receiptID: receiptID, state: "failed", decision: "allowed", reason: "coding_failed.provider_error",
+                                          value: JSONValue.object(["error": JSONValue.string(error.message)]))
+            }
+        }
+        var record = RuntimeV1.ToolExecutionRecord()
+        record.receiptId = receiptID
+        record.userId = user
+        record.request = r
+        record.result = outcome
+        record.costSats = cost
+        record.authorizationId = authorization
+        let (stored, replay) = try await ledger.recordToolCall(record)
+        var out = stored.result ?? outcome
+        out.replayed = replay
+        return out
     }
 }

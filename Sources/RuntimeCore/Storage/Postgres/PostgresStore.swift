@@ -725,3 +725,25 @@ extension PostgresStore: PollGuardLedger {
         return minIntervalMs - min(minIntervalMs, nowMs > last ? nowMs - last : 0)
     }
 }
+
+extension PostgresStore: SharedLocks {
+    /// A session advisory lock on a connection checked out of the pool for
+    /// the body's duration (tried every 5 ms rather than waited for, so no
+    /// thread blocks on another instance's call). If the connection dies
+    /// meanwhile the server releases the lock: the body still finishes.
+    public func withSharedLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
+        let c: PostgresConnection
+        do { c = try pool.checkOut() } catch { throw PostgresSchema.apiError(error, "taking a shared lock") }
+        defer { pool.checkIn(c) }
+        let deadline = Date().addingTimeInterval(config.queryTimeout)
+        while true {
+            do {
+                if try c.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [key]).rows.first?[0] == "t" { break }
+            } catch { throw PostgresSchema.apiError(error, "taking a shared lock") }
+            guard Date() < deadline else { throw APIError.unavailable("the shared lock \(key) stayed taken for \(Int(config.queryTimeout)) s") }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        defer { _ = try? c.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]) }
+        return try await body()
+    }
+}
