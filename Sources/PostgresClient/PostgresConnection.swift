@@ -137,6 +137,20 @@ public final class PostgresConnection: @unchecked Sendable {
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
             guard err == 0 else { throw fail(.connection, "connect to \(target): \(String(cString: strerror(err)))") }
         }
+        if !config.isUnixSocket, Self.connectedToItself(fd) {
+            // A loopback connect to a port nobody listens on can pick that same port as its
+            // own and connect to itself (TCP simultaneous open), holding the port the server
+            // needs to start again: no server is there.
+            throw fail(.connection, "connect to \(target): Connection refused (no server listening)")
+        }
+    }
+
+    static func connectedToItself(_ fd: Int32) -> Bool {
+        var local = sockaddr_in(), peer = sockaddr_in()
+        var a = socklen_t(MemoryLayout<sockaddr_in>.size), b = a
+        let l = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &a) } }
+        let p = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &b) } }
+        return l == 0 && p == 0 && local.sin_port == peer.sin_port && local.sin_addr.s_addr == peer.sin_addr.s_addr
     }
 
     private func fail(_ kind: PostgresError.Kind, _ message: String) -> PostgresError {

@@ -99,7 +99,9 @@ public enum PostgresCluster {
                                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], asPostgres: root)
         guard rc == 0 else { throw Unavailable(description: "initdb failed: \(text)") }
         for _ in 0..<5 {
-            let port = 40_000 + Int.random(in: 0..<20_000)
+            // Below the ephemeral range (32768-60999): a client reconnecting while the server is
+            // down could otherwise connect to itself on this port and keep it from starting again.
+            let port = 10_000 + Int.random(in: 0..<10_000)
             let (started, _) = try run([bin + "/pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-t", "30", "-o",
                                         "-k \(dir) -c listen_addresses=127.0.0.1 -p \(port) -c fsync=off -c max_connections=200", "start"], asPostgres: root, detach: true)
             if started == 0 {

@@ -3,7 +3,7 @@ import Glibc
 
 /// A blocking TCP client for tests: sends exact bytes, reads raw responses.
 public final class RawClient {
-    public let fd: Int32
+    public private(set) var fd: Int32
 
     public init(port: Int, timeout: Double = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -14,7 +14,9 @@ public final class RawClient {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { close(fd); throw ConnectError() }
+        // deinit still runs after a throwing init: it closes the socket, once
+        // (closing here too would close whatever another thread opened meanwhile under that number).
+        guard rc == 0 else { throw ConnectError() }
     }
 
     deinit { close(fd) }
