@@ -119,13 +119,11 @@ case "serve":
             let env = ProcessInfo.processInfo.environment
             let metrics = Metrics()
             let mode = config.authorityWriteMode
-            var database: PostgresConfig?
-            if let url = config.databaseURL {
-                let pg = url == "env" ? try PostgresConfig(environment: env) : try PostgresConfig(url: url)
-                let c = try PostgresConnection.connect(pg)
+            let database = try config.postgres(environment: env)
+            if let database {
+                let c = try PostgresConnection.connect(database)
                 defer { c.close() }
                 try PostgresSchema.migrate(c)
-                database = pg
             }
             let service = try ControlService(dataDirectory: config.dataDirectory, runtimeURL: config.runtimeURL,
                                              runtimeSecret: try RuntimeSignature.loadSecret(environment: env, dataDirectory: config.dataDirectory),
@@ -188,9 +186,12 @@ case "migrate", "import", "export":
     let statusOnly = rest.contains("--status")
     let config: ServiceConfig
     do { config = try ServiceConfig.parse(rest.filter { $0 != "--status" }, environment: ProcessInfo.processInfo.environment) } catch { fail("\(error)") }
-    guard let url = config.databaseURL else { fail("\(command) needs --database-url URL (or RUNTIME_DATABASE_URL)") }
     let pg: PostgresConfig
-    do { pg = url == "env" ? try PostgresConfig(environment: ProcessInfo.processInfo.environment) : try PostgresConfig(url: url) } catch { fail("\(error)") }
+    do {
+        guard let named = try config.postgres(environment: ProcessInfo.processInfo.environment) else { fail("\(command) needs --database-url URL (or RUNTIME_DATABASE_URL)") }
+        pg = named
+    } catch { fail("\(error)") }
+    let url = config.databaseURL ?? ""
     do {
         switch command {
         case "migrate":

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresClient
 
 /// Everything `serve` needs, with embedded defaults, each overridable by
 /// flag (wins) or environment variable.
@@ -41,6 +42,13 @@ public struct ServiceConfig: Sendable {
     /// --database-url / RUNTIME_DATABASE_URL: the runtime's records in PostgreSQL
     /// (shared by every instance) instead of the embedded log.
     public var databaseURL: String?
+    /// The database `databaseURL` names (`env`: the standard `PG*` variables); nil: the embedded log.
+    public func postgres(environment: [String: String]) throws -> PostgresConfig? {
+        guard let url = databaseURL else { return nil }
+        do { return url == "env" ? try PostgresConfig(environment: environment) : try PostgresConfig(url: url) } catch {
+            throw ConfigError.bad("--database-url: \(error)")
+        }
+    }
     /// RUNTIME_DATABASE_POOL: reader connections per instance (the writers have their own).
     public var databasePool = 8
     /// RUNTIME_DATABASE_WRITERS: transactions in flight per instance (each takes every queued write as one

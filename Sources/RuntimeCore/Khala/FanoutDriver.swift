@@ -37,8 +37,11 @@ public struct EmbeddedFanout: FanoutDriver {
     let retention: UInt64
     /// Fleet and published topics (`khala-topics.jsonl`).
     let topics: KhalaTopics?
+    /// Whether the store is PostgreSQL, shared with other instances.
+    let shared: Bool
     public init(store: any RuntimeStore, retention: UInt64, topics: KhalaTopics? = nil) {
         self.store = store
+        shared = store is PostgresStore
         self.retention = retention
         self.topics = topics
     }
@@ -46,8 +49,8 @@ public struct EmbeddedFanout: FanoutDriver {
     /// Over PostgreSQL the same reads serve every instance; what differs is how
     /// an instance learns of another's commits (LISTEN/NOTIFY wake-ups of the
     /// store's feed follower, which feeds the hub like local commits do).
-    public var name: String { store is PostgresStore ? "postgres_notify" : "embedded" }
-    public var externalHooks: [String] { store is PostgresStore ? ["postgres_notify=listening"] : ["postgres_notify=not_configured"] }
+    public var name: String { shared ? "postgres_notify" : "embedded" }
+    public var externalHooks: [String] { shared ? ["postgres_notify=listening"] : ["postgres_notify=not_configured"] }
 
     public func window(_ topic: KhalaTopic) -> TopicWindow {
         var w = TopicWindow()

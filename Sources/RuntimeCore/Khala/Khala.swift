@@ -15,6 +15,8 @@ public final class Khala: Sendable {
     let consumers: KhalaConsumers
     let authorizer: SyncAuthorizer?
     let store: any RuntimeStore
+    /// The shared poll interval guard, when the store keeps one (PostgreSQL).
+    let pollGuard: (any PollGuardLedger)?
     public let counters: KhalaCounters
     let clockMs: @Sendable () -> UInt64
 
@@ -26,6 +28,7 @@ public final class Khala: Sendable {
                 clockMs: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds / 1_000_000 }) throws {
         self.config = config
         self.store = store
+        pollGuard = store as? any PollGuardLedger
         self.clockMs = clockMs
         let topics = try topicsPath.map { try KhalaTopics(path: $0, store: store, config: config, database: (store as? PostgresStore)?.config) }
         self.topics = topics
@@ -125,7 +128,7 @@ public final class Khala: Sendable {
         let consumer = principal.consumerKey
         let (retry, activeTopics) = consumers.admit(consumer: consumer, topic: name, nowMs: clockMs())
         var wait = retry
-        if wait == nil, let shared = store as? any PollGuardLedger {
+        if wait == nil, let shared = pollGuard {
             do throws(APIError) { wait = try shared.admitPoll(key: consumer + " " + name, nowMs: UInt64(Date().timeIntervalSince1970 * 1000), minIntervalMs: config.pollMinIntervalMs) } catch {
                 throw KhalaError(503, "service_unavailable", error.message)
             }

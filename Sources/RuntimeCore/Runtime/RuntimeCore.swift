@@ -60,13 +60,8 @@ public final class RuntimeCore: Sendable {
 
     /// The backend `config` selects: PostgreSQL when it names a database, else the embedded log.
     public convenience init(config: ServiceConfig) throws {
-        var database: PostgresStore?
-        if let url = config.databaseURL {
-            let pg: PostgresConfig
-            do { pg = url == "env" ? try PostgresConfig(environment: ProcessInfo.processInfo.environment) : try PostgresConfig(url: url) } catch {
-                throw APIError.invalidRequest("--database-url: \(error)")
-            }
-            database = try PostgresStore(config: pg, writers: config.databaseWriters, poolSize: config.databasePool)
+        let database = try config.postgres(environment: ProcessInfo.processInfo.environment).map {
+            try PostgresStore(config: $0, writers: config.databaseWriters, poolSize: config.databasePool)
         }
         try self.init(eventLog: config.eventLog, checkpointPath: config.checkpointPath, syncEachAppend: config.syncEachAppend,
                       streamHeartbeatMs: config.streamHeartbeatMs, snapshotEvery: config.snapshotEveryRecords, cacheRecords: config.eventCacheRecords,

@@ -157,32 +157,18 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
                 for p in batch { p.done(.failure(failure)) }
                 continue
             }
-            var lines: [UInt8] = []
-            var records: [Record] = []
-            var answers: [Result<any Sendable, APIError>] = []
-            for p in batch {
-                let evaluation: Evaluation
-                do { evaluation = try p.evaluate(staged) } catch {
-                    answers.append(.failure(error))
-                    continue
+            let records: [Record]
+            let answers: [Result<any Sendable, APIError>]
+            let lines: [UInt8]
+            do {
+                (records, answers) = try stage(batch)
+                lines = try records.flatMap { r throws(APIError) in try RecordLog.line(r) }
+            } catch {
+                // The writer's copy can no longer be trusted.
+                let e = broken.withLock { b -> APIError in
+                    if b == nil { b = APIError.internalError("\(path): an intent produced a record that does not apply (\(error)); restart the service") }
+                    return b ?? .internal
                 }
-                do {
-                    // An intent only returns records that follow from the state it read; one that does not is a bug, and
-                    // the writer's copy can no longer be trusted.
-                    for r in evaluation.records {
-                        try staged.apply(r)
-                        lines += try RecordLog.line(r)
-                    }
-                } catch {
-                    broken.withLock { b in if b == nil { b = APIError.internalError("\(path): an intent produced a record that does not apply (\(error)); restart the service") } }
-                    answers.append(.failure(error))
-                    break
-                }
-                records += evaluation.records
-                answers.append(.success(evaluation.answer))
-            }
-            if answers.count < batch.count {
-                let e = broken.withLock { $0 } ?? .internal
                 for p in batch { p.done(.failure(e)) }
                 continue
             }
@@ -202,6 +188,26 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
         }
     }
 
+    /// Evaluates each intent in order against the writer's copy and applies its
+    /// records to it; an intent that throws commits nothing and is answered with
+    /// its error. A record that does not apply is a bug in an intent (it must only
+    /// return records that follow from the state it read): thrown.
+    private func stage(_ batch: [Pending]) throws(APIError) -> (records: [Record], answers: [Result<any Sendable, APIError>]) {
+        var records: [Record] = []
+        var answers: [Result<any Sendable, APIError>] = []
+        for p in batch {
+            let evaluation: Evaluation
+            do { evaluation = try p.evaluate(staged) } catch {
+                answers.append(.failure(error))
+                continue
+            }
+            for r in evaluation.records { try staged.apply(r) }
+            records += evaluation.records
+            answers.append(.success(evaluation.answer))
+        }
+        return (records, answers)
+    }
+
     // MARK: PostgreSQL
 
     /// One batch through PostgreSQL: under the log's advisory lock (held to
@@ -219,26 +225,12 @@ public final class RecordLog<State: RecordState>: @unchecked Sendable {
             }
             let c = try table.writer()
             let opened = try c.pipeline([PostgresQuery("BEGIN"), PostgresQuery("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [table.log]),
-                                         PostgresQuery("SELECT r.seq::text, r.line FROM openagents_records r WHERE r.log = $1 AND r.seq > $2 ORDER BY r.seq", [table.log, String(table.seq)])])
+                                         table.rowsQuery(after: table.seq)])
             let rows = try opened[2].get().rows.map { (UInt64($0[0] ?? "") ?? 0, $0[1] ?? "") }
             for r in opened { _ = try r.get() }
             try absorb(rows, table)
-            var lines: [String] = []
-            var records: [Record] = []
-            var answers: [Result<any Sendable, APIError>] = []
-            for p in batch {
-                do {
-                    let evaluation = try p.evaluate(staged)
-                    for r in evaluation.records {
-                        try staged.apply(r)
-                        lines.append(String(decoding: try RecordLog.line(r).dropLast(), as: UTF8.self))
-                    }
-                    records += evaluation.records
-                    answers.append(.success(evaluation.answer))
-                } catch {
-                    answers.append(.failure(error))
-                }
-            }
+            let (records, answers) = try stage(batch)
+            let lines = try records.map { r throws(APIError) in String(decoding: try RecordLog.line(r).dropLast(), as: UTF8.self) }
             var queries: [PostgresQuery] = []
             if !lines.isEmpty {
                 let seqs = (0..<lines.count).map { table.seq + UInt64($0) + 1 }
@@ -330,8 +322,12 @@ final class RecordTable: @unchecked Sendable {
 
     func rows(after seq: UInt64) throws -> [(UInt64, String)] {
         let c = try writer()
-        return try c.query("SELECT r.seq::text, r.line FROM openagents_records r WHERE r.log = $1 AND r.seq > $2 ORDER BY r.seq", [log, String(seq)]).rows
-            .map { (UInt64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+        return try c.pipeline([rowsQuery(after: seq)])[0].get().rows.map { (UInt64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+    }
+
+    /// The log's records after `seq`, in order.
+    func rowsQuery(after seq: UInt64) -> PostgresQuery {
+        PostgresQuery("SELECT r.seq::text, r.line FROM openagents_records r WHERE r.log = $1 AND r.seq > $2 ORDER BY r.seq", [log, String(seq)])
     }
 
     /// A wake-up for the other instances (their poll covers a lost one).

@@ -12,8 +12,7 @@ extension RuntimeLedger {
     /// repeat is an idempotent replay (no second event), and a run that already
     /// succeeded or failed cannot be canceled (409, as the state machine says).
     public func cancel(runID: String, reason: String) async throws(APIError) -> Appended {
-        guard case .run(let a) = try await submit(.cancel(runID: runID, reason: reason)) else { throw .internal }
-        return a
+        try await submit(.cancel(runID: runID, reason: reason)).appended()
     }
 
     // MARK: Comms delivery events
@@ -21,8 +20,7 @@ extension RuntimeLedger {
     /// Deduplicated by `provider::event_id`: the same event again is a replay,
     /// the same id with anything different is 409.
     public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(APIError) -> Bool {
-        guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
-        return replay
+        try await submit(.comms(event)).recordedBefore()
     }
 
     // MARK: Tool calls
@@ -35,8 +33,7 @@ extension RuntimeLedger {
     /// runs, serialized per authorization (`ToolPack`), so recording only adds
     /// the charge.
     public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
-        guard case .tool(let recorded, let replay) = try await submit(.tool(call)) else { throw .internal }
-        return (recorded, replay)
+        try await submit(.tool(call)).recordedTool()
     }
 
 }

@@ -351,8 +351,7 @@ public final class RuntimeLedger: @unchecked Sendable {
     // MARK: Writing
 
     public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil, owner: RunOwner = RunOwner()) async throws(APIError) -> Appended {
-        guard case .run(let a) = try await submit(.create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)) else { throw .internal }
-        return a
+        try await submit(.creating(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)).appended()
     }
 
     /// Appends an event. `requireOpen`: a new event for a run that has reached a
@@ -360,16 +359,12 @@ public final class RuntimeLedger: @unchecked Sendable {
     /// `keyConflict`: the 409 message when the key was used for a different event.
     public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
                        requireOpen: Bool = false, keyConflict: String? = nil) async throws(APIError) -> Appended {
-        let event = EventAppend(runID: runID, eventType: eventType.whitespaceTrimmed, payload: payload,
-                                key: idempotencyKey.whitespaceTrimmed, expectedPreviousSeq: expectedPreviousSeq,
-                                requireOpen: requireOpen, keyConflict: keyConflict)
-        guard case .run(let a) = try await submit(.append(event)) else { throw .internal }
-        return a
+        try await submit(.appending(runID: runID, eventType: eventType, payload: payload, idempotencyKey: idempotencyKey, expectedPreviousSeq: expectedPreviousSeq,
+                                    requireOpen: requireOpen, keyConflict: keyConflict)).appended()
     }
 
     func submitWorker(_ intent: WorkerIntent) async throws(APIError) -> RuntimeV1.RuntimeWorker {
-        guard case .worker(let w) = try await submit(.worker(intent)) else { throw .internal }
-        return w
+        try await submit(.worker(intent)).registeredWorker()
     }
 
     func submit(_ intent: Intent) async throws(APIError) -> Outcome {

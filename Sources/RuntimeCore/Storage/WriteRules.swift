@@ -244,3 +244,39 @@ extension RuntimeLedger.Batch {
         workers[w.workerId] = w
     }
 }
+
+/// The intents behind `RuntimeStore`'s writes, normalized once for every
+/// backend, and their outcomes read back as each method answers.
+extension RuntimeLedger.Intent {
+    /// A new run; an empty id gets a fresh one.
+    static func creating(runID: String, threadID: String, workerID: String, metadata: GoogleProtobuf.Struct?, owner: RuntimeLedger.RunOwner) -> Self {
+        .create(runID: runID.isEmpty ? UUID().uuidString.lowercased() : runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)
+    }
+
+    /// An event, its type and key trimmed.
+    static func appending(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String, expectedPreviousSeq: UInt64?,
+                          requireOpen: Bool, keyConflict: String?) -> Self {
+        .append(RuntimeLedger.EventAppend(runID: runID, eventType: eventType.whitespaceTrimmed, payload: payload, key: idempotencyKey.whitespaceTrimmed,
+                                          expectedPreviousSeq: expectedPreviousSeq, requireOpen: requireOpen, keyConflict: keyConflict))
+    }
+}
+
+extension RuntimeLedger.Outcome {
+    func appended() throws(APIError) -> RuntimeLedger.Appended {
+        guard case .run(let a) = self else { throw .internal }
+        return a
+    }
+    func registeredWorker() throws(APIError) -> RuntimeV1.RuntimeWorker {
+        guard case .worker(let w) = self else { throw .internal }
+        return w
+    }
+    /// Whether the comms event was already recorded.
+    func recordedBefore() throws(APIError) -> Bool {
+        guard case .recorded(let replay) = self else { throw .internal }
+        return replay
+    }
+    func recordedTool() throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
+        guard case .tool(let recorded, let replay) = self else { throw .internal }
+        return (recorded, replay)
+    }
+}

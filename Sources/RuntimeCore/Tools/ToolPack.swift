@@ -125,9 +125,12 @@ public final class ToolExecutor: Sendable {
     let ledger: any RuntimeStore
     let provider: any CodingProvider
     private let locks = KeyedAsyncLock()
+    /// Locks shared with other instances, when the store has them (PostgreSQL).
+    private let shared: (any SharedLocks)?
 
     public init(ledger: any RuntimeStore, provider: any CodingProvider) {
         self.ledger = ledger
+        shared = ledger as? any SharedLocks
         self.provider = provider
     }
 
@@ -144,7 +147,6 @@ public final class ToolExecutor: Sendable {
         let authorization = r.policy?.authorizationId ?? ""
         // Across instances one lock covers both rules: a call's receipt belongs to one authorization.
         let sharedKey = authorization.isEmpty ? "call:" + receiptID : "authorization:" + authorization
-        let shared = ledger as? any SharedLocks
         return try await locks.withLock("call:" + receiptID) {
             try await locks.withLock("authorization:" + authorization) {
                 guard let shared else { return try await self.perform(r, user: user, receiptID: receiptID, authorization: authorization) }

@@ -133,22 +133,17 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
 
     public func createRun(runID: String = "", threadID: String = "", workerID: String = "", metadata: GoogleProtobuf.Struct? = nil,
                           owner: RuntimeLedger.RunOwner = .init()) async throws(APIError) -> RuntimeLedger.Appended {
-        let id = runID.isEmpty ? UUID().uuidString.lowercased() : runID
-        guard case .run(let a) = try await submit(.create(runID: id, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)) else { throw .internal }
-        return a
+        try await submit(.creating(runID: runID, threadID: threadID, workerID: workerID, metadata: metadata, owner: owner)).appended()
     }
 
     public func append(runID: String, eventType: String, payload: GoogleProtobuf.Value?, idempotencyKey: String = "", expectedPreviousSeq: UInt64? = nil,
                        requireOpen: Bool = false, keyConflict: String? = nil) async throws(APIError) -> RuntimeLedger.Appended {
-        let event = RuntimeLedger.EventAppend(runID: runID, eventType: eventType.whitespaceTrimmed, payload: payload, key: idempotencyKey.whitespaceTrimmed,
-                                              expectedPreviousSeq: expectedPreviousSeq, requireOpen: requireOpen, keyConflict: keyConflict)
-        guard case .run(let a) = try await submit(.append(event)) else { throw .internal }
-        return a
+        try await submit(.appending(runID: runID, eventType: eventType, payload: payload, idempotencyKey: idempotencyKey, expectedPreviousSeq: expectedPreviousSeq,
+                                    requireOpen: requireOpen, keyConflict: keyConflict)).appended()
     }
 
     public func cancel(runID: String, reason: String) async throws(APIError) -> RuntimeLedger.Appended {
-        guard case .run(let a) = try await submit(.cancel(runID: runID, reason: reason)) else { throw .internal }
-        return a
+        try await submit(.cancel(runID: runID, reason: reason)).appended()
     }
 
     public func registerWorker(id: String, owner: WorkerOwner, workspaceRef: String = "", codexHomeRef: String = "", adapter: String = "",
@@ -165,18 +160,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     }
 
     public func ingestComms(_ event: RuntimeV1.CommsDeliveryEventRequest) async throws(APIError) -> Bool {
-        guard case .recorded(let replay) = try await submit(.comms(event)) else { throw .internal }
-        return replay
+        try await submit(.comms(event)).recordedBefore()
     }
 
     public func recordToolCall(_ call: RuntimeV1.ToolExecutionRecord) async throws(APIError) -> (RuntimeV1.ToolExecutionRecord, replay: Bool) {
-        guard case .tool(let recorded, let replay) = try await submit(.tool(call)) else { throw .internal }
-        return (recorded, replay)
+        try await submit(.tool(call)).recordedTool()
     }
 
     private func worker(_ intent: WorkerIntent) async throws(APIError) -> RuntimeV1.RuntimeWorker {
-        guard case .worker(let w) = try await submit(.worker(intent)) else { throw .internal }
-        return w
+        try await submit(.worker(intent)).registeredWorker()
     }
 
     private func submit(_ intent: RuntimeLedger.Intent) async throws(APIError) -> RuntimeLedger.Outcome {
