@@ -26,6 +26,9 @@ public final class PostgresLease: Sendable {
     /// Whether this process holds the lease now.
     public var isHeld: Bool { held.load(ordering: .acquiring) }
 
+    /// Whether `stop` was called.
+    public var isStopped: Bool { !running.load(ordering: .relaxed) }
+
     /// Gives the lease up (closing the connection releases the lock at once).
     public func stop() {
         running.store(false, ordering: .relaxed)

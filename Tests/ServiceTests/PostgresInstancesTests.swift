@@ -74,12 +74,21 @@ final class PostgresInstancesTests: XCTestCase {
         let replayed = RawClient.get(port: b, path: "/internal/v1/runs/r", headers: token)
         XCTAssertEqual(replayed?.status, 401)
         XCTAssertTrue(replayed?.text.contains("nonce already used") ?? false, replayed?.text ?? "")
+        // One projector folds for both: the same run summary from either instance.
+        func summary(_ port: Int) -> RuntimeV1.ProjectionSummary? {
+            RawClient.get(port: port, path: "/internal/v1/projectors/run-summary/r", headers: Self.signed()).flatMap { try? RuntimeV1.RunSummaryResponse(jsonBytes: $0.body).summary }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while (summary(a)?.lastSeq != 11 || summary(b)?.lastSeq != 11) && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(summary(a)?.eventCount, 11)
+        XCTAssertEqual(summary(a), summary(b))
         // /readyz names the backend and the database's state.
         let ready = try XCTUnwrap(RawClient.get(port: b, path: "/readyz"))
         let r = try RuntimeV1.ReadyzResponse(jsonBytes: ready.body)
         XCTAssertEqual(r.storageBackend, "postgres")
         XCTAssertTrue(r.databaseReady)
         XCTAssertEqual(r.fanoutDriver, "postgres_notify")
+        XCTAssertTrue(r.projectorReady)
         XCTAssertEqual(try stored(url, "r").map(\.seq), Array(1...11))
     }
 

@@ -104,7 +104,7 @@ final class RuntimeRoutesTests: ServiceHarness {
         let core = try serve()
         _ = try post("/internal/v1/runs", #"{"run_id":"r"}"#)
         _ = try post("/internal/v1/runs/r/events", #"{"event_type":"run.cancel_requested"}"#)
-        for _ in 0..<200 where core.projector.checkpoint(topic: "run:r:events")?.lastSeq != 2 { usleep(5_000) }
+        for _ in 0..<200 where (try? core.projector.checkpoint(topic: "run:r:events"))??.lastSeq != 2 { usleep(5_000) }
         let summary = try object(try get("/internal/v1/projectors/run-summary/r"))
         XCTAssertEqual(JSONValue.stringField(JSONValue.field(summary, "summary"), "status"), "canceling")
         XCTAssertEqual(JSONValue.numberField(JSONValue.field(summary, "summary"), "event_count"), 2)

@@ -1,9 +1,26 @@
+import APIRuntime
 import CSystem
 import Foundation
 import Generated
 import Glibc
 import ProtoWire
 import Synchronization
+
+/// The run and worker read models as the API reads them (reference-system.md
+/// 2.5), whichever process keeps them: the embedded `Projector` in this
+/// process, or `PostgresProjections`, one projector for every instance on a
+/// shared database. Both fold records with the same rules (`Projector.apply`).
+public protocol Projections: Sendable {
+    /// Whether the read models cover everything committed before this process started (`/readyz`).
+    var isReady: Bool { get }
+    /// Set when persisted read models could not be read and were rebuilt.
+    var loadProblem: String? { get }
+    func checkpoint(topic: String) throws(APIError) -> RuntimeV1.ProjectorCheckpoint?
+    /// With its projection hash filled in.
+    func runSummary(_ runID: String) throws(APIError) -> RuntimeV1.ProjectionSummary?
+    func workerSummary(_ workerID: String) throws(APIError) -> RuntimeV1.ProjectionSummary?
+    func drift(topic: String) throws(APIError) -> RuntimeV1.DriftReport?
+}
 
 /// Run and worker read models (reference-system.md 2.5), fed by committed log
 /// records on their own thread so they never slow the writer. Apply is
@@ -12,7 +29,7 @@ import Synchronization
 /// persisted atomically to the checkpoint file; on start-up it is loaded and
 /// the whole log re-applied, so a checkpoint file that lags the log (a crash
 /// between the two) or is missing catches up to the same state.
-public final class Projector: @unchecked Sendable {
+public final class Projector: Projections, @unchecked Sendable {
     public typealias State = RuntimeV1.ProjectionState
     private let state = Mutex<State>(State())
     private let inbox = Mutex<[RuntimeV1.RuntimeLogRecord]>([])

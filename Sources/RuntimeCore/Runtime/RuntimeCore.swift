@@ -13,7 +13,8 @@ public final class RuntimeCore: Sendable {
     public let database: PostgresStore?
     /// What everything above storage uses.
     public let store: any RuntimeStore
-    public let projector: Projector
+    /// The read models: this process's `Projector`, or on PostgreSQL the one every instance shares.
+    public let projector: any Projections
     /// Wakes SSE readers on committed run events.
     public let streams: RunStreamHub
     /// tools/execute, over the in-repo fake GitHub provider unless given another.
@@ -42,15 +43,19 @@ public final class RuntimeCore: Sendable {
         }
         self.database = database
         self.store = store
-        let projector = Projector(path: checkpointPath)
-        // Subscribed before the catch-up starts and before any request can
-        // arrive, so no batch is missed (one the catch-up covered is a no-op).
-        store.subscribe { projector.enqueue($0) }
+        if let database {
+            projector = PostgresProjections(store: database)
+        } else {
+            let projector = Projector(path: checkpointPath)
+            // Subscribed before the catch-up starts and before any request can
+            // arrive, so no batch is missed (one the catch-up covered is a no-op).
+            store.subscribe { projector.enqueue($0) }
+            projector.start(catchingUpWith: store)
+            self.projector = projector
+        }
         let streams = RunStreamHub(ledger: store, heartbeatMs: streamHeartbeatMs)
         self.streams = streams
         store.subscribe { streams.publish($0) }
-        projector.start(catchingUpWith: store)
-        self.projector = projector
         tools = ToolExecutor(ledger: store, provider: codingProvider)
         self.khala = try Khala(config: khala, store: store, retention: retentionEvents,
                                authorizer: syncTokenKey.map { SyncAuthorizer(key: $0, config: khala) },

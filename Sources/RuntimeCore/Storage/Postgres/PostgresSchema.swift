@@ -89,6 +89,19 @@ public enum PostgresSchema {
                 last_ms bigint NOT NULL        -- wall-clock milliseconds of the last admitted poll
             );
             """),
+        Migration(version: 5, name: "run and worker read models kept by one projector for every instance", sql: """
+            CREATE TABLE runtime_projections (
+                topic text PRIMARY KEY,        -- run:<id>:events or worker:<id>:lifecycle
+                checkpoint text NOT NULL,      -- ProjectorCheckpoint (proto JSON)
+                summary text NOT NULL,         -- ProjectionSummary without its hash (filled in when read)
+                drift text NOT NULL DEFAULT '' -- the last DriftReport, '' when none
+            );
+            CREATE TABLE runtime_projector (
+                id int PRIMARY KEY CHECK (id = 1),
+                lsn bigint NOT NULL            -- the last feed record folded in, moved in the same transaction as the rows
+            );
+            INSERT INTO runtime_projector VALUES (1, 0);
+            """),
     ]
 
     public struct Status: Sendable, Equatable {

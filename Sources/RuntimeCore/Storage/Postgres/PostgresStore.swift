@@ -44,7 +44,10 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     }
     private let queue = Mutex<[Pending]>([])
     private let wake = DispatchSemaphore(value: 0)
-    private let subscribers = Mutex<[@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void]>([])
+    /// Handlers, and the feed position up to which they have been handed
+    /// records (nil: `feedStart`), changed together so a late subscriber
+    /// learns exactly where its records begin.
+    private let subscribers = Mutex<(handlers: [@Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void], delivered: ChangeCursor?)>(([], nil))
     private let followWake = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(true)
     private let stopped = DispatchGroup()
@@ -62,6 +65,8 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     /// and never holding up the writer's next batch).
     private let hintQueue = Mutex<[String]>([])
     private let hintWake = DispatchSemaphore(value: 0)
+    /// Where the feed stood when this store opened: its subscribers get every record after it.
+    public let feedStart: ChangeCursor
     /// Hints sent and received, for tests and metrics.
     public let notificationsReceived = Atomic<Int>(0)
 
@@ -83,6 +88,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             }
             let end = try c.query("SELECT coalesce(max(lsn), 0)::text FROM runtime_records WHERE lsn < \(Self.horizon)").rows.first?[0].flatMap { UInt64($0) } ?? 0
             start = Self.cursor(end)
+            feedStart = start
         } catch let e as PostgresError {
             throw PostgresSchema.apiError(e, "opening the store")
         } catch let e as APIError {
@@ -123,6 +129,9 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         for p in queue.withLock({ q -> [Pending] in let all = q; q.removeAll(); return all }) { p.done(.failure(.unavailable("the store is closed"))) }
         pool.close()
     }
+
+    /// False once `close` began: threads that follow the store end with it.
+    public var isOpen: Bool { running.load(ordering: .relaxed) }
 
     /// Whether the database answers now (`/readyz`).
     public func ping() -> String? {
@@ -315,7 +324,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
 
     // MARK: Heads and history
 
-    private func read<T>(_ action: String, _ body: (PostgresConnection) throws -> T) throws(APIError) -> T {
+    func read<T>(_ action: String, _ body: (PostgresConnection) throws -> T) throws(APIError) -> T {
         do { return try pool.withConnection { c in try body(c) } } catch let e as PostgresError {
             throw PostgresSchema.apiError(e, action)
         } catch let e as APIError {
@@ -443,7 +452,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     }
 
     public func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) {
-        subscribers.withLock { $0.append(handler) }
+        _ = subscription(handler)
+    }
+
+    /// Subscribes; the handler gets every record after the returned cursor, in feed order.
+    func subscription(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) -> ChangeCursor {
+        subscribers.withLock { s in
+            s.handlers.append(handler)
+            return s.delivered ?? feedStart
+        }
     }
 
     /// Follows the feed from where it stood at start-up, woken by commits
@@ -457,7 +474,11 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             while running.load(ordering: .relaxed) {
                 guard let page = try? changes(after: cursor, limit: 1024, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
                 if !page.records.isEmpty {
-                    for s in subscribers.withLock({ $0 }) { s(page.records) }
+                    // Handlers only hand records on (they never subscribe), so they run under the lock.
+                    subscribers.withLock { s in
+                        for h in s.handlers { h(page.records) }
+                        s.delivered = page.next
+                    }
                     cursor = page.next
                 }
                 // A short page is the end of the feed as that read saw it.
