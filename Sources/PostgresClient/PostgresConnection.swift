@@ -45,6 +45,8 @@ public final class PostgresConnection: @unchecked Sendable {
     public let config: PostgresConfig
     private var fd: Int32 = -1
     private var framer = BackendFramer()
+    /// Where `recv` writes, allocated once (a fresh 64 KiB per read cost more than the read).
+    private var chunk = [UInt8](repeating: 0, count: 65536)
     private let lock = NSLock()
     /// ParameterStatus values the server reported (server_version, TimeZone, ...).
     public private(set) var parameters: [String: String] = [:]
@@ -143,7 +145,16 @@ public final class PostgresConnection: @unchecked Sendable {
             // needs to start again: no server is there.
             throw fail(.connection, "connect to \(target): Connection refused (no server listening)")
         }
+        // Connected: reads now block in recv itself (one system call per answer, not poll and
+        // recv), each wait bounded by the receive timeout so deadlines still hold; sends stay
+        // non-blocking per call (MSG_DONTWAIT) so a long pipeline can drain answers meanwhile.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        var slice = timeval(tv_sec: 0, tv_usec: Self.receiveSlice)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, socklen_t(MemoryLayout<timeval>.size))
     }
+
+    /// How long one blocking recv waits before the deadline is checked again (microseconds).
+    static let receiveSlice = 100_000
 
     static func connectedToItself(_ fd: Int32) -> Bool {
         var local = sockaddr_in(), peer = sockaddr_in()
@@ -174,9 +185,15 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Waits in recv for more bytes, up to one receive slice, unless the deadline passed.
+    private func receive(deadline: Double) throws(PostgresError) {
+        guard Self.now() < deadline else { throw fail(.timeout, "read: no answer within the deadline") }
+        try fill()
+    }
+
+    /// Reads what is there, waiting at most one receive slice on the blocking socket.
     private func fill() throws(PostgresError) {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n > 0 { framer.feed(chunk[0..<n]); return }
         if n == 0 { throw fail(.connection, "the server closed the connection") }
         if errno == EAGAIN || errno == EINTR { return }
@@ -186,7 +203,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private func write(_ bytes: [UInt8], deadline: Double) throws(PostgresError) {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
             if n > 0 { sent += n; continue }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { try wait(Int16(POLLOUT), deadline: deadline, what: "send"); continue }
             throw fail(.connection, "send: \(String(cString: strerror(errno)))")
@@ -196,8 +213,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private func readByte(deadline: Double) throws(PostgresError) -> UInt8 {
         while true {
             if let b = framer.byte() { return b }
-            try wait(Int16(POLLIN), deadline: deadline, what: "read")
-            try fill()
+            try receive(deadline: deadline)
         }
     }
 
@@ -218,8 +234,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 default: return m
                 }
             }
-            try wait(Int16(POLLIN), deadline: deadline, what: "read")
-            try fill()
+            try receive(deadline: deadline)
         }
     }
 
@@ -351,7 +366,8 @@ public final class PostgresConnection: @unchecked Sendable {
             var pendingNames: [String: String] = [:]
             for (i, q) in queries.enumerated() {
                 if let p = prepared[q.sql] {
-                    out += Frontend.bind(statement: p.name, q.params) + Frontend.execute()
+                    out += Frontend.bind(statement: p.name, q.params)
+                    out += Frontend.executeAll
                     known.append(p.columns)
                 } else if let name = pendingNames[q.sql] {
                     // Parsed earlier in this same pipeline: its Describe there answers for it.

@@ -26,18 +26,45 @@ enum Frontend {
     static func parse(name: String, sql: String) -> [UInt8] { message(UInt8(ascii: "P"), cString(name) + cString(sql) + int16(0)) }
 
     /// Text-format parameters (nil is NULL) and text-format results.
+    /// Built in one buffer, its length patched in at the end: every query sends one.
     static func bind(statement: String, _ params: [String?]) -> [UInt8] {
-        var body = cString("") + cString(statement) + int16(0) + int16(Int16(params.count))
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + statement.utf8.count + params.reduce(0) { $0 + 4 + ($1?.utf8.count ?? 0) })
+        out.append(UInt8(ascii: "B"))
+        out += [0, 0, 0, 0]
+        out.append(0)  // the unnamed portal
+        out += statement.utf8
+        out.append(0)
+        out += [0, 0]  // every parameter in text format
+        append16(Int16(params.count), to: &out)
         for p in params {
-            if let p { let b = Array(p.utf8); body += int32(Int32(b.count)) + b } else { body += int32(-1) }
+            if let p {
+                append32(Int32(p.utf8.count), to: &out)
+                out += p.utf8
+            } else {
+                append32(-1, to: &out)
+            }
         }
-        body += int16(0)
-        return message(UInt8(ascii: "B"), body)
+        out += [0, 0]  // every result column in text format
+        let n = Int32(out.count - 1)
+        out[1] = UInt8(truncatingIfNeeded: n >> 24); out[2] = UInt8(truncatingIfNeeded: n >> 16)
+        out[3] = UInt8(truncatingIfNeeded: n >> 8); out[4] = UInt8(truncatingIfNeeded: n)
+        return out
+    }
+
+    static func append32(_ v: Int32, to out: inout [UInt8]) {
+        out.append(UInt8(truncatingIfNeeded: v >> 24)); out.append(UInt8(truncatingIfNeeded: v >> 16))
+        out.append(UInt8(truncatingIfNeeded: v >> 8)); out.append(UInt8(truncatingIfNeeded: v))
+    }
+    static func append16(_ v: Int16, to out: inout [UInt8]) {
+        out.append(UInt8(truncatingIfNeeded: v >> 8)); out.append(UInt8(truncatingIfNeeded: v))
     }
 
     static func describePortal() -> [UInt8] { message(UInt8(ascii: "D"), [UInt8(ascii: "P"), 0]) }
     static func describeStatement(_ name: String) -> [UInt8] { message(UInt8(ascii: "D"), [UInt8(ascii: "S")] + cString(name)) }
-    static func execute() -> [UInt8] { message(UInt8(ascii: "E"), cString("") + int32(0)) }
+    static func execute() -> [UInt8] { executeAll }
+    /// Execute the unnamed portal, every row.
+    static let executeAll: [UInt8] = message(UInt8(ascii: "E"), cString("") + int32(0))
     static let sync: [UInt8] = message(UInt8(ascii: "S"), [])
     static let terminate: [UInt8] = message(UInt8(ascii: "X"), [])
     static func closeStatement(_ name: String) -> [UInt8] { message(UInt8(ascii: "C"), [UInt8(ascii: "S")] + cString(name)) }
