@@ -179,7 +179,10 @@ public final class PostgresProjections: Projections, @unchecked Sendable {
                 summaries.append(try (run ? state.runSummaries[id] : state.workerSummaries[id]).map { try $0.jsonString() } ?? "{}")
                 drifts.append(try state.driftReports[topic].map { try $0.jsonString() } ?? "")
             }
-            var queries = [PostgresQuery("UPDATE runtime_projector SET lsn = $2 WHERE id = 1 AND openagents_guard(lsn = $1, 'the projector cursor moved')",
+            // Derived data: the fold's commit need not wait for the WAL flush (appends'
+            // commits do). Lost in a crash, it is lost with its cursor, and re-folded.
+            var queries = [PostgresQuery("SELECT set_config('synchronous_commit', 'off', true)"),
+                           PostgresQuery("UPDATE runtime_projector SET lsn = $2 WHERE id = 1 AND openagents_guard(lsn = $1, 'the projector cursor moved')",
                                          [String(from), String(end)])]
             if !names.isEmpty {
                 queries.append(PostgresQuery("""
