@@ -256,20 +256,30 @@ public final class KhalaTopics: Sendable {
     /// and projects nothing twice.
     private func project() {
         var sinceCheckpoint = 0
+        // How far past the durable cursor this projector has read pages that held
+        // no worker record (so that the next wake-up does not read them again),
+        // and the durable cursor it was ahead of: if that moved (another instance
+        // projected), the skip is forgotten.
+        var skipped: (over: String, to: ChangeCursor)?
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
-            if let lease, !lease.isHeld { continue }
+            if let lease, !lease.isHeld { skipped = nil; continue }
             while true {
                 let (cursorText, lastSource) = log.read { ($0.feedCursor, $0.lastSourceLSN) }
-                let after: ChangeCursor
-                if cursorText.isEmpty { after = .start } else if let c = try? ChangeCursor(token: cursorText) { after = c } else { return }
+                let durable: ChangeCursor
+                if cursorText.isEmpty { durable = .start } else if let c = try? ChangeCursor(token: cursorText) { durable = c } else { return }
+                if skipped?.over != cursorText { skipped = nil; sinceCheckpoint = 0 }
+                let after = skipped?.to ?? durable
                 guard let page = try? store.changes(after: after, limit: 1024), page.next != after else { break }
                 var pending: [(lsn: UInt64, event: RuntimeV1.RuntimeWorkerLogEvent)] = []
                 for r in page.records where r.lsn > lastSource {
                     if case .workerEvent(let e)? = r.entry { pending.append((r.lsn, e)) }
                 }
                 sinceCheckpoint += page.records.count
-                if pending.isEmpty && sinceCheckpoint < 8192 && page.records.count < 1024 { break }
+                if pending.isEmpty && sinceCheckpoint < 8192 {
+                    skipped = (cursorText, page.next)
+                    if page.records.count < 1024 { break } else { continue }
+                }
                 let at = RuntimeLedger.timestamp()
                 let resumeAfter = pending.isEmpty ? page.next.token : after.token
                 let projected = pending
@@ -303,6 +313,7 @@ public final class KhalaTopics: Sendable {
                 }
                 guard done else { return }
                 sinceCheckpoint = 0
+                skipped = nil
             }
         }
     }

@@ -67,8 +67,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     private let hintWake = DispatchSemaphore(value: 0)
     /// Where the feed stood when this store opened: its subscribers get every record after it.
     public let feedStart: ChangeCursor
-    /// Hints sent and received, for tests and metrics.
+    /// Hints received from other instances, for tests and metrics.
     public let notificationsReceived = Atomic<Int>(0)
+    /// The notifier's backend: its own hints come back through LISTEN, and are
+    /// dropped there (the commit already woke the follower).
+    private let notifierPID = Atomic<Int32>(0)
+    /// The follower reads at most this often: under load one read answers the
+    /// commits of several milliseconds (ours and other instances'), at the cost
+    /// of that much stream latency.
+    static let followIntervalNs: UInt64 = 2_000_000
 
     /// Connects, applies missing migrations (or, with `migrate: false`,
     /// refuses a database whose schema is behind), and starts the writers and
@@ -110,9 +117,10 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         let f = Thread { [self] in follow(from: start); stopped.leave() }
         f.name = "pg-feed"
         f.start()
-        let l = PostgresListener(config: config, channels: [Self.channel], resumed: { [followWake] in followWake.signal() }) { [weak self] _ in
-            self?.notificationsReceived.add(1, ordering: .relaxed)
-            self?.followWake.signal()
+        let l = PostgresListener(config: config, channels: [Self.channel], resumed: { [followWake] in followWake.signal() }) { [weak self] n in
+            guard let self, n.pid != self.notifierPID.load(ordering: .relaxed) else { return }
+            self.notificationsReceived.add(1, ordering: .relaxed)
+            self.followWake.signal()
         }
         l.start()
         listener = l
@@ -232,7 +240,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
             var text = hints.joined(separator: " ")
             if text.utf8.count > 7900 { text = "many" }
-            if connection == nil || connection?.isBroken == true { connection?.close(); connection = try? PostgresConnection.connect(config) }
+            if connection == nil || connection?.isBroken == true {
+                connection?.close()
+                connection = try? PostgresConnection.connect(config)
+                // A NOTIFY commits a transaction of its own, with an xid: a hint
+                // need not wait for a WAL flush (lost in a crash, it is covered by
+                // the readers' safety poll), and so costs no flush of its own.
+                _ = try? connection?.simpleQuery("SET synchronous_commit = off")
+                notifierPID.store(connection?.backendPID ?? 0, ordering: .relaxed)
+            }
             // A lost hint costs latency, not data: readers also poll.
             _ = try? connection?.query("SELECT pg_notify($1, $2)", [Self.channel, text])
         }
@@ -431,11 +447,6 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     static func cursor(_ lsn: UInt64) -> ChangeCursor { ChangeCursor(lsn: lsn, position: lsn >> 20) }
 
     public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
-        try changes(after: cursor, limit: limit, known: { _ in nil })
-    }
-
-    /// `known`: a record already decoded (the writer's own), used instead of decoding its line.
-    func changes(after cursor: ChangeCursor, limit: Int, known: (UInt64) -> RuntimeV1.RuntimeLogRecord?) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
         let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
         guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
         var queries = [PostgresQuery("SELECT r.lsn::text, r.line FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
@@ -445,8 +456,31 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         if cursor.lsn > 0, results[1].rows.isEmpty { throw refused }
         var records: [RuntimeV1.RuntimeLogRecord] = []
         records.reserveCapacity(results[0].rows.count)
-        for row in results[0].rows {
-            if let lsn = row[0].flatMap({ UInt64($0) }), let record = known(lsn) { records.append(record) } else { records.append(try Self.record(row[1])) }
+        for row in results[0].rows { records.append(try Self.record(row[1])) }
+        return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
+    }
+
+    /// The follower's read: `known` hands back a record this instance committed
+    /// (already decoded), and the lines of `own` transactions are not sent at all;
+    /// the cursor is the follower's own, so it is not checked.
+    func changes(after cursor: ChangeCursor, limit: Int, own: [UInt64], known: (UInt64) -> RuntimeV1.RuntimeLogRecord?) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        let sql = """
+            SELECT r.lsn::text, CASE WHEN r.lsn >> 20 = ANY($3::bigint[]) THEN NULL ELSE r.line END
+            FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2
+            """
+        let params = [String(cursor.lsn), String(max(0, limit)), PostgresArray.text(own.map { String($0) })]
+        let rows = try read("reading the change feed") { c in try c.query(sql, params) }.rows
+        var records: [RuntimeV1.RuntimeLogRecord] = []
+        records.reserveCapacity(rows.count)
+        for row in rows {
+            if let lsn = row[0].flatMap({ UInt64($0) }), let record = known(lsn) {
+                records.append(record)
+            } else if row[1] != nil {
+                records.append(try Self.record(row[1]))
+            } else {
+                // One of ours whose record left the cache meanwhile: read the page whole.
+                return try changes(after: cursor, limit: limit, own: [], known: known)
+            }
         }
         return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
     }
@@ -467,12 +501,17 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     /// (ours and, through NOTIFY, other instances') and once a second.
     private func follow(from start: ChangeCursor) {
         var cursor = start
+        var lastRead: UInt64 = 0
         while running.load(ordering: .relaxed) {
             _ = followWake.wait(timeout: .now() + .seconds(1))
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now < lastRead + Self.followIntervalNs { usleep(UInt32((lastRead + Self.followIntervalNs - now) / 1000)) }
             // Every wake-up that came meanwhile is answered by the same read.
             while followWake.wait(timeout: .now()) == .success {}
+            lastRead = DispatchTime.now().uptimeNanoseconds
             while running.load(ordering: .relaxed) {
-                guard let page = try? changes(after: cursor, limit: 1024, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
+                let own = recent.withLock { r in Array(Set(r.keys.lazy.map { $0 >> 20 })) }
+                guard let page = try? changes(after: cursor, limit: 1024, own: own, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
                 if !page.records.isEmpty {
                     // Handlers only hand records on (they never subscribe), so they run under the lock.
                     subscribers.withLock { s in
