@@ -31,6 +31,7 @@ final class EmbeddedStoreConformanceTests: XCTestCase {
     func testDeliveryEventsAndToolCallsAreRecordedOnce() async throws { for s in suites { try await s.deliveryEventsAndToolCallsAreRecordedOnce() } }
     func testHeadsFollowEachCommittedWrite() async throws { for s in suites { try await s.headsFollowEachCommittedWrite() } }
     func testHistoryIsReadInPagesAfterASeq() async throws { for s in suites { try await s.historyIsReadInPagesAfterASeq() } }
+    func testWorkerChangesAreTheFeedsWorkerRecordsWithTheSameCursors() async throws { for s in suites { try await s.workerChangesAreTheFeedsWorkerRecordsWithTheSameCursors() } }
     func testTheFeedGivesEveryRecordOnceInCommitOrder() async throws { for s in suites { try await s.theFeedGivesEveryRecordOnceInCommitOrder() } }
     func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { for s in suites { try await s.aCursorResumesRightAfterItsRecordAcrossARestart() } }
     func testACursorThisStoreNeverIssuedIsRefused() async throws { for s in suites { try await s.aCursorThisStoreNeverIssuedIsRefused() } }

@@ -42,6 +42,7 @@ final class PostgresStoreConformanceTests: XCTestCase {
     func testDeliveryEventsAndToolCallsAreRecordedOnce() async throws { try await suite.deliveryEventsAndToolCallsAreRecordedOnce() }
     func testHeadsFollowEachCommittedWrite() async throws { try await suite.headsFollowEachCommittedWrite() }
     func testHistoryIsReadInPagesAfterASeq() async throws { try await suite.historyIsReadInPagesAfterASeq() }
+    func testWorkerChangesAreTheFeedsWorkerRecordsWithTheSameCursors() async throws { try await suite.workerChangesAreTheFeedsWorkerRecordsWithTheSameCursors() }
     func testTheFeedGivesEveryRecordOnceInCommitOrder() async throws { try await suite.theFeedGivesEveryRecordOnceInCommitOrder() }
     func testACursorResumesRightAfterItsRecordAcrossARestart() async throws { try await suite.aCursorResumesRightAfterItsRecordAcrossARestart() }
     func testACursorThisStoreNeverIssuedIsRefused() async throws { try await suite.aCursorThisStoreNeverIssuedIsRefused() }

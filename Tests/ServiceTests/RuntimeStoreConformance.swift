@@ -227,6 +227,35 @@ struct RuntimeStoreConformance {
         XCTAssertEqual(try feed(s, page: 100), records, "the same feed in any page size")
     }
 
+    func workerChangesAreTheFeedsWorkerRecordsWithTheSameCursors() async throws {
+        let s = try open(dir)
+        try await create(s, "a")
+        _ = try await s.registerWorker(id: "w", owner: try workerOwner, workspaceRef: "", codexHomeRef: "", adapter: "", metadata: nil)
+        // A run event whose payload names the worker key is read, and still set aside.
+        try await add(s, "a", "tool", #"{"\"workerEvent\":":{"workerEvent":{}}}"#)
+        _ = try await s.heartbeat(workerID: "w", owner: try workerOwner, metadataPatch: nil)
+        try await add(s, "a")
+        let all = try feed(s)
+        for page in [1, 2, 100] {
+            var cursor = ChangeCursor.start
+            var kept: [RuntimeV1.RuntimeLogRecord] = []
+            var read = 0
+            while true {
+                let (records, next) = try s.changes(after: cursor, limit: page)
+                let workers = try s.workerChanges(after: cursor, limit: page)
+                XCTAssertEqual(workers.next, next, "the same cursor as the feed's page")
+                XCTAssertEqual(workers.read, records.count)
+                if records.isEmpty { break }
+                kept += workers.records
+                read += workers.read
+                cursor = next
+            }
+            XCTAssertEqual(kept, all.filter { if case .workerEvent? = $0.entry { return true } else { return false } }, "page \(page)")
+            XCTAssertEqual(kept.count, 2)
+            XCTAssertEqual(read, all.count)
+        }
+    }
+
     func aCursorResumesRightAfterItsRecordAcrossARestart() async throws {
         var s = try open(dir)
         try await create(s, "r")

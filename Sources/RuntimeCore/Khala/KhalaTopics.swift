@@ -270,15 +270,15 @@ public final class KhalaTopics: Sendable {
                 if cursorText.isEmpty { durable = .start } else if let c = try? ChangeCursor(token: cursorText) { durable = c } else { return }
                 if skipped?.over != cursorText { skipped = nil; sinceCheckpoint = 0 }
                 let after = skipped?.to ?? durable
-                guard let page = try? store.changes(after: after, limit: 1024), page.next != after else { break }
+                guard let page = try? store.workerChanges(after: after, limit: 1024), page.next != after else { break }
                 var pending: [(lsn: UInt64, event: RuntimeV1.RuntimeWorkerLogEvent)] = []
                 for r in page.records where r.lsn > lastSource {
                     if case .workerEvent(let e)? = r.entry { pending.append((r.lsn, e)) }
                 }
-                sinceCheckpoint += page.records.count
+                sinceCheckpoint += page.read
                 if pending.isEmpty && sinceCheckpoint < 8192 {
                     skipped = (cursorText, page.next)
-                    if page.records.count < 1024 { break } else { continue }
+                    if page.read < 1024 { break } else { continue }
                 }
                 let at = RuntimeLedger.timestamp()
                 let resumeAfter = pending.isEmpty ? page.next.token : after.token

@@ -38,6 +38,28 @@ public enum LogFile {
 
     public enum LineProblem: Error, Equatable { case malformed, checksum, record(String) }
 
+    static let workerEventKeys = [Array("\"workerEvent\":".utf8), Array("\"worker_event\":".utf8)]
+
+    /// Whether a line may hold a worker record, judged on its bytes before any
+    /// decoding: a worker record's line always carries the key; another line
+    /// that does (inside a payload) is decoded and then set aside.
+    public static func mayHoldWorkerEvent(_ line: ArraySlice<UInt8>) -> Bool {
+        line.withUnsafeBytes { b in
+            guard let base = b.baseAddress else { return false }
+            // Every key starts `"w`: only there is a whole key compared.
+            var i = 0
+            while i + 1 < b.count {
+                if b[i] == 0x22, b[i + 1] == UInt8(ascii: "w") {
+                    for key in workerEventKeys where i + key.count <= b.count && key.withUnsafeBytes({ k in k.baseAddress.map { memcmp($0, base + i, key.count) == 0 } ?? false }) {
+                        return true
+                    }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
     /// Decodes one line (without its newline).
     public static func decode(_ line: ArraySlice<UInt8>) throws(LineProblem) -> RuntimeV1.RuntimeLogRecord {
         let result: Result<RuntimeV1.RuntimeLogRecord, LineProblem> = line.withUnsafeBytes { buffer in

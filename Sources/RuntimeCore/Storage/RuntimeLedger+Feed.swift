@@ -5,6 +5,17 @@ import Generated
 /// log in order, from the byte offset the cursor carries.
 extension RuntimeLedger: RuntimeStore {
     public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        let page = try changes(after: cursor, limit: limit, workersOnly: false)
+        return (page.records, page.next)
+    }
+
+    public func workerChanges(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
+        try changes(after: cursor, limit: limit, workersOnly: true)
+    }
+
+    /// `workersOnly`: lines that cannot hold a worker record are stepped over
+    /// undecoded (the first is still decoded: it proves the cursor a boundary).
+    private func changes(after cursor: ChangeCursor, limit: Int, workersOnly: Bool) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
         let (lsn, end) = committedPosition
         guard cursor.lsn <= lsn, cursor.position <= end, (cursor.lsn == 0) == (cursor.position == 0) else {
             throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log")
@@ -13,23 +24,31 @@ extension RuntimeLedger: RuntimeStore {
         if cursor.position > 0, try reader.bytes(at: cursor.position - 1, count: 1) != [0x0A] {
             throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log")
         }
-        if cursor.lsn == lsn || limit <= 0 { return ([], cursor) }
+        if cursor.lsn == lsn || limit <= 0 { return ([], cursor, 0) }
         var records: [RuntimeV1.RuntimeLogRecord] = []
         var position = cursor.position
         var expected = cursor.lsn + 1
         for (offset, line) in try reader.lines(from: cursor.position, before: end, limit: limit) {
+            position = offset + UInt64(line.count) + 1
+            if workersOnly, expected != cursor.lsn + 1, !LogFile.mayHoldWorkerEvent(line[...]) {
+                expected += 1
+                continue
+            }
             let record: RuntimeV1.RuntimeLogRecord
             do throws(LogFile.LineProblem) { record = try LogFile.decode(line[...]) } catch {
                 throw APIError.internalError("event log \(path) is damaged at byte \(offset): \(error)")
             }
             // A cursor that does not sit on a record boundary of this log shows here.
             guard record.lsn == expected else { throw APIError.invalidRequest("cursor \(cursor.token) was not issued by this log") }
-            records.append(record)
+            if !workersOnly || record.isWorkerEvent { records.append(record) }
             expected += 1
-            position = offset + UInt64(line.count) + 1
         }
-        return (records, ChangeCursor(lsn: expected - 1, position: position))
+        return (records, ChangeCursor(lsn: expected - 1, position: position), Int(expected - 1 - cursor.lsn))
     }
+}
+
+extension RuntimeV1.RuntimeLogRecord {
+    var isWorkerEvent: Bool { if case .workerEvent? = entry { return true } else { return false } }
 }
 
 extension LogReader {

@@ -64,6 +64,10 @@ public protocol RuntimeStore: AnyObject, Sendable {
     /// cursor to continue from (unchanged when there is nothing new). A cursor
     /// stays valid across restarts; one this store never gave is 400.
     func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor)
+    /// As `changes`, keeping only worker lifecycle records of the up to `limit`
+    /// read (`read` says how many): the cursor moves past all of them. A reader that wants only those
+    /// (Khala's fleet topics) does not pay for decoding the rest.
+    func workerChanges(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int)
     /// `handler` receives each committed batch's records, in commit order, once
     /// durable; it runs on the store's thread and must only hand them off.
     func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void)

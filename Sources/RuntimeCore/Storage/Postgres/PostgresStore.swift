@@ -447,17 +447,24 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     static func cursor(_ lsn: UInt64) -> ChangeCursor { ChangeCursor(lsn: lsn, position: lsn >> 20) }
 
     public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
+        let page = try changes(after: cursor, limit: limit, lines: "r.line")
+        return (page.records, page.next)
+    }
+
+    /// `lines`: the SQL of the line column; where it is NULL the record is stepped over undecoded.
+    private func changes(after cursor: ChangeCursor, limit: Int, lines: String) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
         let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
         guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
-        var queries = [PostgresQuery("SELECT r.lsn::text, r.line FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
+        var queries = [PostgresQuery("SELECT r.lsn::text, \(lines) FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
                                      [String(cursor.lsn), String(max(0, limit))])]
         if cursor.lsn > 0 { queries.append(PostgresQuery("SELECT 1 FROM runtime_records WHERE lsn = $1", [String(cursor.lsn)])) }
         let results = try read("reading the change feed") { c in try c.pipeline(queries).map { try $0.get() } }
         if cursor.lsn > 0, results[1].rows.isEmpty { throw refused }
         var records: [RuntimeV1.RuntimeLogRecord] = []
         records.reserveCapacity(results[0].rows.count)
-        for row in results[0].rows { records.append(try Self.record(row[1])) }
-        return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
+        for row in results[0].rows where row[1] != nil { records.append(try Self.record(row[1])) }
+        let last = results[0].rows.last.flatMap { $0[0] }.flatMap { UInt64($0) }
+        return (records, last.map { Self.cursor($0) } ?? cursor, results[0].rows.count)
     }
 
     /// The follower's read: `known` hands back a record this instance committed
@@ -483,6 +490,12 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
             }
         }
         return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
+    }
+
+    public func workerChanges(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
+        // Every lsn comes back (the cursor moves past them all); only lines that may hold a worker record do.
+        let page = try changes(after: cursor, limit: limit, lines: "CASE WHEN strpos(r.line, '\"workerEvent\":') > 0 OR strpos(r.line, '\"worker_event\":') > 0 THEN r.line END")
+        return (page.records.filter(\.isWorkerEvent), page.next, page.read)
     }
 
     public func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) {
