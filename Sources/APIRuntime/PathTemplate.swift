@@ -206,7 +206,11 @@ public enum PercentEncoding {
     /// Characters reserved in a path: a multi-segment variable keeps their escapes.
     static let reserved: Set<UInt8> = Set("!#$&'()*+,/:;=?@[]".utf8)
 
-    public static func decode<S: StringProtocol>(_ s: S, keepReserved: Bool) -> String {
+    public static func decode<S: StringProtocol>(_ s: S, keepReserved: Bool) -> String { decode(Substring(s), keepReserved: keepReserved) }
+    public static func decodeQuery<S: StringProtocol>(_ s: S) -> String { decodeQuery(Substring(s)) }
+
+    // The concrete forms do the work: a generic `S.UTF8View` scan from another module is not specialized.
+    public static func decode(_ s: Substring, keepReserved: Bool) -> String {
         guard s.utf8.contains(UInt8(ascii: "%")) else { return String(s) }  // byte scans: Foundation's contains(String) is a locale-aware search
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
@@ -222,9 +226,9 @@ public enum PercentEncoding {
     }
 
     /// Query components: `+` is a space as well.
-    public static func decodeQuery<S: StringProtocol>(_ s: S) -> String {
+    public static func decodeQuery(_ s: Substring) -> String {
         guard s.utf8.contains(UInt8(ascii: "+")) else { return decode(s, keepReserved: false) }
-        return decode(String(decoding: s.utf8.map { $0 == UInt8(ascii: "+") ? 0x20 : $0 }, as: UTF8.self), keepReserved: false)
+        return decode(Substring(String(decoding: s.utf8.map { $0 == UInt8(ascii: "+") ? 0x20 : $0 }, as: UTF8.self)), keepReserved: false)
     }
 
     /// Everything but unreserved characters is escaped.

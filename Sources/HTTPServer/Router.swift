@@ -22,17 +22,39 @@ public struct Router: Sendable {
         let segments: [Substring]
         let matcher: Matcher?
         let handler: Handler
+        /// The literal first segment every path of the route starts with (nil: any).
+        let first: Substring?
     }
 
     private(set) var routes: [Route] = []
+    /// For each literal first segment, the routes a path starting with it may
+    /// match (those with that first segment and those with any), in the order
+    /// added; `anyFirst` for every other path. Most routes are never looked at.
+    private var byFirst: [Substring: [Int]] = [:]
+    private var anyFirst: [Int] = []
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
-        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), matcher: nil, handler: handler))
+        let segments = pattern.split(separator: "/")
+        let first = segments.first.flatMap { $0.first == ":" ? nil : $0 }
+        append(Route(method: method, pattern: pattern, segments: segments, matcher: nil, handler: handler, first: first))
     }
-    /// A route whose path `matcher` decides; `pattern` names it in logs and metrics.
-    public mutating func add(_ method: String, _ pattern: String, matcher: @escaping Matcher, _ handler: Handler) {
-        routes.append(Route(method: method, pattern: pattern, segments: [], matcher: matcher, handler: handler))
+    /// A route whose path `matcher` decides; `pattern` names it in logs and
+    /// metrics; `first`, when every path it matches starts with that literal segment.
+    public mutating func add(_ method: String, _ pattern: String, first: String? = nil, matcher: @escaping Matcher, _ handler: Handler) {
+        append(Route(method: method, pattern: pattern, segments: [], matcher: matcher, handler: handler, first: first.map { Substring($0) }))
+    }
+
+    private mutating func append(_ route: Route) {
+        let i = routes.count
+        routes.append(route)
+        if let first = route.first {
+            if byFirst[first] == nil { byFirst[first] = anyFirst }
+            byFirst[first, default: []].append(i)
+        } else {
+            anyFirst.append(i)
+            for key in byFirst.keys { byFirst[key, default: []].append(i) }
+        }
     }
     public mutating func get(_ pattern: String, _ handler: @escaping AsyncHandler) { add("GET", pattern, .async(handler)) }
     public mutating func post(_ pattern: String, _ handler: @escaping AsyncHandler) { add("POST", pattern, .async(handler)) }
@@ -49,22 +71,26 @@ public struct Router: Sendable {
         // Split on bytes: String's Character-based split costs more than the match itself.
         let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().map { Substring($0) }
         // Simple patterns ignore empty segments (`//`, a trailing `/`), as they always have.
-        let simple = segments.contains(where: \.isEmpty) ? segments.filter { !$0.isEmpty } : segments
+        let simple = segments.contains(where: { $0.isEmpty }) ? segments.filter { !$0.isEmpty } : segments
+        // A path whose first segment differs between the two views (`//x`) is matched against every route.
+        let candidates: [Int]
+        if let first = segments.first, first == simple.first { candidates = byFirst[first] ?? anyFirst } else { candidates = Array(routes.indices) }
         var allowed: [String] = []
-        for r in routes {
+        for i in candidates {
             var params: [String: String]
-            if let matcher = r.matcher {
+            if let matcher = routes[i].matcher {
                 guard let p = matcher(segments) else { continue }
                 params = p
             } else {
-                guard r.segments.count == simple.count else { continue }
+                guard routes[i].segments.count == simple.count else { continue }
                 params = [:]
                 var ok = true
-                for (s, p) in zip(r.segments, simple) {
+                for (s, p) in zip(routes[i].segments, simple) {
                     if s.first == ":" { params[String(s.dropFirst())] = percentDecode(String(p)) } else if s != p { ok = false; break }
                 }
                 guard ok else { continue }
             }
+            let r = routes[i]
             if r.method == method || (method == "HEAD" && r.method == "GET") { return .found(r.handler, params: params, pattern: r.pattern) }
             allowed.append(r.method)
         }
