@@ -1,3 +1,5 @@
+import Synchronization
+
 /// SHA-256 (FIPS 180-4), streaming. Our own: no outside package, tested
 /// against the NIST example vectors.
 public struct SHA256: Sendable {
@@ -94,15 +96,30 @@ public struct SHA256: Sendable {
 /// HMAC-SHA256 (RFC 2104), with a constant-time comparison for MACs.
 public enum HMACSHA256 {
     public static func mac(key: [UInt8], message: some Sequence<UInt8>) -> [UInt8] {
+        var (inner, outer) = keyed(key)
+        inner.update(message)
+        outer.update(inner.finalize())
+        return outer.finalize()
+    }
+
+    /// The hash states after the key's inner and outer pads, for the last few
+    /// keys used: a service MACs with the same two or three secrets all day, and
+    /// the pads are two of the five compressions a short message costs.
+    private static let states = Mutex<[(key: [UInt8], inner: SHA256, outer: SHA256)]>([])
+
+    static func keyed(_ key: [UInt8]) -> (SHA256, SHA256) {
+        if let hit = states.withLock({ s in s.first(where: { $0.key == key }) }) { return (hit.inner, hit.outer) }
         var k = key.count > 64 ? SHA256.hash(key) : key
         k += [UInt8](repeating: 0, count: 64 - k.count)
         var inner = SHA256()
         inner.update(k.map { $0 ^ 0x36 })
-        inner.update(message)
         var outer = SHA256()
         outer.update(k.map { $0 ^ 0x5c })
-        outer.update(inner.finalize())
-        return outer.finalize()
+        states.withLock { s in
+            if s.count >= 4 { s.removeFirst() }
+            s.append((key, inner, outer))
+        }
+        return (inner, outer)
     }
 
     /// Compares without an early exit, so timing does not reveal where two MACs differ.
