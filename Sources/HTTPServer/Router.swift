@@ -32,6 +32,9 @@ public struct Router: Sendable {
     /// added; `anyFirst` for every other path. Most routes are never looked at.
     private var byFirst: [Substring: [Int]] = [:]
     private var anyFirst: [Int] = []
+    /// Each route's segment count (-1 for a matcher route), apart from the
+    /// routes so that ruling one out by length touches nothing reference-counted.
+    private var counts: [Int] = []
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
@@ -48,6 +51,7 @@ public struct Router: Sendable {
     private mutating func append(_ route: Route) {
         let i = routes.count
         routes.append(route)
+        counts.append(route.matcher == nil ? route.segments.count : -1)
         if let first = route.first {
             if byFirst[first] == nil { byFirst[first] = anyFirst }
             byFirst[first, default: []].append(i)
@@ -77,12 +81,12 @@ public struct Router: Sendable {
         if let first = segments.first, first == simple.first { candidates = byFirst[first] ?? anyFirst } else { candidates = Array(routes.indices) }
         var allowed: [String] = []
         for i in candidates {
+            if counts[i] >= 0 && counts[i] != simple.count { continue }
             var params: [String: String]
             if let matcher = routes[i].matcher {
                 guard let p = matcher(segments) else { continue }
                 params = p
             } else {
-                guard routes[i].segments.count == simple.count else { continue }
                 params = [:]
                 var ok = true
                 for (s, p) in zip(routes[i].segments, simple) {
