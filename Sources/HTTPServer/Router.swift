@@ -35,6 +35,11 @@ public struct Router: Sendable {
     /// Each route's segment count (-1 for a matcher route), apart from the
     /// routes so that ruling one out by length touches nothing reference-counted.
     private var counts: [Int] = []
+    /// Each simple route's literal segments as (position, hash) pairs, all in
+    /// one flat array (route i's at `literals[literalRanges[i]]`): a route whose
+    /// literal hashes differ from the path's is ruled out without comparing strings.
+    private var literals: [Int] = []
+    private var literalRanges: [Range<Int>] = []
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
@@ -52,6 +57,12 @@ public struct Router: Sendable {
         let i = routes.count
         routes.append(route)
         counts.append(route.matcher == nil ? route.segments.count : -1)
+        let start = literals.count
+        for (j, segment) in route.segments.enumerated() where segment.first != ":" {
+            literals.append(j)
+            literals.append(segment.hashValue)
+        }
+        literalRanges.append(start..<literals.count)
         if let first = route.first {
             if byFirst[first] == nil { byFirst[first] = anyFirst }
             byFirst[first, default: []].append(i)
@@ -79,9 +90,16 @@ public struct Router: Sendable {
         // A path whose first segment differs between the two views (`//x`) is matched against every route.
         let candidates: [Int]
         if let first = segments.first, first == simple.first { candidates = byFirst[first] ?? anyFirst } else { candidates = Array(routes.indices) }
+        var hashes: [Int] = []
         var allowed: [String] = []
-        for i in candidates {
-            if counts[i] >= 0 && counts[i] != simple.count { continue }
+        candidates: for i in candidates {
+            if counts[i] >= 0 {
+                if counts[i] != simple.count { continue }
+                if hashes.isEmpty { hashes = simple.map { $0.hashValue } }
+                for k in stride(from: literalRanges[i].lowerBound, to: literalRanges[i].upperBound, by: 2) where hashes[literals[k]] != literals[k + 1] {
+                    continue candidates
+                }
+            }
             var params: [String: String]
             if let matcher = routes[i].matcher {
                 guard let p = matcher(segments) else { continue }
