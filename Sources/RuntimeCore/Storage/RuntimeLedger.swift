@@ -369,8 +369,13 @@ public final class RuntimeLedger: @unchecked Sendable {
 
     func submit(_ intent: Intent) async throws(APIError) -> Outcome {
         let result: Result<Outcome, APIError> = await withCheckedContinuation { cont in
-            queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
-            wake.signal()
+            // Only the first intent of a batch wakes the writer (it takes the whole
+            // queue at once): the rest join without a futex wake each.
+            let first = queue.withLock { q in
+                q.append(Pending(intent: intent, done: { cont.resume(returning: $0) }))
+                return q.count == 1
+            }
+            if first { wake.signal() }
         }
         return try result.get()
     }

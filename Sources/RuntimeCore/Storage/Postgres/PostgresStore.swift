@@ -191,8 +191,13 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     private func submit(_ intent: RuntimeLedger.Intent) async throws(APIError) -> RuntimeLedger.Outcome {
         guard running.load(ordering: .relaxed) else { throw .unavailable("the store is closed") }
         let result: Result<RuntimeLedger.Outcome, APIError> = await withCheckedContinuation { cont in
-            queue.withLock { $0.append(Pending(intent: intent, done: { cont.resume(returning: $0) })) }
-            wake.signal()
+            // With one writer only the first intent of a batch wakes it (it takes
+            // the queue, and wakes itself while more is left); several writers share it.
+            let first = queue.withLock { q in
+                q.append(Pending(intent: intent, done: { cont.resume(returning: $0) }))
+                return q.count == 1
+            }
+            if first || writers > 1 { wake.signal() }
         }
         return try result.get()
     }
