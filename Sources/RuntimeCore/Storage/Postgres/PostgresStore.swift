@@ -238,8 +238,15 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
 
     private func notifyLoop() {
         var connection: PostgresConnection?
+        var lastSent: UInt64 = 0
         while running.load(ordering: .relaxed) {
             hintWake.wait()
+            // At most one NOTIFY per follow interval: under load one carries the
+            // hints of several commits, and each is a transaction every listener wakes for.
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now < lastSent + Self.followIntervalNs { usleep(UInt32((lastSent + Self.followIntervalNs - now) / 1000)) }
+            while hintWake.wait(timeout: .now()) == .success {}
+            lastSent = DispatchTime.now().uptimeNanoseconds
             let hints = hintQueue.withLock { q -> [String] in let all = q; q.removeAll(keepingCapacity: true); return all }
             if hints.isEmpty { continue }
             // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
