@@ -251,7 +251,7 @@ struct ResponseParser {
             while true {
                 guard let lineEnd = find([13, 10], from: i) else { return nil }
                 let sizeText = String(decoding: buffer[i..<lineEnd], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
-                guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { throw HTTPClient.ClientError.malformed("chunk size \(sizeText)") }
+                guard let size = Int(HTTPParser.owsTrimmed(Substring(sizeText)), radix: 16) else { throw HTTPClient.ClientError.malformed("chunk size \(sizeText)") }
                 let dataStart = lineEnd + 2
                 if size == 0 {
                     guard find([13, 10], from: dataStart) != nil else { return nil }  // trailers not read

@@ -22,16 +22,9 @@ public struct Router: Sendable {
         let segments: [Substring]
         let matcher: Matcher?
         let handler: Handler
-        /// The literal first segment every path of the route starts with (nil: any).
-        let first: Substring?
     }
 
     private(set) var routes: [Route] = []
-    /// For each literal first segment, the routes a path starting with it may
-    /// match (those with that first segment and those with any), in the order
-    /// added; `anyFirst` for every other path. Most routes are never looked at.
-    private var byFirst: [Substring: [Int]] = [:]
-    private var anyFirst: [Int] = []
     /// Each route's segment count (-1 for a matcher route), apart from the
     /// routes so that ruling one out by length touches nothing reference-counted.
     private var counts: [Int] = []
@@ -43,18 +36,14 @@ public struct Router: Sendable {
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: Handler) {
-        let segments = pattern.split(separator: "/")
-        let first = segments.first.flatMap { $0.first == ":" ? nil : $0 }
-        append(Route(method: method, pattern: pattern, segments: segments, matcher: nil, handler: handler, first: first))
+        append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), matcher: nil, handler: handler))
     }
-    /// A route whose path `matcher` decides; `pattern` names it in logs and
-    /// metrics; `first`, when every path it matches starts with that literal segment.
-    public mutating func add(_ method: String, _ pattern: String, first: String? = nil, matcher: @escaping Matcher, _ handler: Handler) {
-        append(Route(method: method, pattern: pattern, segments: [], matcher: matcher, handler: handler, first: first.map { Substring($0) }))
+    /// A route whose path `matcher` decides; `pattern` names it in logs and metrics.
+    public mutating func add(_ method: String, _ pattern: String, matcher: @escaping Matcher, _ handler: Handler) {
+        append(Route(method: method, pattern: pattern, segments: [], matcher: matcher, handler: handler))
     }
 
     private mutating func append(_ route: Route) {
-        let i = routes.count
         routes.append(route)
         counts.append(route.matcher == nil ? route.segments.count : -1)
         let start = literals.count
@@ -63,13 +52,6 @@ public struct Router: Sendable {
             literals.append(segment.hashValue)
         }
         literalRanges.append(start..<literals.count)
-        if let first = route.first {
-            if byFirst[first] == nil { byFirst[first] = anyFirst }
-            byFirst[first, default: []].append(i)
-        } else {
-            anyFirst.append(i)
-            for key in byFirst.keys { byFirst[key, default: []].append(i) }
-        }
     }
     public mutating func get(_ pattern: String, _ handler: @escaping AsyncHandler) { add("GET", pattern, .async(handler)) }
     public mutating func post(_ pattern: String, _ handler: @escaping AsyncHandler) { add("POST", pattern, .async(handler)) }
@@ -87,17 +69,14 @@ public struct Router: Sendable {
         let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().map { Substring($0) }
         // Simple patterns ignore empty segments (`//`, a trailing `/`), as they always have.
         let simple = segments.contains(where: { $0.isEmpty }) ? segments.filter { !$0.isEmpty } : segments
-        // A path whose first segment differs between the two views (`//x`) is matched against every route.
-        let candidates: [Int]
-        if let first = segments.first, first == simple.first { candidates = byFirst[first] ?? anyFirst } else { candidates = Array(routes.indices) }
         var hashes: [Int] = []
         var allowed: [String] = []
-        candidates: for i in candidates {
+        scan: for i in routes.indices {
             if counts[i] >= 0 {
                 if counts[i] != simple.count { continue }
                 if hashes.isEmpty { hashes = simple.map { $0.hashValue } }
                 for k in stride(from: literalRanges[i].lowerBound, to: literalRanges[i].upperBound, by: 2) where hashes[literals[k]] != literals[k + 1] {
-                    continue candidates
+                    continue scan
                 }
             }
             var params: [String: String]

@@ -22,13 +22,6 @@ public struct RouteBinder: Sendable {
         self.checks = checks
     }
 
-    /// The literal segment every path of the template starts with, if it has one
-    /// (a lone segment with a verb carries the verb in the path, so not that one).
-    static func firstLiteral(_ t: PathTemplate) -> String? {
-        guard case .literal(let first)? = t.segments.first, t.verb == nil || t.segments.count > 1 else { return nil }
-        return first
-    }
-
     public func mount(_ routes: [BoundRoute], on router: inout Router) {
         var connectMounted: Set<String> = []
         for bound in routes {
@@ -39,7 +32,7 @@ public struct RouteBinder: Sendable {
                 if let simple = Self.simplePattern(template) {
                     router.add(d.method, simple, .async(handler))
                 } else {
-                    router.add(d.method, template.source, first: Self.firstLiteral(template), matcher: { template.match(segments: $0) }, .async(handler))
+                    router.add(d.method, template.source, matcher: { template.match(segments: $0) }, .async(handler))
                 }
             }
             if connect, d.streaming == .unary, connectMounted.insert(d.connectPath).inserted {

@@ -119,7 +119,7 @@ public final class KhalaTopics: Sendable {
         self.store = store
         self.config = config
         store.subscribe { [wake] records in
-            if records.contains(where: { if case .workerEvent? = $0.entry { return true } else { return false } }) { wake.signal() }
+            if records.contains(where: { $0.isWorkerEvent }) { wake.signal() }
         }
         let t = Thread { [self] in self.project() }
         t.name = "khala-fleet"

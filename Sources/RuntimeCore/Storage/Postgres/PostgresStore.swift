@@ -72,10 +72,20 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     /// The notifier's backend: its own hints come back through LISTEN, and are
     /// dropped there (the commit already woke the follower).
     private let notifierPID = Atomic<Int32>(0)
-    /// The follower reads at most this often: under load one read answers the
-    /// commits of several milliseconds (ours and other instances'), at the cost
-    /// of that much stream latency.
-    static let followIntervalNs: UInt64 = 2_000_000
+    /// The follower reads, and the notifier sends, at most this often: under load
+    /// one read answers (one NOTIFY carries) the commits of several milliseconds,
+    /// at the cost of that much stream latency.
+    static let paceNs: UInt64 = 2_000_000
+
+    /// After a wake-up on `wake`: waits out the rest of the pace since `last`,
+    /// takes the wake-ups that came meanwhile (one pass answers them all), and
+    /// starts the next pace.
+    private static func pace(_ last: inout UInt64, _ wake: DispatchSemaphore) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now < last + paceNs { usleep(UInt32((last + paceNs - now) / 1000)) }
+        while wake.wait(timeout: .now()) == .success {}
+        last = DispatchTime.now().uptimeNanoseconds
+    }
 
     /// Connects, applies missing migrations (or, with `migrate: false`,
     /// refuses a database whose schema is behind), and starts the writers and
@@ -241,12 +251,8 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         var lastSent: UInt64 = 0
         while running.load(ordering: .relaxed) {
             hintWake.wait()
-            // At most one NOTIFY per follow interval: under load one carries the
-            // hints of several commits, and each is a transaction every listener wakes for.
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now < lastSent + Self.followIntervalNs { usleep(UInt32((lastSent + Self.followIntervalNs - now) / 1000)) }
-            while hintWake.wait(timeout: .now()) == .success {}
-            lastSent = DispatchTime.now().uptimeNanoseconds
+            // Each NOTIFY is a transaction every listener wakes for.
+            Self.pace(&lastSent, hintWake)
             let hints = hintQueue.withLock { q -> [String] in let all = q; q.removeAll(keepingCapacity: true); return all }
             if hints.isEmpty { continue }
             // NOTIFY payloads stop at 8000 bytes: past that, one hint says "look".
@@ -459,36 +465,31 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
     static func cursor(_ lsn: UInt64) -> ChangeCursor { ChangeCursor(lsn: lsn, position: lsn >> 20) }
 
     public func changes(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
-        let page = try changes(after: cursor, limit: limit, lines: "r.line")
-        return (page.records, page.next)
+        let rows = try feedRows(after: cursor, limit: limit, line: "r.line", checked: true)
+        let records = try rows.map { row throws(APIError) in try Self.record(row[1]) }
+        return (records, Self.next(rows, cursor))
     }
 
-    /// `lines`: the SQL of the line column; where it is NULL the record is stepped over undecoded.
-    private func changes(after cursor: ChangeCursor, limit: Int, lines: String) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
-        let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
-        guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused }
-        var queries = [PostgresQuery("SELECT r.lsn::text, \(lines) FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
-                                     [String(cursor.lsn), String(max(0, limit))])]
-        if cursor.lsn > 0 { queries.append(PostgresQuery("SELECT 1 FROM runtime_records WHERE lsn = $1", [String(cursor.lsn)])) }
-        let results = try read("reading the change feed") { c in try c.pipeline(queries).map { try $0.get() } }
-        if cursor.lsn > 0, results[1].rows.isEmpty { throw refused }
+    /// Only lines that may hold a worker record come back (the same test as the
+    /// embedded log's, on the same keys); every lsn does, so the cursor moves past them all.
+    static let workerLine = "CASE WHEN " + LogFile.workerEventKeys.map { "strpos(r.line, '\(String(decoding: $0, as: UTF8.self))') > 0" }.joined(separator: " OR ") + " THEN r.line END"
+
+    public func workerChanges(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
+        let rows = try feedRows(after: cursor, limit: limit, line: Self.workerLine, checked: true)
         var records: [RuntimeV1.RuntimeLogRecord] = []
-        records.reserveCapacity(results[0].rows.count)
-        for row in results[0].rows where row[1] != nil { records.append(try Self.record(row[1])) }
-        let last = results[0].rows.last.flatMap { $0[0] }.flatMap { UInt64($0) }
-        return (records, last.map { Self.cursor($0) } ?? cursor, results[0].rows.count)
+        for row in rows where row[1] != nil {
+            let record = try Self.record(row[1])
+            if record.isWorkerEvent { records.append(record) }
+        }
+        return (records, Self.next(rows, cursor), rows.count)
     }
 
     /// The follower's read: `known` hands back a record this instance committed
     /// (already decoded), and the lines of `own` transactions are not sent at all;
     /// the cursor is the follower's own, so it is not checked.
     func changes(after cursor: ChangeCursor, limit: Int, own: [UInt64], known: (UInt64) -> RuntimeV1.RuntimeLogRecord?) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor) {
-        let sql = """
-            SELECT r.lsn::text, CASE WHEN r.lsn >> 20 = ANY($3::bigint[]) THEN NULL ELSE r.line END
-            FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2
-            """
-        let params = [String(cursor.lsn), String(max(0, limit)), PostgresArray.text(own.map { String($0) })]
-        let rows = try read("reading the change feed") { c in try c.query(sql, params) }.rows
+        let rows = try feedRows(after: cursor, limit: limit, line: "CASE WHEN r.lsn >> 20 = ANY($3::bigint[]) THEN NULL ELSE r.line END",
+                                extra: [PostgresArray.text(own.map { String($0) })], checked: false)
         var records: [RuntimeV1.RuntimeLogRecord] = []
         records.reserveCapacity(rows.count)
         for row in rows {
@@ -501,13 +502,27 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
                 return try changes(after: cursor, limit: limit, own: [], known: known)
             }
         }
-        return (records, records.last.map { Self.cursor($0.lsn) } ?? cursor)
+        return (records, Self.next(rows, cursor))
     }
 
-    public func workerChanges(after cursor: ChangeCursor, limit: Int) throws(APIError) -> (records: [RuntimeV1.RuntimeLogRecord], next: ChangeCursor, read: Int) {
-        // Every lsn comes back (the cursor moves past them all); only lines that may hold a worker record do.
-        let page = try changes(after: cursor, limit: limit, lines: "CASE WHEN strpos(r.line, '\"workerEvent\":') > 0 OR strpos(r.line, '\"worker_event\":') > 0 THEN r.line END")
-        return (page.records.filter(\.isWorkerEvent), page.next, page.read)
+    /// Up to `limit` (lsn, `line`) rows of the feed after `cursor`, below the
+    /// horizon; `extra` are `line`'s parameters from `$3`; `checked`: a cursor
+    /// this store never issued (no record at its lsn) is refused.
+    private func feedRows(after cursor: ChangeCursor, limit: Int, line: String, extra: [String] = [], checked: Bool) throws(APIError) -> [[String?]] {
+        let refused = APIError.invalidRequest("cursor \(cursor.token) was not issued by this store")
+        if checked { guard cursor == .start || (cursor.position == cursor.lsn >> 20 && cursor.lsn & 0xFFFFF != 0) else { throw refused } }
+        var queries = [PostgresQuery("SELECT r.lsn::text, \(line) FROM runtime_records r WHERE r.lsn > $1 AND r.lsn < \(Self.horizon) ORDER BY r.lsn LIMIT $2",
+                                     [String(cursor.lsn), String(max(0, limit))] + extra)]
+        let check = checked && cursor.lsn > 0
+        if check { queries.append(PostgresQuery("SELECT 1 FROM runtime_records WHERE lsn = $1", [String(cursor.lsn)])) }
+        let results = try read("reading the change feed") { c in try c.pipeline(queries).map { try $0.get() } }
+        if check, results[1].rows.isEmpty { throw refused }
+        return results[0].rows
+    }
+
+    /// The cursor after a page's last row (every row, decoded or not).
+    private static func next(_ rows: [[String?]], _ cursor: ChangeCursor) -> ChangeCursor {
+        rows.last.flatMap { $0[0] }.flatMap { UInt64($0) }.map { Self.cursor($0) } ?? cursor
     }
 
     public func subscribe(_ handler: @escaping @Sendable ([RuntimeV1.RuntimeLogRecord]) -> Void) {
@@ -529,11 +544,7 @@ public final class PostgresStore: RuntimeStore, @unchecked Sendable {
         var lastRead: UInt64 = 0
         while running.load(ordering: .relaxed) {
             _ = followWake.wait(timeout: .now() + .seconds(1))
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now < lastRead + Self.followIntervalNs { usleep(UInt32((lastRead + Self.followIntervalNs - now) / 1000)) }
-            // Every wake-up that came meanwhile is answered by the same read.
-            while followWake.wait(timeout: .now()) == .success {}
-            lastRead = DispatchTime.now().uptimeNanoseconds
+            Self.pace(&lastRead, followWake)
             while running.load(ordering: .relaxed) {
                 let own = recent.withLock { r in Array(Set(r.keys.lazy.map { $0 >> 20 })) }
                 guard let page = try? changes(after: cursor, limit: 1024, own: own, known: { lsn in self.recent.withLock { $0.removeValue(forKey: lsn) } }) else { break }
