@@ -122,8 +122,11 @@ extension RuntimeV1 {
         public var comms: [RuntimeV1.CommsDeliveryEventRequest] = []
         /// Recorded tool calls (receipts and budget spent).
         public var toolCalls: [RuntimeV1.ToolExecutionRecord] = []
+        /// 3: as 2, and a run's key filter is a region of `<log>.index` (fields 11
+        /// and 12 of RunHeadSnapshot) instead of words in the snapshot.
         /// 2: heads name blocks of `<log>.index` (fields 5-10 of RunHeadSnapshot).
-        /// 0: an older snapshot that listed every offset; start-up rebuilds instead.
+        /// 0: an older snapshot that listed every offset.
+        /// Start-up rebuilds from the log instead of using any format but 3.
         public var format: UInt32 = 0
         /// The index file's length when the snapshot was taken: it is synced first,
         /// and cut back to this length at start-up (blocks after it are rebuilt
@@ -159,10 +162,14 @@ extension RuntimeV1 {
         public var tailTags: [UInt32] = []
         /// Whether each has a key (a tag can be 0), parallel to tail_offsets.
         public var tailKeyed: [Bool] = []
-        /// The Bloom filter over the run's key tags, as 64-bit words.
+        /// Format 2: the Bloom filter over the run's key tags, as 64-bit words.
         public var keyFilter: [UInt64] = []
-        /// How many keys the filter holds.
+        /// How many keys the filter holds (format 3: the keys of the full blocks).
         public var keyCount: UInt64 = 0
+        /// Format 3: where the run's blocked Bloom filter is in the index file, and
+        /// its size in 64-byte blocks (0: no key in a full block yet).
+        public var keyFilterAt: UInt64 = 0
+        public var keyFilterBlocks: UInt32 = 0
         /// Fields this version of the contract does not know, kept for re-encoding.
         public var unknownFields = UnknownFields()
         public static let protoMessageName = "openagents.runtime.v1.RunHeadSnapshot"
@@ -703,9 +710,11 @@ extension RuntimeV1.RunHeadSnapshot {
             case 73: keyFilter.append(try r.readFixed64())
             case 74: try r.readPacked(into: &keyFilter) { r throws(WireDecodingError) in try r.readFixed64() }
             case 80: keyCount = try r.readUInt64()
+            case 88: keyFilterAt = try r.readUInt64()
+            case 96: keyFilterBlocks = try r.readUInt32()
             default:
                 switch _tag >> 3 {
-                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10: throw r.wrongWireType(_tag)
+                case 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12: throw r.wrongWireType(_tag)
                 default: try r.skipUnknown(_tag, into: &unknownFields)
                 }
             }
@@ -714,6 +723,8 @@ extension RuntimeV1.RunHeadSnapshot {
 
     public func encodeMessage(to w: inout WireWriter) {
         w.writeUnknown(unknownFields)
+        if keyFilterBlocks != 0 { w.writeUInt32(keyFilterBlocks); w.writeTag(96) }
+        if keyFilterAt != 0 { w.writeUInt64(keyFilterAt); w.writeTag(88) }
         if keyCount != 0 { w.writeUInt64(keyCount); w.writeTag(80) }
         if !keyFilter.isEmpty { w.writePacked(keyFilter) { w, v in w.writeFixed64(v) }; w.writeTag(74) }
         if !tailKeyed.isEmpty { w.writePacked(tailKeyed) { w, v in w.writeBool(v) }; w.writeTag(66) }
@@ -737,6 +748,8 @@ extension RuntimeV1.RunHeadSnapshot {
         if !tailKeyed.isEmpty || w.emitDefaults { w.key("\"tailKeyed\":", "\"tail_keyed\":"); w.beginArray(); for v in tailKeyed { w.writeBool(v) }; w.endArray() }
         if !keyFilter.isEmpty || w.emitDefaults { w.key("\"keyFilter\":", "\"key_filter\":"); w.beginArray(); for v in keyFilter { w.writeUInt64(v) }; w.endArray() }
         if keyCount != 0 || w.emitDefaults { w.key("\"keyCount\":", "\"key_count\":"); w.writeUInt64(keyCount) }
+        if keyFilterAt != 0 || w.emitDefaults { w.key("\"keyFilterAt\":", "\"key_filter_at\":"); w.writeUInt64(keyFilterAt) }
+        if keyFilterBlocks != 0 || w.emitDefaults { w.key("\"keyFilterBlocks\":", "\"key_filter_blocks\":"); w.writeUInt32(keyFilterBlocks) }
     }
 
     public mutating func decodeJSON(from r: inout JSONReader) throws(JSONDecodingError) {
@@ -756,13 +769,15 @@ extension RuntimeV1.RunHeadSnapshot {
             case 7: try r.claim(&seen, 7); if r.consumeNull() { self.tailKeyed = [] } else { try r.readArray { r throws(JSONDecodingError) in self.tailKeyed.append(try r.readBool()) } }
             case 8: try r.claim(&seen, 8); if r.consumeNull() { self.keyFilter = [] } else { try r.readArray { r throws(JSONDecodingError) in self.keyFilter.append(try r.readUInt64()) } }
             case 9: try r.claim(&seen, 9); if r.consumeNull() { self.keyCount = 0 } else { self.keyCount = try r.readUInt64() }
+            case 10: try r.claim(&seen, 10); if r.consumeNull() { self.keyFilterAt = 0 } else { self.keyFilterAt = try r.readUInt64() }
+            case 11: try r.claim(&seen, 11); if r.consumeNull() { self.keyFilterBlocks = 0 } else { self.keyFilterBlocks = try r.readUInt32() }
             default: try r.unknownField(key)
             }
             more = try r.nextMember()
         }
     }
 
-    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyTags", 2), ("key_tags", 2), ("keySeqs", 3), ("key_seqs", 3), ("indexBlocks", 4), ("index_blocks", 4), ("tailOffsets", 5), ("tail_offsets", 5), ("tailTags", 6), ("tail_tags", 6), ("tailKeyed", 7), ("tail_keyed", 7), ("keyFilter", 8), ("key_filter", 8), ("keyCount", 9), ("key_count", 9)])
+    private static let _jsonFieldNames = JSONFieldNames([("run", 0), ("eventOffsets", 1), ("event_offsets", 1), ("keyTags", 2), ("key_tags", 2), ("keySeqs", 3), ("key_seqs", 3), ("indexBlocks", 4), ("index_blocks", 4), ("tailOffsets", 5), ("tail_offsets", 5), ("tailTags", 6), ("tail_tags", 6), ("tailKeyed", 7), ("tail_keyed", 7), ("keyFilter", 8), ("key_filter", 8), ("keyCount", 9), ("key_count", 9), ("keyFilterAt", 10), ("key_filter_at", 10), ("keyFilterBlocks", 11), ("key_filter_blocks", 11)])
 }
 
 extension RuntimeV1.WorkerHeadSnapshot {

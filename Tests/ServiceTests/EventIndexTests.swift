@@ -40,13 +40,13 @@ final class EventIndexTests: XCTestCase {
         let file = try EventIndexFile.scratch()
         var index = EventIndex()
         for i in 0..<5_000 { index.append(entry(i, key: "key-\(i)"), file: file) }
-        XCTAssertEqual(index.filter.count, 5_000)
+        XCTAssertEqual(index.keyCount, 5_000)
         for i in stride(from: 0, to: 5_000, by: 37) {
             let seq = try index.find(tag: IdempotencyKey.tag("key-\(i)"), file: file) { _, e in e.offset == UInt64(i) * 100 }
             XCTAssertEqual(seq, UInt64(i + 1))
         }
-        // Keys never used are mostly answered by the filter alone (10 bits a key: under 1% get through).
-        let through = (0..<10_000).filter { index.filter.mayContain(IdempotencyKey.tag("other-\($0)")) }.count
+        // Keys never used are mostly answered by the filter alone (12 bits a key: under 1% get through).
+        let through = (0..<10_000).filter { index.filter.mayContain(IdempotencyKey.tag("other-\($0)"), file: file) }.count
         XCTAssertLessThan(through, 200)
     }
 
@@ -86,5 +86,51 @@ final class EventIndexTests: XCTestCase {
         XCTAssertThrowsError(try index.page(32..<64).read(file)) { error in
             XCTAssertTrue((error as? APIError)?.message.contains("damaged") == true, "\(error)")
         }
+    }
+
+    func testTheKeyFilterIsARegionOfTheIndexFileNotMemory() throws {
+        let file = try EventIndexFile.scratch()
+        var index = EventIndex()
+        for i in 0..<10_000 { index.append(entry(i, key: "key-\(i)"), file: file) }
+        // Memory: a position per block, the tail, and the region's place and size.
+        XCTAssertEqual(index.blocks.count, 10_000 / EventIndex.blockEntries)
+        XCTAssertEqual(index.tail.count, 10_000 % EventIndex.blockEntries)
+        XCTAssertEqual(index.filter.count, index.blocks.count * EventIndex.blockEntries)
+        XCTAssertGreaterThanOrEqual(index.filter.capacity, index.filter.count)
+        // The file: the blocks, and the regions the filter grew through (doubling: under twice the last).
+        let blockBytes = UInt64(index.blocks.count * EventIndexFile.blockBytes)
+        let region = UInt64(index.filter.blocks * KeyFilter.blockBytes)
+        XCTAssertGreaterThan(file.bytes, blockBytes + region)
+        XCTAssertLessThan(file.bytes, blockBytes + 2 * region)
+    }
+
+    func testAFilterRegionSavedAndLoadedAnswersAsBefore() throws {
+        let file = try EventIndexFile.scratch()
+        var index = EventIndex()
+        for i in 0..<3_000 { index.append(entry(i, key: "key-\(i)"), file: file) }
+        let saved = index.filter.saved
+        let loaded = KeyFilter(at: saved.at, blocks: saved.blocks, count: saved.count)
+        XCTAssertEqual(loaded, index.filter)
+        for i in 0..<2_000 {
+            let tag = IdempotencyKey.tag("probe-\(i)")
+            XCTAssertEqual(loaded.mayContain(tag, file: file), index.filter.mayContain(tag, file: file))
+        }
+    }
+
+    func testABrokenFilterIsSavedBrokenAndSaysMaybe() throws {
+        let file = try EventIndexFile.scratch()
+        // What a snapshot holds for a filter whose write failed: no region, and keys.
+        let broken = KeyFilter(at: 0, blocks: 0, count: 40)
+        XCTAssertTrue(broken.broken)
+        XCTAssertTrue(broken.mayContain(IdempotencyKey.tag("anything"), file: file))
+        XCTAssertEqual(broken.saved.blocks, 0)
+        XCTAssertEqual(KeyFilter(at: broken.saved.at, blocks: broken.saved.blocks, count: broken.saved.count), broken)
+        // Its next growth rebuilds a region from every key of the full blocks.
+        var filter = broken
+        filter.insert([IdempotencyKey.tag("new")], file: file) { () throws(APIError) -> [UInt32] in ["old", "new"].map(IdempotencyKey.tag) }
+        XCTAssertFalse(filter.broken)
+        XCTAssertEqual(filter.count, 2)
+        XCTAssertTrue(filter.mayContain(IdempotencyKey.tag("old"), file: file))
+        XCTAssertFalse(KeyFilter().mayContain(IdempotencyKey.tag("old"), file: file), "an empty filter holds nothing")
     }
 }

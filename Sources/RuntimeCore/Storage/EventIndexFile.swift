@@ -12,6 +12,12 @@ import Synchronization
 /// immutable once appended, except that compaction rewrites the entries of
 /// removed events in place.
 ///
+/// Between the blocks are runs' key filters (`KeyFilter`): regions of raw bits
+/// that are only found through the position a run's index holds, and that
+/// are updated in place by setting bits (so a read racing a write sees each
+/// byte before or after it, and either answer holds every key inserted
+/// before the read began).
+///
 /// A block is `blockEntries` entries of 16 bytes (little-endian: the event's
 /// byte offset in the log, the 32-bit tag of its idempotency key, flags with
 /// bit 0 set when it has one), then the CRC-32 of those bytes and the magic
@@ -71,6 +77,33 @@ final class EventIndexFile: @unchecked Sendable {
             defer { n += UInt64(block.count) }
             return n
         }
+    }
+
+    /// Appends a key filter's region; returns its position, nil when it could not be written.
+    func appendRegion(_ bytes: [UInt8]) -> UInt64? {
+        length.withLock { n -> UInt64? in
+            guard EventIndexFile.pwriteAll(fd, bytes, at: n) else { return nil }
+            defer { n += UInt64(bytes.count) }
+            return n
+        }
+    }
+
+    /// `count` bytes at `position` (part of a key filter's region), nil when they cannot be read whole.
+    func readBytes(at position: UInt64, count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(position) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` at `position`, inside a region appended before.
+    func writeBytes(_ bytes: [UInt8], at position: UInt64) -> Bool {
+        EventIndexFile.pwriteAll(fd, bytes, at: position)
     }
 
     /// Rewrites the block at `position` (compaction marking removed events).

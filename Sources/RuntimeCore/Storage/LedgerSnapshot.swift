@@ -106,7 +106,7 @@ extension RuntimeLedger {
 
     /// The record a snapshot names must be in the log, whole, where it says.
     static func check(_ snapshot: RuntimeV1.LedgerSnapshot, against reader: LogReader, index: EventIndexFile) throws {
-        guard snapshot.format == 2 else { throw SnapshotFile.Problem("the snapshot predates the index file (format \(snapshot.format))") }
+        guard snapshot.format == 3 else { throw SnapshotFile.Problem("the snapshot predates the index file's key filters (format \(snapshot.format))") }
         guard index.bytes >= snapshot.indexBytes else {
             throw SnapshotFile.Problem("\(index.path) holds \(index.bytes) bytes, less than the \(snapshot.indexBytes) the snapshot names")
         }
@@ -126,7 +126,8 @@ extension RuntimeLedger {
             let tail = r.tailOffsets.indices.map { i in
                 EventIndex.Entry(offset: r.tailOffsets[i], tag: i < r.tailTags.count ? r.tailTags[i] : 0, keyed: i < r.tailKeyed.count && r.tailKeyed[i])
             }
-            let index = EventIndex(blocks: r.indexBlocks, tail: tail, filter: KeyFilter(words: r.keyFilter, count: Int(r.keyCount)))
+            let filter = KeyFilter(at: r.keyFilterAt, blocks: Int(r.keyFilterBlocks), count: Int(r.keyCount))
+            let index = EventIndex(blocks: r.indexBlocks, tail: tail, filter: filter)
             store.runs[run.runId] = RunHead(run: run, index: index)
         }
         for w in s.workers {
@@ -144,7 +145,7 @@ extension RuntimeLedger {
 
     static func snapshot(of store: Store, lastRecordCRC: UInt32, indexBytes: UInt64) -> RuntimeV1.LedgerSnapshot {
         var s = RuntimeV1.LedgerSnapshot()
-        s.format = 2
+        s.format = 3
         s.indexBytes = indexBytes
         s.lsn = store.lsn
         s.logBytes = store.end
@@ -159,8 +160,10 @@ extension RuntimeLedger {
             r.tailOffsets = head.index.tail.map(\.offset)
             r.tailTags = head.index.tail.map(\.tag)
             r.tailKeyed = head.index.tail.map(\.keyed)
-            r.keyFilter = head.index.filter.words
-            r.keyCount = UInt64(head.index.filter.count)
+            let filter = head.index.filter.saved
+            r.keyFilterAt = filter.at
+            r.keyFilterBlocks = UInt32(filter.blocks)
+            r.keyCount = UInt64(filter.count)
             return r
         }
         s.workers = store.workers.keys.sorted().compactMap { id in
@@ -234,7 +237,8 @@ extension RuntimeLedger.Store {
             let mine = entries(a?.index, indexFile)
             if a?.run != b?.run || mine != entries(b?.index, other.indexFile) {
                 out.append("run \(id) differs")
-            } else if let filter = a?.index.filter, mine?.contains(where: { $0.keyed && !filter.mayContain($0.tag) }) == true {
+            } else if let index = a?.index, let sealed = mine?.prefix(index.blocks.count * EventIndex.blockEntries),
+                      sealed.contains(where: { $0.keyed && !index.filter.mayContain($0.tag, file: indexFile) }) {
                 // Filters may differ (one that saw compacted keys before forgetting them holds more); neither may miss a key.
                 out.append("run \(id): the key filter misses a key")
             }

@@ -557,7 +557,7 @@ public final class RuntimeLedger: @unchecked Sendable {
         // and searched without it: whatever committed after the copy was in flight
         // when it was taken, and the in-flight batches were searched first.
         let found: Located? = writerView(inflight: { b in b.runs[id].flatMap { s in s.newKeys[key].map { .staged(s.newEvents[$0]) } } },
-                                         committed: { store in store.runs[id].flatMap { $0.index.filter.mayContain(tag) ? .committed($0.index) : nil } })
+                                         committed: { store in store.runs[id].flatMap { $0.index.hasKeys ? .committed($0.index) : nil } })
         switch found {
         case nil: return .success(nil)
         case .staged(let e): return .success(e)
